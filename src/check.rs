@@ -1,0 +1,156 @@
+//! Input validation shared by every executor: it runs once, before any tensor is touched, so a refused
+//! call leaves the caller's tensors exactly as they were.
+
+use anyhow::{bail, ensure, Result};
+use tch::{Device, Kind, Tensor};
+
+/// How a batch's samples sit in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Row-major `[N, C, ...]` (tch's default).
+    Contiguous,
+    /// Channels innermost: `[N, C, H, W]` stored as NHWC (or `[N, C, T]` stored as NTC).
+    ChannelsLast,
+    /// Anything else (a view, a slice, expanded strides): only the reference executor takes it.
+    Strided,
+}
+
+/// What was learnt about a valid `images` batch.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchSpec {
+    pub n: usize,
+    pub kind: Kind,
+    pub device: Device,
+    pub layout: Layout,
+    /// `(H, W)` for rank 4, `(1, T)` for rank 3, `None` otherwise.
+    pub extent: Option<(usize, usize)>,
+    /// Channels `C` for ranks 3 and 4 (1 otherwise).
+    pub channels: usize,
+    /// Elements per sample.
+    pub sample_numel: usize,
+}
+
+/// The two accepted label encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Labels {
+    /// int64 class indices `[N]`.
+    Indices,
+    /// Soft targets `[N, num_classes]`, any float dtype.
+    Soft,
+}
+
+fn is_float(kind: Kind) -> bool {
+    matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double)
+}
+
+/// Checks `images` and returns its description.
+pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
+    ensure!(images.defined(), "images: got an undefined tensor, expected a batch [N, ...]");
+    let shape = images.size();
+    ensure!(shape.len() >= 2, "images: got shape {shape:?} (rank {}), expected rank >= 2 ([N, ...])", shape.len());
+    let kind = images.f_kind()?;
+    ensure!(
+        matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Uint8),
+        "images: got dtype {kind:?}, expected one of Float, Half, BFloat16, Uint8"
+    );
+    ensure!(
+        !images.is_sparse() && !images.is_mkldnn(),
+        "images: got a sparse or mkldnn tensor, expected a dense strided tensor"
+    );
+    let n = shape[0] as usize;
+    ensure!(n >= 1, "images: got an empty batch (shape {shape:?}), expected N >= 1");
+    let sample_numel: usize = shape[1..].iter().product::<i64>() as usize;
+    ensure!(sample_numel >= 1, "images: got shape {shape:?} with empty samples, expected every dim >= 1");
+    let extent = match shape.len() {
+        4 => Some((shape[2] as usize, shape[3] as usize)),
+        3 => Some((1, shape[2] as usize)),
+        _ => None,
+    };
+    if cutmix && extent.is_none() {
+        bail!("images: got shape {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)");
+    }
+    let channels = if extent.is_some() { shape[1] as usize } else { 1 };
+    Ok(BatchSpec { n, kind, device: images.device(), layout: layout(images), extent, channels, sample_numel })
+}
+
+/// Checks `labels` against the batch: shape, dtype, device; not the values (see [`label_range`]).
+pub(crate) fn labels(labels: &Tensor, batch: &BatchSpec, num_classes: i64) -> Result<Labels> {
+    ensure!(labels.defined(), "labels: got an undefined tensor, expected int64 [N] or float [N, num_classes]");
+    let shape = labels.size();
+    let kind = labels.f_kind()?;
+    ensure!(
+        labels.device() == batch.device,
+        "labels: on {:?} but images on {:?}, expected both on the same device",
+        labels.device(),
+        batch.device
+    );
+    let encoding = match (shape.len(), kind) {
+        (1, Kind::Int64) => Labels::Indices,
+        (2, k) if is_float(k) => Labels::Soft,
+        (1, k) => bail!("labels: got class indices of dtype {k:?}, expected Int64 (use .to_kind(Kind::Int64))"),
+        _ => bail!("labels: got shape {shape:?} dtype {kind:?}, expected int64 [N] or float [N, num_classes]"),
+    };
+    ensure!(
+        shape[0] as usize == batch.n,
+        "labels: got batch size {} (shape {shape:?}), expected {} as in images",
+        shape[0],
+        batch.n
+    );
+    if encoding == Labels::Soft {
+        ensure!(
+            shape[1] == num_classes,
+            "labels: got soft targets of width {} (shape {shape:?}), expected num_classes = {num_classes}",
+            shape[1]
+        );
+    }
+    Ok(encoding)
+}
+
+/// Checks class-index values lie in `[0, num_classes)`. Reads two scalars back, so on a GPU it waits for
+/// the labels; the fused CUDA path checks on the device instead.
+pub(crate) fn label_range(labels: &Tensor, num_classes: i64) -> Result<()> {
+    let lo = labels.f_min()?.f_int64_value(&[])?;
+    let hi = labels.f_max()?.f_int64_value(&[])?;
+    ensure!(
+        lo >= 0 && hi < num_classes,
+        "labels: got class indices in [{lo}, {hi}], expected values in [0, {num_classes})"
+    );
+    Ok(())
+}
+
+/// Checks that `images` may be written in place.
+pub(crate) fn in_place(images: &Tensor) -> Result<()> {
+    ensure!(
+        !images.requires_grad(),
+        "images: got a tensor that requires grad, expected one without (mix in place before autograd sees it, \
+         or use apply() for an out-of-place result)"
+    );
+    let shape = images.size();
+    let stride = images.stride();
+    let overlapping = shape.iter().zip(&stride).any(|(&s, &st)| s > 1 && st == 0);
+    ensure!(!overlapping, "images: got strides {stride:?} for shape {shape:?} (expanded, overlapping memory), expected a tensor that owns its elements");
+    Ok(())
+}
+
+/// Dense per-sample layouts that the fused executors handle, from shape and strides (size-1 dims ignored).
+fn layout(t: &Tensor) -> Layout {
+    if t.is_contiguous() {
+        return Layout::Contiguous;
+    }
+    let (shape, stride) = (t.size(), t.stride());
+    // Channels-last: the channel dim (1) innermost, then the trailing dims in order, then N.
+    let mut order: Vec<usize> = vec![1];
+    order.extend((2..shape.len()).rev());
+    order.push(0);
+    if shape.len() < 3 {
+        return Layout::Strided;
+    }
+    let mut expected = 1i64;
+    for &d in &order {
+        if shape[d] != 1 && stride[d] != expected {
+            return Layout::Strided;
+        }
+        expected *= shape[d];
+    }
+    Layout::ChannelsLast
+}

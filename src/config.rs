@@ -1,0 +1,190 @@
+//! Mixing options (timm's `Mixup` options, same names and meanings), presets and validation.
+
+use anyhow::{bail, ensure, Result};
+
+/// How often a new mixing draw (λ, Mixup-or-CutMix, box) is made, as timm's `mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MixMode {
+    /// One draw for the whole batch (timm `"batch"`): the cheapest and the recipes' default.
+    Batch,
+    /// One draw per pair `(i, N-1-i)`; both samples of a pair share λ and box (timm `"pair"`).
+    Pair,
+    /// One draw per sample (timm `"elem"`): each sample mixes with its partner by its own λ.
+    Elem,
+}
+
+impl std::str::FromStr for MixMode {
+    type Err = anyhow::Error;
+
+    /// Parses timm's spelling: `batch`, `pair` or `elem`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "batch" => Ok(MixMode::Batch),
+            "pair" => Ok(MixMode::Pair),
+            "elem" => Ok(MixMode::Elem),
+            other => bail!("mode: got {other:?}, expected one of \"batch\", \"pair\", \"elem\""),
+        }
+    }
+}
+
+/// The options of a [`Mixer`](crate::Mixer): timm's `Mixup` options with the same names and meanings.
+///
+/// There is no `Default`: `num_classes` must come from your data set. Start from a preset and adjust
+/// with struct-update syntax:
+///
+/// ```
+/// use tch_mixcut::{MixConfig, MixMode};
+/// let config = MixConfig { mode: MixMode::Elem, label_smoothing: 0.0, ..MixConfig::deit(10) };
+/// assert_eq!(config.mixup_alpha, 0.8);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixConfig {
+    /// Mixup's Beta(α, α) parameter; `0` turns Mixup off.
+    pub mixup_alpha: f64,
+    /// CutMix's Beta(α, α) parameter; `0` turns CutMix off (unless `cutmix_minmax` is set).
+    pub cutmix_alpha: f64,
+    /// CutMix box side as a fraction of the image side, drawn uniformly in `[lo, hi]`, instead of from
+    /// λ. As in timm, setting it turns CutMix on and always corrects λ to the box area.
+    pub cutmix_minmax: Option<(f64, f64)>,
+    /// Probability that a batch (or pair, or sample, by `mode`) is mixed at all.
+    pub prob: f64,
+    /// Probability of CutMix rather than Mixup when both are on.
+    pub switch_prob: f64,
+    /// How often a new draw is made: per batch, per pair or per sample.
+    pub mode: MixMode,
+    /// Recompute CutMix's λ from the box area after clipping at the image border (timm's `correct_lam`).
+    pub correct_lam: bool,
+    /// Label smoothing `s` of the one-hot targets built from class indices: `1 - s + s/C` and `s/C`.
+    pub label_smoothing: f64,
+    /// Number of classes `C`: the width of the targets.
+    pub num_classes: i64,
+    /// Turn mixing off from this epoch on (timm's `mixup_off_epoch`); see [`Mixer::set_epoch`](crate::Mixer::set_epoch).
+    pub off_epoch: Option<usize>,
+}
+
+impl MixConfig {
+    /// timm's `Mixup()` defaults: Mixup α 1.0, no CutMix, prob 1, switch 0.5, batch mode,
+    /// corrected λ, label smoothing 0.1.
+    pub fn timm_defaults(num_classes: i64) -> Self {
+        MixConfig {
+            mixup_alpha: 1.0,
+            cutmix_alpha: 0.0,
+            cutmix_minmax: None,
+            prob: 1.0,
+            switch_prob: 0.5,
+            mode: MixMode::Batch,
+            correct_lam: true,
+            label_smoothing: 0.1,
+            num_classes,
+            off_epoch: None,
+        }
+    }
+
+    /// Mixup alone with the given α, no label smoothing, every batch mixed.
+    pub fn mixup(alpha: f64, num_classes: i64) -> Self {
+        MixConfig { mixup_alpha: alpha, label_smoothing: 0.0, ..Self::timm_defaults(num_classes) }
+    }
+
+    /// CutMix alone with the given α, no label smoothing, every batch mixed.
+    pub fn cutmix(alpha: f64, num_classes: i64) -> Self {
+        MixConfig { mixup_alpha: 0.0, cutmix_alpha: alpha, label_smoothing: 0.0, ..Self::timm_defaults(num_classes) }
+    }
+
+    /// ImageNet from scratch with Mixup (α 0.2), the common ResNet recipe.
+    pub fn imagenet_mixup(num_classes: i64) -> Self {
+        Self::mixup(0.2, num_classes)
+    }
+
+    /// ImageNet from scratch with CutMix (α 1.0), as in the CutMix paper.
+    pub fn imagenet_cutmix(num_classes: i64) -> Self {
+        Self::cutmix(1.0, num_classes)
+    }
+
+    /// ViT training: Mixup α 0.2 and CutMix α 1.0 used together, switching with probability 0.5.
+    pub fn vit(num_classes: i64) -> Self {
+        MixConfig { mixup_alpha: 0.2, cutmix_alpha: 1.0, label_smoothing: 0.0, ..Self::timm_defaults(num_classes) }
+    }
+
+    /// The DeiT / timm ViT recipe: Mixup α 0.8, CutMix α 1.0, switch 0.5, label smoothing 0.1.
+    pub fn deit(num_classes: i64) -> Self {
+        MixConfig { mixup_alpha: 0.8, cutmix_alpha: 1.0, ..Self::timm_defaults(num_classes) }
+    }
+
+    /// Whether CutMix can be drawn at all (α > 0, or a minmax box range is set).
+    pub fn cutmix_enabled(&self) -> bool {
+        self.cutmix_alpha > 0.0 || self.cutmix_minmax.is_some()
+    }
+
+    /// Whether Mixup can be drawn at all.
+    pub fn mixup_enabled(&self) -> bool {
+        self.mixup_alpha > 0.0
+    }
+
+    /// Checks every option; the error names the option, its value and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        let finite = |name: &str, v: f64| -> Result<()> {
+            ensure!(v.is_finite(), "{name}: got {v}, expected a finite number");
+            Ok(())
+        };
+        finite("mixup_alpha", self.mixup_alpha)?;
+        finite("cutmix_alpha", self.cutmix_alpha)?;
+        finite("prob", self.prob)?;
+        finite("switch_prob", self.switch_prob)?;
+        finite("label_smoothing", self.label_smoothing)?;
+        ensure!(self.mixup_alpha >= 0.0, "mixup_alpha: got {}, expected >= 0", self.mixup_alpha);
+        ensure!(self.cutmix_alpha >= 0.0, "cutmix_alpha: got {}, expected >= 0", self.cutmix_alpha);
+        ensure!((0.0..=1.0).contains(&self.prob), "prob: got {}, expected a probability in [0, 1]", self.prob);
+        ensure!(
+            (0.0..=1.0).contains(&self.switch_prob),
+            "switch_prob: got {}, expected a probability in [0, 1]",
+            self.switch_prob
+        );
+        ensure!(
+            (0.0..1.0).contains(&self.label_smoothing),
+            "label_smoothing: got {}, expected a value in [0, 1)",
+            self.label_smoothing
+        );
+        ensure!(self.num_classes >= 1, "num_classes: got {}, expected >= 1", self.num_classes);
+        if let Some((lo, hi)) = self.cutmix_minmax {
+            finite("cutmix_minmax.0", lo)?;
+            finite("cutmix_minmax.1", hi)?;
+            ensure!(
+                0.0 < lo && lo <= hi && hi <= 1.0,
+                "cutmix_minmax: got ({lo}, {hi}), expected 0 < lo <= hi <= 1"
+            );
+        }
+        ensure!(
+            self.prob == 0.0 || self.mixup_enabled() || self.cutmix_enabled(),
+            "mixup_alpha and cutmix_alpha: both 0 with prob {}, expected one of them > 0 (or prob 0 to turn mixing off)",
+            self.prob
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate() {
+        for c in [
+            MixConfig::timm_defaults(1000),
+            MixConfig::mixup(0.2, 10),
+            MixConfig::cutmix(1.0, 10),
+            MixConfig::imagenet_mixup(1000),
+            MixConfig::imagenet_cutmix(1000),
+            MixConfig::vit(1000),
+            MixConfig::deit(1000),
+        ] {
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn mode_parses_timm_names() {
+        assert_eq!("pair".parse::<MixMode>().unwrap(), MixMode::Pair);
+        let err = "pairs".parse::<MixMode>().unwrap_err().to_string();
+        assert!(err.contains("mode") && err.contains("pairs"), "{err}");
+    }
+}

@@ -1,0 +1,87 @@
+//! The reference executor: the plan applied with batched tch ops. Runs on any device libtorch supports,
+//! is differentiable, and is the oracle the fused kernels are tested against.
+
+use anyhow::Result;
+use tch::{Kind, Tensor};
+
+use super::params::{SampleParams, OP_CUTMIX, OP_KEEP, OP_MIXUP};
+use super::Job;
+
+/// A per-sample column broadcast over the trailing `rank - 1` dims.
+fn per_sample<T: tch::kind::Element + Copy>(
+    params: &[SampleParams],
+    f: impl Fn(&SampleParams) -> T,
+    rank: usize,
+    job: &Job,
+) -> Result<Tensor> {
+    let mut shape = vec![1i64; rank];
+    shape[0] = params.len() as i64;
+    let values: Vec<T> = params.iter().map(f).collect();
+    Ok(Tensor::f_from_slice(&values)?.f_to_device(job.device)?.f_reshape(shape.as_slice())?)
+}
+
+/// A new tensor (same layout) holding `t`'s values: never an alias of a caller's tensor.
+fn fresh_copy(t: &Tensor) -> Result<Tensor> {
+    let mut out = t.f_empty_like()?;
+    out.f_copy_(t)?;
+    Ok(out)
+}
+
+/// Mixed images (a new tensor) for the job's plan.
+pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
+    let p = &job.params;
+    let rank = images.dim();
+    let partner = Tensor::f_from_slice(&job.partners)?.f_to_device(job.device)?;
+    let x_partner = images.f_index_select(0, &partner)?;
+    let mut out = fresh_copy(images)?;
+    if p.iter().any(|s| s.op == OP_MIXUP) {
+        let is_mixup = per_sample(p, |s| s.op == OP_MIXUP, rank, job)?;
+        let w_self = per_sample(p, |s| s.w_self, rank, job)?;
+        let w_other = per_sample(p, |s| s.w_other, rank, job)?;
+        let (a, b) = (images.f_to_kind(Kind::Float)?, x_partner.f_to_kind(Kind::Float)?);
+        let mut mixed = a.f_mul(&w_self)?.f_add(&b.f_mul(&w_other)?)?;
+        if job.kind == Kind::Uint8 {
+            // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
+            mixed = mixed.f_round()?.f_clamp(0.0, 255.0)?;
+        }
+        out = mixed.f_to_kind(job.kind)?.f_where_self(&is_mixup, &out)?;
+    }
+    if p.iter().any(|s| s.op == OP_CUTMIX) {
+        let (h, w) = job.extent.expect("CutMix plans carry an extent (validated)");
+        let inside = |coord_len: usize, dim: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| -> Result<Tensor> {
+            let mut shape = vec![1i64; rank];
+            shape[dim] = coord_len as i64;
+            let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.device))?.f_reshape(shape.as_slice())?;
+            let lo = per_sample(p, |s| lo(s), rank, job)?;
+            let hi = per_sample(p, |s| hi(s), rank, job)?;
+            Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
+        };
+        let mut mask = per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?
+            .f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
+        if rank == 4 {
+            mask = mask.f_logical_and(&inside(h, 2, &|s| s.y0, &|s| s.y1)?)?;
+        }
+        out = x_partner.f_where_self(&mask, &out)?;
+    }
+    Ok(out)
+}
+
+/// Soft targets `[N, C]` float32 for the job's plan (`mix = false`: the unmixed targets).
+pub(crate) fn targets(job: &Job, labels: &Tensor, mix: bool) -> Result<Tensor> {
+    let n = job.params.len() as i64;
+    let y = if job.soft_labels {
+        labels.f_to_kind(Kind::Float)?
+    } else {
+        Tensor::f_full([n, job.num_classes], job.off as f64, (Kind::Float, job.device))?
+            .f_scatter_value(1, &labels.f_reshape([n, 1])?, job.on as f64)?
+    };
+    let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;
+    if !mix || job.params.iter().all(|s| s.op == OP_KEEP) {
+        return fresh_copy(&y);
+    }
+    let partner = Tensor::f_from_slice(&job.partners)?.f_to_device(job.device)?;
+    let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
+    let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
+    let mixed = y.f_mul(&w_self)?.f_add(&y.f_index_select(0, &partner)?.f_mul(&w_other)?)?;
+    Ok(y.f_where_self(&keep, &mixed)?)
+}

@@ -1,0 +1,50 @@
+//! # tch-mixcut
+//!
+//! Mixup and CutMix for [tch](https://docs.rs/tch) training batches, with timm's options and semantics,
+//! applied in one fused pass over the batch (CUDA kernels launched on libtorch's stream, or the same
+//! kernel source on CPU threads), with the soft targets (one-hot, label smoothing, λ-mixing) written by
+//! the same pass.
+//!
+//! Data flows one way: [`MixConfig`] → a sampled, inspectable [`MixPlan`] (per sample: partner, op, λ,
+//! box) → an executor ([`Executor`]): the reference made of tch ops, or the fused kernels.
+//!
+//! ## In a training step
+//!
+//! ```no_run
+//! use tch::{nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
+//! use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let net = nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(vs.root(), 3 * 32 * 32, 10, Default::default()));
+//! let mut opt = nn::Sgd::default().build(&vs, 0.1)?;
+//! let mut mixer = Mixer::new(MixConfig::deit(10), 42)?;
+//! let (images, labels) = (Tensor::rand([8, 3, 32, 32], (Kind::Float, Device::Cpu)), Tensor::randint(10, [8], (Kind::Int64, Device::Cpu)));
+//! let (mixed, targets) = mixer.apply_t(&images, &labels, true)?;   // train = true: mix
+//! let loss = soft_cross_entropy(&net.forward_t(&mixed, true), &targets);
+//! opt.backward_step(&loss);
+//! let (clean, _) = mixer.apply_t(&images, &labels, false)?;          // evaluation: untouched
+//! # let _ = clean; Ok(()) }
+//! ```
+//!
+//! ## Pairing, odd batches, labels
+//!
+//! Sample `i` mixes with `N − 1 − i` (timm's flip). Odd batches work: the middle sample pairs with
+//! itself, stays unchanged and gets a plain target. Labels are int64 class indices `[N]` (one-hot with
+//! timm's label smoothing) or soft targets `[N, num_classes]` of any float dtype (used as given, without
+//! further smoothing). Targets come back float32 `[N, num_classes]` on the images' device.
+
+mod backend;
+mod check;
+mod config;
+mod exec;
+mod loss;
+mod mixer;
+mod plan;
+
+pub use backend::load_cuda_backend;
+pub use config::{MixConfig, MixMode};
+pub use exec::{Executor, ExecutorKind};
+pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
+pub use mixer::Mixer;
+pub use plan::{CutBox, MixOp, MixPlan, SamplePlan};

@@ -1,0 +1,275 @@
+//! The sampled, public **plan** of one mixing call: per sample its partner and its operation.
+//!
+//! A plan is plain data (no tensors): sample it, log it, draw it, test it, then hand it to any executor.
+
+use anyhow::{bail, ensure, Result};
+use rand::{Rng, RngExt};
+use rand_distr::{Beta, Distribution};
+
+use crate::config::{MixConfig, MixMode};
+
+/// A CutMix box in the last two image dimensions: rows `y0..y1`, columns `x0..x1` (half-open).
+///
+/// For a sequence `[N, C, T]` the box is a segment: `y0 = 0, y1 = 1` and the columns are time steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CutBox {
+    /// First row inside the box.
+    pub y0: usize,
+    /// One past the last row inside the box.
+    pub y1: usize,
+    /// First column inside the box.
+    pub x0: usize,
+    /// One past the last column inside the box.
+    pub x1: usize,
+}
+
+impl CutBox {
+    /// Number of positions inside the box.
+    pub fn area(&self) -> usize {
+        (self.y1 - self.y0) * (self.x1 - self.x0)
+    }
+
+    /// Whether row `y`, column `x` lies inside the box.
+    pub fn contains(&self, y: usize, x: usize) -> bool {
+        (self.y0..self.y1).contains(&y) && (self.x0..self.x1).contains(&x)
+    }
+}
+
+/// What happens to one sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MixOp {
+    /// Left as it is, with its own (plain or smoothed) target.
+    Keep,
+    /// `x = λ·x_self + (1−λ)·x_partner`, target mixed by the same λ.
+    Mixup {
+        /// Weight of the sample itself, in `[0, 1)`.
+        lam: f64,
+    },
+    /// The partner's pixels pasted inside `bbox`; target mixed by `lam`.
+    CutMix {
+        /// The pasted region.
+        bbox: CutBox,
+        /// Weight of the sample's own label: the kept-area ratio when `correct_lam` (or minmax) is on,
+        /// else the drawn λ, as in timm.
+        lam: f64,
+    },
+}
+
+impl MixOp {
+    /// Weight of the sample's own label in its target (1 for [`MixOp::Keep`]).
+    pub fn lam(&self) -> f64 {
+        match *self {
+            MixOp::Keep => 1.0,
+            MixOp::Mixup { lam } | MixOp::CutMix { lam, .. } => lam,
+        }
+    }
+}
+
+/// One sample's line of the plan.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplePlan {
+    /// The sample it mixes with: `N - 1 - i` (timm's flip pairing); itself for the middle of an odd batch.
+    pub partner: usize,
+    /// Its operation.
+    pub op: MixOp,
+}
+
+/// A sampled plan for one batch: what every executor applies, identically.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixPlan {
+    /// One entry per sample, in batch order.
+    pub samples: Vec<SamplePlan>,
+    /// The `(height, width)` the boxes refer to: `(H, W)` for `[N, C, H, W]`, `(1, T)` for `[N, C, T]`,
+    /// `None` for inputs CutMix cannot box (then no op is CutMix).
+    pub extent: Option<(usize, usize)>,
+}
+
+impl MixPlan {
+    /// A plan that leaves all `n` samples as they are (plain targets).
+    pub fn identity(n: usize, extent: Option<(usize, usize)>) -> Self {
+        let samples = (0..n).map(|i| SamplePlan { partner: n - 1 - i, op: MixOp::Keep }).collect();
+        MixPlan { samples, extent }
+    }
+
+    /// Batch size the plan was drawn for.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether the plan covers no sample.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Per-sample label weights λ (1 for kept samples), in batch order.
+    pub fn lams(&self) -> Vec<f64> {
+        self.samples.iter().map(|s| s.op.lam()).collect()
+    }
+
+    /// Whether applying the plan changes nothing but the target encoding.
+    pub fn is_identity(&self) -> bool {
+        self.samples.iter().all(|s| s.op == MixOp::Keep)
+    }
+
+    /// Whether some sample uses CutMix.
+    pub fn has_cutmix(&self) -> bool {
+        self.samples.iter().any(|s| matches!(s.op, MixOp::CutMix { .. }))
+    }
+
+    /// Checks the plan's own consistency (flip pairing, λ range, boxes inside the extent); executors call it
+    /// so a hand-made plan can't drive them out of bounds.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.samples.len();
+        for (i, s) in self.samples.iter().enumerate() {
+            ensure!(
+                s.partner == n - 1 - i,
+                "plan.samples[{i}].partner: got {}, expected {} (the flip pairing N-1-i)",
+                s.partner,
+                n - 1 - i
+            );
+            let lam = s.op.lam();
+            ensure!((0.0..=1.0).contains(&lam), "plan.samples[{i}] lam: got {lam}, expected a value in [0, 1]");
+            if let MixOp::CutMix { bbox, .. } = s.op {
+                let Some((h, w)) = self.extent else {
+                    bail!("plan.samples[{i}]: CutMix op in a plan without extent, expected extent Some((H, W))")
+                };
+                ensure!(
+                    bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
+                    "plan.samples[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Draws plans for one configuration (timm's sampling logic, with one RNG the caller owns).
+#[derive(Clone, Debug)]
+pub(crate) struct PlanSampler {
+    config: MixConfig,
+    mixup: Option<Beta<f64>>,
+    cutmix: Option<Beta<f64>>,
+}
+
+impl PlanSampler {
+    /// Builds the Beta distributions of a validated configuration.
+    pub(crate) fn new(config: &MixConfig) -> Result<Self> {
+        let beta = |name: &str, a: f64| -> Result<Option<Beta<f64>>> {
+            if a > 0.0 {
+                Ok(Some(Beta::new(a, a).map_err(|e| anyhow::anyhow!("{name}: got {a}, Beta({a}, {a}) refused: {e}"))?))
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(PlanSampler {
+            config: config.clone(),
+            mixup: beta("mixup_alpha", config.mixup_alpha)?,
+            cutmix: beta("cutmix_alpha", config.cutmix_alpha.max(if config.cutmix_minmax.is_some() { 1.0 } else { 0.0 }))?,
+        })
+    }
+
+    /// Samples a plan for a batch of `n` samples whose boxes live in `extent`.
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, extent: Option<(usize, usize)>) -> Result<MixPlan> {
+        if self.config.cutmix_enabled() && extent.is_none() {
+            bail!("images: CutMix is enabled but the images have no extent to box, expected [N, C, H, W] or [N, C, T]");
+        }
+        let mut plan = MixPlan::identity(n, extent);
+        let pairs = n / 2;
+        match self.config.mode {
+            MixMode::Batch => {
+                let op = self.draw(rng, extent);
+                for i in 0..2 * pairs {
+                    plan.samples[if i < pairs { i } else { i + n % 2 }].op = op;
+                }
+            }
+            MixMode::Pair => {
+                for i in 0..pairs {
+                    let op = self.draw(rng, extent);
+                    plan.samples[i].op = op;
+                    plan.samples[n - 1 - i].op = op;
+                }
+            }
+            MixMode::Elem => {
+                for i in (0..n).filter(|&i| 2 * i + 1 != n) {
+                    plan.samples[i].op = self.draw(rng, extent);
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// One draw: whether to mix, Mixup or CutMix, λ and the box.
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R, extent: Option<(usize, usize)>) -> MixOp {
+        let c = &self.config;
+        if rng.random::<f64>() >= c.prob {
+            return MixOp::Keep;
+        }
+        let use_cutmix = match (&self.mixup, &self.cutmix) {
+            (Some(_), Some(_)) => rng.random::<f64>() < c.switch_prob,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => return MixOp::Keep,
+        };
+        if !use_cutmix {
+            let lam = self.mixup.as_ref().map_or(1.0, |b| b.sample(rng));
+            return if lam < 1.0 { MixOp::Mixup { lam } } else { MixOp::Keep };
+        }
+        let (h, w) = extent.expect("checked in sample()");
+        let (bbox, drawn) = match c.cutmix_minmax {
+            Some(minmax) => (box_minmax(rng, h, w, minmax), None),
+            None => {
+                let lam = self.cutmix.as_ref().map_or(1.0, |b| b.sample(rng));
+                (box_for_lam(rng, h, w, lam), Some(lam))
+            }
+        };
+        let lam = match drawn {
+            Some(lam) if !c.correct_lam => lam,
+            _ => 1.0 - bbox.area() as f64 / (h * w) as f64,
+        };
+        if lam < 1.0 {
+            MixOp::CutMix { bbox, lam }
+        } else {
+            MixOp::Keep
+        }
+    }
+}
+
+/// Sides of a box covering the fraction `area` of an `h × w` extent: both sides scale by √area on an
+/// image; a unit dimension (a sequence `(1, T)`) stays whole and the other side scales by `area`.
+fn box_sides(h: usize, w: usize, area: f64) -> (usize, usize) {
+    let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
+    let ratio = if boxed_dims == 2 { area.sqrt() } else { area };
+    let side = |len: usize| if len > 1 || boxed_dims == 0 { (len as f64 * ratio).floor() as usize } else { 1 };
+    (side(h), side(w))
+}
+
+/// timm's `rand_bbox`: a box of area ≈ `1 − lam` centred uniformly at random, clipped at the border.
+fn box_for_lam<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, lam: f64) -> CutBox {
+    let (cut_h, cut_w) = box_sides(h, w, 1.0 - lam);
+    let span = |rng: &mut R, len: usize, cut: usize| -> (usize, usize) {
+        let centre = rng.random_range(0..len) as i64;
+        let lo = centre - (cut / 2) as i64;
+        (lo.clamp(0, len as i64) as usize, (lo + cut as i64).clamp(0, len as i64) as usize)
+    };
+    let (y0, y1) = span(rng, h, cut_h);
+    let (x0, x1) = span(rng, w, cut_w);
+    CutBox { y0, y1, x0, x1 }
+}
+
+/// timm's `rand_bbox_minmax`: box sides drawn uniformly in `[lo, hi]` of the image sides, placed inside.
+fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, f64)) -> CutBox {
+    let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
+    let span = |rng: &mut R, len: usize| -> (usize, usize) {
+        let cut = if len > 1 || boxed_dims == 0 {
+            let (a, b) = ((len as f64 * lo).floor() as usize, (len as f64 * hi).floor() as usize);
+            rng.random_range(a..=b.max(a))
+        } else {
+            1
+        };
+        let start = rng.random_range(0..=len - cut);
+        (start, start + cut)
+    };
+    let (y0, y1) = span(rng, h);
+    let (x0, x1) = span(rng, w);
+    CutBox { y0, y1, x0, x1 }
+}

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use tch::{Device, Kind, Tensor};
+use tch_mixcut::{MixOp, MixPlan};
+
+/// Deterministic test images: distinct values per element, in the dtype's range.
+pub fn images(shape: &[i64], kind: Kind) -> Tensor {
+    tch::manual_seed(7);
+    let t = Tensor::rand(shape, (Kind::Float, Device::Cpu));
+    match kind {
+        Kind::Uint8 => (t * 255.0).round().to_kind(Kind::Uint8),
+        k => (t * 4.0 - 2.0).to_kind(k),
+    }
+}
+
+/// Class-index labels `0, 1, 2, ...` modulo `classes`, reversed so pairs differ.
+pub fn labels(n: i64, classes: i64) -> Tensor {
+    Tensor::from_slice(&(0..n).map(|i| (i * 7 + 3) % classes).collect::<Vec<i64>>())
+}
+
+/// All elements as f64, in logical (row-major) order whatever the layout.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).contiguous().flatten(0, -1)).unwrap()
+}
+
+/// The same values stored channels-last (NHWC strides, NCHW shape).
+pub fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// A tensor's bytes-level identity: values plus shape, for "unchanged" checks.
+pub fn snapshot(t: &Tensor) -> (Vec<i64>, Vec<f64>) {
+    (t.size(), values(t))
+}
+
+/// One f32 Mixup step exactly as the plan's weights define it: fl(fl(a·w) + fl(b·(1−λ))).
+pub fn blend(a: f32, b: f32, lam: f64) -> f32 {
+    a * (lam as f32) + b * ((1.0 - lam) as f32)
+}
+
+/// Whether row `y`, column `x` of sample `i` is pasted from the partner under `plan`.
+pub fn pasted(plan: &MixPlan, i: usize, y: usize, x: usize) -> bool {
+    matches!(plan.samples[i].op, MixOp::CutMix { bbox, .. } if bbox.contains(y, x))
+}
