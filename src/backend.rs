@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 /// Loads `libtorch_cuda.so` once (globally, so its kernels register with the dispatcher) and reports
-/// whether libtorch now sees a usable CUDA device. Call it before creating CUDA tensors; [`Mixer::new`]
-/// (crate::Mixer::new) calls it too. Returns `false`, without error, where there is no CUDA.
+/// whether libtorch now sees a usable CUDA device. Call it before creating CUDA tensors;
+/// [`Mixer::new`](crate::Mixer::new) calls it too. Returns `false`, without error, where there is no CUDA.
 pub fn load_cuda_backend() -> bool {
     static LOADED: OnceLock<bool> = OnceLock::new();
     let loaded = *LOADED.get_or_init(|| {

@@ -48,3 +48,8 @@ pub use exec::{Executor, ExecutorKind};
 pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
 pub use mixer::Mixer;
 pub use plan::{CutBox, MixOp, MixPlan, SamplePlan};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

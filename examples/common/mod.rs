@@ -1,0 +1,4 @@
+//! Code the training examples share.
+#![allow(dead_code)]
+
+pub mod data;
