@@ -5,9 +5,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use crate::check::{self, Labels};
+use crate::check::{self, BatchSpec, Labels};
 use crate::config::MixConfig;
-use crate::exec::{self, params, Executor, ExecutorKind, Job};
+use crate::exec::{self, kernel_args, params, Executor, ExecutorKind, Job};
 use crate::plan::{MixPlan, PlanSampler};
 
 /// Applies Mixup / CutMix to batches: samples a [`MixPlan`] per call and runs it through an executor.
@@ -22,6 +22,7 @@ pub struct Mixer {
     rng: ChaCha8Rng,
     executor: Executor,
     enabled: bool,
+    strict_labels: bool,
     last: Option<ExecutorKind>,
 }
 
@@ -44,7 +45,7 @@ impl Mixer {
         let sampler = PlanSampler::new(&config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(rank);
-        Ok(Mixer { config, sampler, rng, executor: Executor::Auto, enabled: true, last: None })
+        Ok(Mixer { config, sampler, rng, executor: Executor::Auto, enabled: true, strict_labels: false, last: None })
     }
 
     /// Chooses the executor (default [`Executor::Auto`]).
@@ -56,6 +57,14 @@ impl Mixer {
     /// Changes the executor of an existing mixer.
     pub fn set_executor(&mut self, executor: Executor) {
         self.executor = executor;
+    }
+
+    /// Class-index range checks on CUDA. Off (the default), the fused kernels flag out-of-range indices
+    /// on the device without a host–device sync, and the next call on that device returns the `Err`
+    /// (the offending target rows were zeros). On, every call checks before launching (a sync per call).
+    /// CPU calls and the reference executor always check first.
+    pub fn set_strict_labels(&mut self, strict: bool) {
+        self.strict_labels = strict;
     }
 
     /// The validated configuration.
@@ -154,10 +163,15 @@ impl Mixer {
         };
         let batch = check::images(images, cutmix)?;
         let encoding = check::labels(labels, &batch, self.config.num_classes)?;
-        if let Dest::InPlace(_) = dest {
+        let in_place = matches!(dest, Dest::InPlace(_));
+        if in_place {
             check::in_place(images)?;
         }
-        if encoding == Labels::Indices {
+        let kind = self.choose(&batch, images)?;
+        if let (ExecutorKind::FusedCuda, tch::Device::Cuda(ordinal)) = (kind, batch.device) {
+            exec::cuda::take_label_error(ordinal, self.config.num_classes)?;
+        }
+        if encoding == Labels::Indices && (kind != ExecutorKind::FusedCuda || self.strict_labels) {
             check::label_range(labels, self.config.num_classes)?;
         }
         let sampled;
@@ -180,25 +194,50 @@ impl Mixer {
         };
         let smoothing = params::smoothing_values(self.config.label_smoothing, self.config.num_classes);
         let job = Job::new(plan, &batch, encoding == Labels::Soft, self.config.num_classes, smoothing);
-        let kind = self.choose(&job, images)?;
-        let targets = exec::reference::targets(&job, labels, mix)?;
-        let mixed = exec::reference::images(&job, images)?;
-        let out = match dest {
-            Dest::New => mixed,
-            Dest::InPlace(dst) => {
-                dst.f_copy_(&mixed)?;
-                dst.shallow_clone()
+        let (out, targets) = match kind {
+            ExecutorKind::Reference => {
+                let targets = exec::reference::targets(&job, labels, mix)?;
+                let mixed = exec::reference::images(&job, images)?;
+                match dest {
+                    Dest::New => (mixed, targets),
+                    Dest::InPlace(dst) => {
+                        dst.f_copy_(&mixed)?;
+                        (dst.shallow_clone(), targets)
+                    }
+                }
             }
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, labels, in_place)?,
         };
         self.last = Some(kind);
         Ok((out, targets))
     }
 
-    /// The executor for this job under the mixer's choice.
-    fn choose(&self, _job: &Job, _images: &Tensor) -> Result<ExecutorKind> {
+    /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
+    /// and applies (no autograd, dense samples), `Fused` insists on it with an `Err` that says why not.
+    fn choose(&self, batch: &BatchSpec, images: &Tensor) -> Result<ExecutorKind> {
+        let fused_kind = match batch.device {
+            tch::Device::Cuda(_) => ExecutorKind::FusedCuda,
+            _ => ExecutorKind::FusedCpu,
+        };
+        let fused = || -> Result<ExecutorKind> {
+            ensure!(
+                exec::fused_available(batch.device),
+                "executor: no fused executor for {:?} here ({}), expected Executor::Reference or Auto",
+                batch.device,
+                if exec::cuda_kernels_built() { "no CUDA driver or device" } else { "the CUDA kernels were not built: no nvcc at build time" }
+            );
+            ensure!(
+                !images.requires_grad(),
+                "images: a tensor that requires grad, expected none for the fused executor (it records no autograd graph); \
+                 use Executor::Reference or Auto"
+            );
+            kernel_args::supported(batch, self.config.num_classes)?;
+            Ok(fused_kind)
+        };
         match self.executor {
-            Executor::Auto | Executor::Reference => Ok(ExecutorKind::Reference),
-            Executor::Fused => anyhow::bail!("executor: Fused requested, but no fused executor is built yet"),
+            Executor::Reference => Ok(ExecutorKind::Reference),
+            Executor::Fused => fused(),
+            Executor::Auto => Ok(fused().unwrap_or(ExecutorKind::Reference)),
         }
     }
 }

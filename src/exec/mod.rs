@@ -1,11 +1,17 @@
 //! Executors: the ways a plan is applied to tensors. All read the same [`Job`], built once from a plan.
 
+pub(crate) mod cpu;
+#[cfg_attr(not(mixcut_cuda), path = "cuda_off.rs")]
+pub(crate) mod cuda;
+pub(crate) mod kernel_args;
 pub(crate) mod params;
 pub(crate) mod reference;
 
-use tch::{Device, Kind};
+use anyhow::{bail, Result};
+use tch::{Device, Kind, Tensor};
 
 use crate::check::{BatchSpec, Layout};
+use kernel_args::Buffers;
 use crate::plan::MixPlan;
 use params::SampleParams;
 
@@ -69,4 +75,47 @@ impl Job {
             off,
         }
     }
+}
+
+/// Whether this build carries the CUDA kernels (nvcc was found at build time).
+pub fn cuda_kernels_built() -> bool {
+    cfg!(mixcut_cuda)
+}
+
+/// Whether a fused executor exists for `device` here (CPU: always; CUDA: kernels built and a driver).
+pub(crate) fn fused_available(device: Device) -> bool {
+    match device {
+        Device::Cpu => true,
+        Device::Cuda(ordinal) => cuda::available(ordinal),
+        _ => false,
+    }
+}
+
+/// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
+pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+    let labels = if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
+    let mut dst = if in_place { images.shallow_clone() } else { images.f_empty_like()? };
+    let mut targets = Tensor::f_empty([job.params.len() as i64, job.num_classes], (Kind::Float, job.device))?;
+    if cfg!(debug_assertions) {
+        // Debug builds poison fresh outputs, so an element the kernels fail to write shows in the tests.
+        let _ = targets.f_fill_(f64::NAN)?;
+        if !in_place {
+            let _ = dst.f_fill_(if job.kind == Kind::Uint8 { 171.0 } else { f64::NAN })?;
+        }
+    }
+    let mut host_flag = 0i32;
+    let error = match job.device {
+        Device::Cpu => &mut host_flag as *mut i32,
+        Device::Cuda(ordinal) => cuda::error_flag(ordinal)?,
+        d => bail!("images: on {d:?}, expected Cpu or Cuda for the fused executor"),
+    };
+    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets, error };
+    match job.device {
+        Device::Cuda(ordinal) => cuda::run(job, &bufs, in_place, ordinal)?,
+        _ => cpu::run(job, &bufs, in_place)?,
+    }
+    if host_flag != 0 {
+        bail!("labels: class indices outside [0, {}), expected values in range", job.num_classes);
+    }
+    Ok((dst, targets))
 }

@@ -1,0 +1,117 @@
+//! The fused CPU executor: kernels/mix.cuh built by the C++ compiler (kernels/host.cpp), run by CPU
+//! threads over the same virtual grid the CUDA kernels cover. One pass over the batch.
+
+use anyhow::Result;
+use tch::Kind;
+
+use super::kernel_args::{self, Buffers, MixArgs};
+use super::Job;
+
+type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
+
+extern "C" {
+    fn mixcut_host_f32(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_f16(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_bf16(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_u8(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+}
+
+/// One thread's rectangle of the grid: pairs × vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Share {
+    pub pairs: (i64, i64),
+    pub vecs: (i64, i64),
+}
+
+/// Splits `pairs × vecs` into at most `threads` rectangles of about equal size: by pairs when there are
+/// enough of them, else by vectors within each pair.
+pub(crate) fn split(pairs: i64, vecs: i64, threads: usize) -> Vec<Share> {
+    let threads = threads.max(1) as i64;
+    if pairs >= threads {
+        (0..threads)
+            .map(|t| Share { pairs: (pairs * t / threads, pairs * (t + 1) / threads), vecs: (0, vecs) })
+            .filter(|s| s.pairs.0 < s.pairs.1)
+            .collect()
+    } else {
+        let per_pair = (threads / pairs.max(1)).max(1);
+        (0..pairs)
+            .flat_map(|k| {
+                (0..per_pair).map(move |t| Share { pairs: (k, k + 1), vecs: (vecs * t / per_pair, vecs * (t + 1) / per_pair) })
+            })
+            .filter(|s| s.vecs.0 < s.vecs.1)
+            .collect()
+    }
+}
+
+/// Raw argument pointer that may cross into scoped threads (the tensors outlive the scope).
+struct ArgsPtr(*const MixArgs);
+unsafe impl Send for ArgsPtr {}
+unsafe impl Sync for ArgsPtr {}
+
+/// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
+pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
+    let entry: HostEntry = match job.kind {
+        Kind::Float => mixcut_host_f32,
+        Kind::Half => mixcut_host_f16,
+        Kind::BFloat16 => mixcut_host_bf16,
+        Kind::Uint8 => mixcut_host_u8,
+        k => anyhow::bail!("images: dtype {k:?} reached the fused CPU executor, expected Float, Half, BFloat16 or Uint8"),
+    };
+    let (blocks, vector) = kernel_args::build(job, bufs, in_place)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for a in &blocks {
+        let shares = split(a.pair_count as i64, a.vecs_per_sample, threads);
+        let ptr = ArgsPtr(&**a);
+        std::thread::scope(|scope| {
+            for s in shares.iter().skip(1) {
+                let ptr = &ptr;
+                // SAFETY: the argument block and every buffer it points to outlive the scope; shares are
+                // disjoint rectangles of the grid, and a grid cell writes only its own pair's elements.
+                scope.spawn(move || unsafe { entry(ptr.0, vector as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) });
+            }
+            if let Some(s) = shares.first() {
+                // SAFETY: as above; this thread takes the first share.
+                unsafe { entry(ptr.0, vector as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) };
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" {
+        fn mixcut_args_size() -> u64;
+        fn mixcut_args_first_offset() -> u64;
+        fn mixcut_args_on_offset() -> u64;
+    }
+
+    #[test]
+    fn args_layout_matches_cpp() {
+        // SAFETY: the three functions only return constants.
+        let (size, first, on) = unsafe { (mixcut_args_size(), mixcut_args_first_offset(), mixcut_args_on_offset()) };
+        assert_eq!(size as usize, std::mem::size_of::<MixArgs>());
+        assert_eq!(first as usize, std::mem::offset_of!(MixArgs, first));
+        assert_eq!(on as usize, std::mem::offset_of!(MixArgs, on));
+        assert!(std::mem::size_of::<MixArgs>() <= 32764, "argument block must fit CUDA's 32,764-byte limit");
+    }
+
+    #[test]
+    fn split_covers_the_grid_once() {
+        for (pairs, vecs, threads) in [(128, 100, 2), (1, 1000, 4), (3, 7, 8), (5, 1, 2), (1, 1, 16), (480, 3, 7)] {
+            let shares = split(pairs, vecs, threads);
+            assert!(shares.len() <= threads);
+            let mut cells = vec![0u32; (pairs * vecs) as usize];
+            for s in &shares {
+                for k in s.pairs.0..s.pairs.1 {
+                    for v in s.vecs.0..s.vecs.1 {
+                        cells[(k * vecs + v) as usize] += 1;
+                    }
+                }
+            }
+            assert!(cells.iter().all(|&c| c == 1), "{pairs}x{vecs} over {threads}: {shares:?}");
+        }
+    }
+}
