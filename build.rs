@@ -33,6 +33,7 @@ fn build_host_kernels() {
         .opt_level(3)
         .debug(false)
         .flag("-ffp-contract=off")
+        .flag("-fno-trapping-math") // lets selects (u8 clamp, bf16 NaN) vectorise; results unchanged
         .flag_if_supported("-fno-math-errno")
         .warnings(true)
         .extra_warnings(true)

@@ -10,7 +10,8 @@ namespace mixcut {
 template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
-        for (int64_t v = vec_lo; v < vec_hi; ++v) mix_pair_vector<T, V>(a, k, v);
+        const PairWork<T, V> w = pair_work<T, V>(a, k);
+        for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
         if (a.write_targets && vec_hi == a.vecs_per_sample)
             for (int32_t c = 0; c < a.num_classes; ++c) mix_pair_targets(a, k, c);
     }
@@ -18,11 +19,14 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
 
 }  // namespace mixcut
 
-// A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (targets with the last slice).
+// A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (targets with the last slice),
+// with vectors of `vector_bytes` (64, 16, or 0 for single elements).
 #define MIX_HOST(NAME, T)                                                                               \
-    extern "C" void mixcut_host_##NAME(const mixcut::MixArgs* a, int32_t vector, int64_t pair_lo,      \
+    extern "C" void mixcut_host_##NAME(const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo,\
                                        int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {              \
-        if (vector)                                                                                     \
+        if (vector_bytes == 64)                                                                         \
+            mixcut::run_pairs<T, 64 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                 \
+        else if (vector_bytes == 16)                                                                    \
             mixcut::run_pairs<T, 16 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                 \
         else                                                                                            \
             mixcut::run_pairs<T, 1>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                              \

@@ -10,9 +10,10 @@ __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
     const int64_t image_blocks = gridDim.x - (a.write_targets ? 1 : 0);
     if (blockIdx.x < image_blocks) {
+        const PairWork<T, V> w = pair_work<T, V>(a, k);
         const int64_t stride = image_blocks * blockDim.x;
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
-            mix_pair_vector<T, V>(a, k, v);
+            mix_vector<T, V>(w, v);
     } else {
         for (int32_t c = threadIdx.x; c < a.num_classes; c += blockDim.x) mix_pair_targets(a, k, c);
     }

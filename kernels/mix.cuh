@@ -22,13 +22,13 @@ __device__ __forceinline__ float to_f32(half_t h) { return __half2float(h); }
 __device__ __forceinline__ half_t half_from_f32(float f) { return __float2half_rn(f); }
 __device__ __forceinline__ float to_f32(bf16_t b) { return __bfloat162float(b); }
 __device__ __forceinline__ bf16_t bf16_from_f32(float f) { return __float2bfloat16_rn(f); }
-__device__ __forceinline__ float round_half_even(float v) { return rintf(v); }
+__device__ __forceinline__ float round_byte(float v) { return rintf(v); }
 __device__ __forceinline__ void flag_error(int32_t* flag, int32_t code) { atomicExch(flag, code); }
 }  // namespace mixcut
 #else
 #include "host_shim.h"
-#define MIX_HD inline
-#define MIX_UNROLL _Pragma("GCC unroll 16")
+#define MIX_HD inline __attribute__((always_inline))
+#define MIX_UNROLL
 #endif
 
 namespace mixcut {
@@ -84,9 +84,9 @@ struct Elem<float> {
 template <>
 struct Elem<uint8_t> {
     static MIX_HD float load(uint8_t v) { return (float)v; }
-    static MIX_HD uint8_t store(float f) {  // round half to even (np.rint, torch.round), then saturate
-        const float r = round_half_even(f);
-        return (uint8_t)(r < 0.f ? 0.f : (r > 255.f ? 255.f : r));
+    static MIX_HD uint8_t store(float f) {  // saturate, then round half to even (np.rint, torch.round)
+        const float c = f < 0.f ? 0.f : (f > 255.f ? 255.f : f);
+        return (uint8_t)(int32_t)round_byte(c);
     }
 };
 template <>
@@ -110,10 +110,16 @@ MIX_HD float blend(float a, float b, float wa, float wb) {
 #endif
 }
 
-// V consecutive elements, loaded and stored as one 16-byte access when V·sizeof(T) == 16.
+// V consecutive elements: one 16-byte access on the GPU (V·sizeof(T) == 16); the host build also uses
+// 64-byte groups, which its compiler turns into unrolled SIMD loops.
 template <typename T, int V>
-struct alignas(V * sizeof(T) == 16 ? 16 : alignof(T)) Vec {
+struct alignas(V * sizeof(T) >= 16 ? 16 : alignof(T)) Vec {
     T v[V];
+};
+
+// What the CutMix box test needs of the sample layout.
+struct Geometry {
+    int32_t channels, height, width, channels_last;
 };
 
 // Coordinates of an element inside its sample: channel, row, column.
@@ -121,84 +127,121 @@ struct Coord {
     uint32_t c, y, x;
 };
 
-MIX_HD Coord coord_of(uint32_t pos, const MixArgs& a) {
+MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     Coord p;
-    if (a.channels_last) {
-        p.c = pos % a.channels;
-        const uint32_t hw = pos / a.channels;
-        p.x = hw % a.width;
-        p.y = hw / a.width;
+    if (g.channels_last) {
+        p.c = pos % g.channels;
+        const uint32_t hw = pos / g.channels;
+        p.x = hw % g.width;
+        p.y = hw / g.width;
     } else {
-        p.x = pos % a.width;
-        const uint32_t rows = pos / a.width;
-        p.y = rows % a.height;
-        p.c = rows / a.height;
+        p.x = pos % g.width;
+        const uint32_t rows = pos / g.width;
+        p.y = rows % g.height;
+        p.c = rows / g.height;
     }
     return p;
 }
 
-// The coordinates of the next element in memory order.
-MIX_HD void advance(Coord& p, const MixArgs& a) {
-    if (a.channels_last) {
-        if (++p.c == (uint32_t)a.channels) {
-            p.c = 0;
-            if (++p.x == (uint32_t)a.width) p.x = 0, ++p.y;
-        }
-    } else if (++p.x == (uint32_t)a.width) {
-        p.x = 0;
-        if (++p.y == (uint32_t)a.height) p.y = 0, ++p.c;
-    }
+// Lanes [from, to) as a bit mask.
+MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
+    return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
 }
 
-// Bit l set when lane l of the V elements starting at `pos` lies inside `s`'s CutMix box.
+// Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
+// box. Walks the lanes in runs that share a row (NCHW) or a pixel (channels-last): a few steps, not V.
 template <int V>
-MIX_HD uint32_t box_lanes(const MixSample& s, uint32_t pos, const MixArgs& a) {
+MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
     if (s.op != OP_CUTMIX) return 0;
-    Coord p = coord_of(pos, a);
-    uint32_t mask = 0;
-MIX_UNROLL
-    for (int l = 0; l < V; ++l) {
-        const bool inside = (int32_t)p.y >= s.y0 && (int32_t)p.y < s.y1 && (int32_t)p.x >= s.x0 && (int32_t)p.x < s.x1;
-        mask |= (uint32_t)inside << l;
-        advance(p, a);
+    uint64_t mask = 0;
+    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = (int32_t)p.c;
+    for (int32_t l = 0; l < V;) {
+        const bool row_inside = y >= s.y0 && y < s.y1;
+        if (g.channels_last) {  // lanes [l, l + run) are the channels of pixel (y, x)
+            const int32_t run = V - l < g.channels - c ? V - l : g.channels - c;
+            if (row_inside && x >= s.x0 && x < s.x1) mask |= lane_bits(l, l + run);
+            l += run;
+            c = 0;
+            if (++x == g.width) x = 0, ++y;
+        } else {  // lanes [l, l + run) are columns x, x + 1, ... of row y
+            const int32_t run = V - l < g.width - x ? V - l : g.width - x;
+            if (row_inside) {
+                const int32_t lo = s.x0 - x > 0 ? s.x0 - x : 0, hi = s.x1 - x < run ? s.x1 - x : run;
+                if (lo < hi) mask |= lane_bits(l + lo, l + hi);
+            }
+            l += run;
+            x = 0;
+            if (++y == g.height) y = 0;
+        }
     }
     return mask;
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from box_lanes).
 template <typename T, int V>
-MIX_HD Vec<T, V> mix_lanes(const MixSample& s, const Vec<T, V>& own, const Vec<T, V>& other, uint32_t box) {
+MIX_HD Vec<T, V> mix_lanes(const MixSample& s, const Vec<T, V>& own, const Vec<T, V>& other, uint64_t box) {
     Vec<T, V> out;
     if (s.op == OP_MIXUP) {
-MIX_UNROLL
+        MIX_UNROLL
         for (int l = 0; l < V; ++l)
             out.v[l] = Elem<T>::store(blend(Elem<T>::load(own.v[l]), Elem<T>::load(other.v[l]), s.w_self, s.w_other));
     } else {
-MIX_UNROLL
-        for (int l = 0; l < V; ++l) out.v[l] = (box >> l) & 1u ? other.v[l] : own.v[l];
+        const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
+        if (box == 0) return own;  // outside the box (or kept)
+        if (box == all) return other;  // wholly inside the box
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) out.v[l] = (box >> l) & 1ull ? other.v[l] : own.v[l];
     }
     return out;
 }
 
-// The image work of one thread: pair k of this launch, vector v of the sample. In place, a sample is
-// written only where its operation changes it, and nothing is read where neither sample changes.
+// Everything a thread needs about its pair, read once from the argument block into locals (so the
+// per-vector code below keeps it in registers instead of re-reading memory the stores may alias).
 template <typename T, int V>
-MIX_HD void mix_pair_vector(const MixArgs& a, int64_t k, int64_t v) {
-    const MixSample& si = a.first[k];
-    const MixSample& sj = a.second[k];
+struct PairWork {
+    MixSample si, sj;
+    const Vec<T, V>* src_i;
+    const Vec<T, V>* src_j;
+    Vec<T, V>* dst_i;
+    Vec<T, V>* dst_j;
+    Geometry g;
+    bool self_paired, in_place;
+};
+
+template <typename T, int V>
+MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
+    PairWork<T, V> w;
+    w.si = a.first[k];
+    w.sj = a.second[k];
     const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
-    const uint32_t pos = (uint32_t)(v * V);
-    const uint32_t box_i = box_lanes<V>(si, pos, a), box_j = box_lanes<V>(sj, pos, a);
-    const bool write_i = !a.in_place || si.op == OP_MIXUP || box_i != 0;
-    const bool write_j = i != j && (!a.in_place || sj.op == OP_MIXUP || box_j != 0);
+    const int64_t oi = i * a.sample_stride, oj = j * a.sample_stride;  // 64-bit element offsets
+    w.src_i = reinterpret_cast<const Vec<T, V>*>(static_cast<const T*>(a.src) + oi);
+    w.src_j = reinterpret_cast<const Vec<T, V>*>(static_cast<const T*>(a.src) + oj);
+    w.dst_i = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oi);
+    w.dst_j = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oj);
+    w.g = Geometry{a.channels, a.height, a.width, a.channels_last};
+    w.self_paired = i == j;
+    w.in_place = a.in_place != 0;
+    return w;
+}
+
+// The image work of one thread: vector v of its pair. In place, a sample is written only where its
+// operation changes it, and nothing is read where neither sample changes.
+template <typename T, int V>
+MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
+    uint64_t box_i = 0, box_j = 0;
+    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
+        const Coord p = coord_of((uint32_t)(v * V), w.g);
+        box_i = box_lanes<V>(w.si, p, w.g);
+        box_j = box_lanes<V>(w.sj, p, w.g);
+    }
+    const bool write_i = !w.in_place || w.si.op == OP_MIXUP || box_i != 0;
+    const bool write_j = !w.self_paired && (!w.in_place || w.sj.op == OP_MIXUP || box_j != 0);
     if (!write_i && !write_j) return;
-    const Vec<T, V>* src = reinterpret_cast<const Vec<T, V>*>(static_cast<const T*>(a.src) + pos);
-    Vec<T, V>* dst = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + pos);
-    const int64_t vi = i * (a.sample_stride / V), vj = j * (a.sample_stride / V);  // 64-bit offsets
-    const Vec<T, V> xi = src[vi];
-    const Vec<T, V> xj = src[vj];
-    if (write_i) dst[vi] = mix_lanes<T, V>(si, xi, xj, box_i);
-    if (write_j) dst[vj] = mix_lanes<T, V>(sj, xj, xi, box_j);
+    const Vec<T, V> xi = w.src_i[v];
+    const Vec<T, V> xj = w.src_j[v];
+    if (write_i) w.dst_i[v] = mix_lanes<T, V>(w.si, xi, xj, box_i);
+    if (write_j) w.dst_j[v] = mix_lanes<T, V>(w.sj, xj, xi, box_j);
 }
 
 // Target value of class c for a sample whose label row is described by (index, soft row).

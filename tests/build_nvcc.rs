@@ -1,6 +1,7 @@
 //! build.rs's nvcc search, on fake toolchains in temporary folders.
 
 #[path = "../build/nvcc.rs"]
+#[allow(dead_code)]
 mod nvcc;
 
 use std::collections::HashMap;

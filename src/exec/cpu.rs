@@ -10,10 +10,10 @@ use super::Job;
 type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
 
 extern "C" {
-    fn mixcut_host_f32(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_f16(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_bf16(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_u8(a: *const MixArgs, vector: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_u8(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
 }
 
 /// One thread's rectangle of the grid: pairs × vectors.
@@ -57,7 +57,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
         Kind::Uint8 => mixcut_host_u8,
         k => anyhow::bail!("images: dtype {k:?} reached the fused CPU executor, expected Float, Half, BFloat16 or Uint8"),
     };
-    let (blocks, vector) = kernel_args::build(job, bufs, in_place)?;
+    let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[64, 16])?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for a in &blocks {
         let shares = split(a.pair_count as i64, a.vecs_per_sample, threads);
@@ -67,11 +67,11 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
                 let ptr = &ptr;
                 // SAFETY: the argument block and every buffer it points to outlive the scope; shares are
                 // disjoint rectangles of the grid, and a grid cell writes only its own pair's elements.
-                scope.spawn(move || unsafe { entry(ptr.0, vector as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) });
+                scope.spawn(move || unsafe { entry(ptr.0, vector_bytes as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) });
             }
             if let Some(s) = shares.first() {
                 // SAFETY: as above; this thread takes the first share.
-                unsafe { entry(ptr.0, vector as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) };
+                unsafe { entry(ptr.0, vector_bytes as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) };
             }
         });
     }

@@ -130,8 +130,8 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool, ordinal: usize) -> 
         Kind::Uint8 => "u8",
         k => bail!("images: dtype {k:?} reached the fused CUDA executor, expected Float, Half, BFloat16 or Uint8"),
     };
-    let (blocks, vector) = kernel_args::build(job, bufs, in_place)?;
-    let name = format!("mix_{dtype}{}", if vector { "" } else { "_scalar" });
+    let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[16])?;
+    let name = format!("mix_{dtype}{}", if vector_bytes == 16 { "" } else { "_scalar" });
     with_device(ordinal, |d| {
         let func = d.functions[&name];
         // SAFETY: the context is the device's primary context (libtorch's), made current for this thread.

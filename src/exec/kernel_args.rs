@@ -78,16 +78,22 @@ pub(crate) fn supported(batch: &BatchSpec, num_classes: i64) -> Result<()> {
     Ok(())
 }
 
-/// The argument blocks of every launch, and whether they use 16-byte vectors.
-pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool) -> Result<(Vec<Box<MixArgs>>, bool)> {
+/// The argument blocks of every launch, and the vector width they use in bytes: the widest of
+/// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU) that every sample start and length
+/// is aligned to, or 0 for single elements.
+pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool, widths: &[usize]) -> Result<(Vec<Box<MixArgs>>, usize)> {
     ensure!(bufs.src.stride() == bufs.dst.stride(), "internal: output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride());
     let n = job.params.len();
-    let width = elem_size(job.kind);
-    let lanes = 16 / width;
+    let size = elem_size(job.kind);
     let stride = bufs.src.stride()[0] as usize;
-    let aligned = |t: &Tensor| t.data_ptr() as usize % 16 == 0;
-    // 16-byte accesses need every sample to start on a 16-byte boundary; otherwise the scalar variant.
-    let vector = job.sample_numel % lanes == 0 && stride % lanes == 0 && aligned(bufs.src) && aligned(bufs.dst);
+    // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors.
+    let aligned = bufs.src.data_ptr() as usize % 16 == 0 && bufs.dst.data_ptr() as usize % 16 == 0;
+    let vector_bytes = widths
+        .iter()
+        .copied()
+        .find(|&bytes| aligned && (job.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0)
+        .unwrap_or(0);
+    let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
     let (h, w) = job.extent.unwrap_or((1, 1));
     let soft = job.soft_labels;
     let pairs = n.div_ceil(2);
@@ -102,7 +108,7 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool) -> Result<(Vec<Bo
             targets: bufs.targets.data_ptr() as *mut f32,
             error: bufs.error,
             sample_stride: stride as i64,
-            vecs_per_sample: (job.sample_numel / if vector { lanes } else { 1 }) as i64,
+            vecs_per_sample: (job.sample_numel / lanes) as i64,
             n: n as i32,
             pair_begin: begin as i32,
             pair_count: count as i32,
@@ -125,5 +131,5 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool) -> Result<(Vec<Bo
         }
         blocks.push(a);
     }
-    Ok((blocks, vector))
+    Ok((blocks, vector_bytes))
 }
