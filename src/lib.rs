@@ -44,7 +44,7 @@ mod plan;
 
 pub use backend::load_cuda_backend;
 pub use config::{MixConfig, MixMode};
-pub use exec::{cuda_kernels_built, Executor, ExecutorKind};
+pub use exec::{cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
 pub use mixer::Mixer;
 pub use plan::{CutBox, MixOp, MixPlan, SamplePlan};

@@ -82,6 +82,12 @@ pub fn cuda_kernels_built() -> bool {
     cfg!(mixcut_cuda)
 }
 
+/// Whether the fused CUDA executor can run on `cuda:ordinal` here: kernels built, a driver, the device.
+/// Never panics, also where there is no CUDA driver at all.
+pub fn fused_cuda_available(ordinal: usize) -> bool {
+    cuda::available(ordinal)
+}
+
 /// Whether a fused executor exists for `device` here (CPU: always; CUDA: kernels built and a driver).
 pub(crate) fn fused_available(device: Device) -> bool {
     match device {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod equivalence;
+
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::{MixOp, MixPlan};
 
