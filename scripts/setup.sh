@@ -2,7 +2,8 @@
 # Sets up everything tch-mixcut needs on a fresh x86_64 Linux machine, inside the checkout:
 #   .venv/      python venv holding libtorch 2.11.0 (PyPI's torch wheel) and CUDA 13.0 nvcc (PyPI wheels)
 #   libtorch    symlink to the wheel's torch/ folder (what .cargo/config.toml's LIBTORCH points at)
-#   Fashion-MNIST from Debian's dataset-fashion-mnist, when root and apt are available.
+#   Fashion-MNIST from Debian's dataset-fashion-mnist and the DejaVu font (captions of the examples'
+#   pictures) from fonts-dejavu-core, when root and apt are available.
 # Idempotent: a second run only checks a stamp and returns in well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,16 +18,20 @@ STAMP=.venv/.tch-mixcut-setup-v1
 have_gpu_driver() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
 mode=cpu; have_gpu_driver && mode=cuda
 
+FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
 install_dataset() {
-  [ -f "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" ] && return 0
+  [ -f "$FMNIST_DIR/t10k-labels-idx1-ubyte.gz" ] && [ -f "$FONT" ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's dataset-fashion-mnist"
-    (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1) ||
-      { apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+    echo "setup: installing Debian's dataset-fashion-mnist and fonts-dejavu-core"
+    local pkgs=(dataset-fashion-mnist fonts-dejavu-core)
+    (apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1) ||
+      { apt-get update -qq >/dev/null && apt-get install -y -qq "${pkgs[@]}" >/dev/null; }
   else
     echo "setup: Fashion-MNIST not found at $FMNIST_DIR. Install it with" >&2
     echo "         sudo apt-get install dataset-fashion-mnist" >&2
     echo "       or point FASHION_MNIST_DIR (or --data) at a folder with the gzipped IDX files." >&2
+    echo "       The examples' pictures need fonts-dejavu-core (or MIXCUT_FONT=/path/to/font.ttf)." >&2
   fi
 }
 
