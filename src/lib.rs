@@ -34,6 +34,8 @@
 //! timm's label smoothing) or soft targets `[N, num_classes]` of any float dtype (used as given, without
 //! further smoothing). Targets come back float32 `[N, num_classes]` on the images' device.
 
+#![warn(missing_docs)]
+
 mod backend;
 mod check;
 mod config;
