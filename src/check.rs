@@ -61,16 +61,21 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     ensure!(n >= 1, "images: got an empty batch (shape {shape:?}), expected N >= 1");
     let sample_numel: usize = shape[1..].iter().product::<i64>() as usize;
     ensure!(sample_numel >= 1, "images: got shape {shape:?} with empty samples, expected every dim >= 1");
-    let extent = match shape.len() {
-        4 => Some((shape[2] as usize, shape[3] as usize)),
-        3 => Some((1, shape[2] as usize)),
-        _ => None,
-    };
+    let extent = extent(&shape);
     if cutmix && extent.is_none() {
         bail!("images: got shape {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)");
     }
     let channels = if extent.is_some() { shape[1] as usize } else { 1 };
     Ok(BatchSpec { n, kind, device: images.device(), layout: layout(images), extent, channels, sample_numel })
+}
+
+/// The `(height, width)` CutMix boxes live in: `(H, W)` for `[N, C, H, W]`, `(1, T)` for `[N, C, T]`.
+pub(crate) fn extent(shape: &[i64]) -> Option<(usize, usize)> {
+    match shape.len() {
+        4 => Some((shape[2] as usize, shape[3] as usize)),
+        3 => Some((1, shape[2] as usize)),
+        _ => None,
+    }
 }
 
 /// Checks `labels` against the batch: shape, dtype, device; not the values (see [`label_range`]).
@@ -138,13 +143,13 @@ fn layout(t: &Tensor) -> Layout {
         return Layout::Contiguous;
     }
     let (shape, stride) = (t.size(), t.stride());
-    // Channels-last: the channel dim (1) innermost, then the trailing dims in order, then N.
-    let mut order: Vec<usize> = vec![1];
-    order.extend((2..shape.len()).rev());
-    order.push(0);
     if shape.len() < 3 {
         return Layout::Strided;
     }
+    // Channels-last: the channel dim (1) innermost, then the trailing dims from last to first, then N.
+    let mut order: Vec<usize> = vec![1];
+    order.extend((2..shape.len()).rev());
+    order.push(0);
     let mut expected = 1i64;
     for &d in &order {
         if shape[d] != 1 && stride[d] != expected {

@@ -98,12 +98,7 @@ impl Mixer {
     /// When mixing is off the plan is the identity and no randomness is used.
     pub fn sample_plan(&mut self, shape: &[i64]) -> Result<MixPlan> {
         ensure!(!shape.is_empty() && shape[0] >= 1, "shape: got {shape:?}, expected [N, ...] with N >= 1");
-        let n = shape[0] as usize;
-        let extent = match shape.len() {
-            4 => Some((shape[2] as usize, shape[3] as usize)),
-            3 => Some((1, shape[2] as usize)),
-            _ => None,
-        };
+        let (n, extent) = (shape[0] as usize, check::extent(shape));
         if !self.enabled {
             return Ok(MixPlan::identity(n, extent));
         }
@@ -115,7 +110,7 @@ impl Mixer {
     /// `labels` are int64 class indices `[N]` or soft targets `[N, num_classes]`. The caller's tensors
     /// are never modified.
     pub fn apply(&mut self, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(None, images, Dest::New, labels, true)
+        self.run(None, images, Dest::New, labels)
     }
 
     /// Mixes a batch in place (no copy of the images) and returns the soft targets.
@@ -123,7 +118,7 @@ impl Mixer {
     /// On `Err` the images are unchanged. Refused for tensors that require grad.
     pub fn apply_(&mut self, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
         let view = images.shallow_clone();
-        Ok(self.run(None, &view, Dest::InPlace(images), labels, true)?.1)
+        Ok(self.run(None, &view, Dest::InPlace(images), labels)?.1)
     }
 
     /// tch's `forward_t` convention: mixes when `train`, else passes the images through (a shallow
@@ -139,24 +134,24 @@ impl Mixer {
         }
         let plan = MixPlan::identity(batch.n, batch.extent);
         let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, (1.0, 0.0));
-        let targets = exec::reference::targets(&job, labels, false)?;
+        let targets = exec::reference::targets(&job, labels)?;
         self.last = Some(ExecutorKind::Reference);
         Ok((images.shallow_clone(), targets))
     }
 
     /// Applies a given plan out of place (e.g. one sampled with [`Mixer::sample_plan`] and inspected).
     pub fn apply_plan(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(Some(plan), images, Dest::New, labels, true)
+        self.run(Some(plan), images, Dest::New, labels)
     }
 
     /// Applies a given plan in place; returns the soft targets.
     pub fn apply_plan_(&mut self, plan: &MixPlan, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
         let view = images.shallow_clone();
-        Ok(self.run(Some(plan), &view, Dest::InPlace(images), labels, true)?.1)
+        Ok(self.run(Some(plan), &view, Dest::InPlace(images), labels)?.1)
     }
 
     /// Validates everything, samples (unless given) a plan, runs the chosen executor.
-    fn run(&mut self, plan: Option<&MixPlan>, images: &Tensor, dest: Dest, labels: &Tensor, mix: bool) -> Result<(Tensor, Tensor)> {
+    fn run(&mut self, plan: Option<&MixPlan>, images: &Tensor, dest: Dest, labels: &Tensor) -> Result<(Tensor, Tensor)> {
         let cutmix = match plan {
             Some(p) => p.has_cutmix(),
             None => self.enabled && self.config.cutmix_enabled(),
@@ -196,7 +191,7 @@ impl Mixer {
         let job = Job::new(plan, &batch, encoding == Labels::Soft, self.config.num_classes, smoothing);
         let (out, targets) = match kind {
             ExecutorKind::Reference => {
-                let targets = exec::reference::targets(&job, labels, mix)?;
+                let targets = exec::reference::targets(&job, labels)?;
                 let mixed = exec::reference::images(&job, images)?;
                 match dest {
                     Dest::New => (mixed, targets),

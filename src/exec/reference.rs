@@ -66,8 +66,8 @@ pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
-/// Soft targets `[N, C]` float32 for the job's plan (`mix = false`: the unmixed targets).
-pub(crate) fn targets(job: &Job, labels: &Tensor, mix: bool) -> Result<Tensor> {
+/// Soft targets `[N, C]` float32 for the job's plan.
+pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     let n = job.params.len() as i64;
     let y = if job.soft_labels {
         labels.f_to_kind(Kind::Float)?
@@ -76,7 +76,7 @@ pub(crate) fn targets(job: &Job, labels: &Tensor, mix: bool) -> Result<Tensor> {
             .f_scatter_value(1, &labels.f_reshape([n, 1])?, job.on as f64)?
     };
     let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;
-    if !mix || job.params.iter().all(|s| s.op == OP_KEEP) {
+    if job.params.iter().all(|s| s.op == OP_KEEP) {
         return fresh_copy(&y);
     }
     let partner = Tensor::f_from_slice(&job.partners)?.f_to_device(job.device)?;
