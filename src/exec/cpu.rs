@@ -2,7 +2,6 @@
 //! threads over the same virtual grid the CUDA kernels cover. One pass over the batch.
 
 use anyhow::Result;
-use tch::Kind;
 
 use super::kernel_args::{self, Buffers, MixArgs};
 use super::Job;
@@ -50,12 +49,11 @@ unsafe impl Sync for ArgsPtr {}
 
 /// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
 pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
-    let entry: HostEntry = match job.kind {
-        Kind::Float => mixcut_host_f32,
-        Kind::Half => mixcut_host_f16,
-        Kind::BFloat16 => mixcut_host_bf16,
-        Kind::Uint8 => mixcut_host_u8,
-        k => anyhow::bail!("images: dtype {k:?} reached the fused CPU executor, expected Float, Half, BFloat16 or Uint8"),
+    let entry: HostEntry = match kernel_args::dtype_name(job.kind)? {
+        "f32" => mixcut_host_f32,
+        "f16" => mixcut_host_f16,
+        "bf16" => mixcut_host_bf16,
+        _ => mixcut_host_u8,
     };
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[64, 16])?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

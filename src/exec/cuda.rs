@@ -13,7 +13,6 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Result};
 use cudarc::driver::{result, sys};
-use tch::Kind;
 
 use super::kernel_args::{self, Buffers, MixArgs};
 use super::Job;
@@ -123,13 +122,7 @@ pub(crate) fn error_flag(ordinal: usize) -> Result<*mut i32> {
 
 /// Launches the job's fused pass on `cuda:ordinal` (`bufs` validated and allocated by the caller).
 pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool, ordinal: usize) -> Result<()> {
-    let dtype = match job.kind {
-        Kind::Float => "f32",
-        Kind::Half => "f16",
-        Kind::BFloat16 => "bf16",
-        Kind::Uint8 => "u8",
-        k => bail!("images: dtype {k:?} reached the fused CUDA executor, expected Float, Half, BFloat16 or Uint8"),
-    };
+    let dtype = kernel_args::dtype_name(job.kind)?;
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[16])?;
     let name = format!("mix_{dtype}{}", if vector_bytes == 16 { "" } else { "_scalar" });
     with_device(ordinal, |d| {

@@ -53,6 +53,17 @@ pub(crate) struct Buffers<'a> {
     pub error: *mut i32,
 }
 
+/// The kernels' name for a dtype (`mix_<name>` on the GPU, `mixcut_host_<name>` on the CPU).
+pub(crate) fn dtype_name(kind: Kind) -> Result<&'static str> {
+    Ok(match kind {
+        Kind::Float => "f32",
+        Kind::Half => "f16",
+        Kind::BFloat16 => "bf16",
+        Kind::Uint8 => "u8",
+        k => anyhow::bail!("images: dtype {k:?} reached a fused executor, expected Float, Half, BFloat16 or Uint8"),
+    })
+}
+
 /// Bytes of one element.
 pub(crate) fn elem_size(kind: Kind) -> usize {
     match kind {
