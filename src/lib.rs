@@ -5,8 +5,8 @@
 //! kernel source on CPU threads), with the soft targets (one-hot, label smoothing, λ-mixing) written by
 //! the same pass.
 //!
-//! Data flows one way: [`MixConfig`] → a sampled, inspectable [`MixPlan`] (per sample: partner, op, λ,
-//! box) → an executor ([`Executor`]): the reference made of tch ops, or the fused kernels.
+//! Data flows one way: [`MixConfig`] → a sampled, inspectable [`MixPlan`] (per sample: op, λ, box;
+//! partner `N − 1 − i`) → an executor ([`Executor`]): the reference made of tch ops, or the fused kernels.
 //!
 //! ## In a training step
 //!
@@ -49,7 +49,7 @@ pub use config::{MixConfig, MixMode};
 pub use exec::{cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
 pub use mixer::Mixer;
-pub use plan::{CutBox, MixOp, MixPlan, SamplePlan};
+pub use plan::{CutBox, MixOp, MixPlan};
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

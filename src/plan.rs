@@ -36,7 +36,10 @@ impl CutBox {
 }
 
 /// What happens to one sample.
+///
+/// `#[non_exhaustive]`: new mixing operations may be added without a major version.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum MixOp {
     /// Left as it is, with its own (plain or smoothed) target.
     Keep,
@@ -65,20 +68,14 @@ impl MixOp {
     }
 }
 
-/// One sample's line of the plan.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SamplePlan {
-    /// The sample it mixes with: `N - 1 - i` (timm's flip pairing); itself for the middle of an odd batch.
-    pub partner: usize,
-    /// Its operation.
-    pub op: MixOp,
-}
-
 /// A sampled plan for one batch: what every executor applies, identically.
+///
+/// Sample `i` mixes with its partner `N − 1 − i` ([`MixPlan::partner`], timm's flip pairing); the middle
+/// sample of an odd batch pairs with itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MixPlan {
-    /// One entry per sample, in batch order.
-    pub samples: Vec<SamplePlan>,
+    /// The operation of each sample, in batch order.
+    pub ops: Vec<MixOp>,
     /// The `(height, width)` the boxes refer to: `(H, W)` for `[N, C, H, W]`, `(1, T)` for `[N, C, T]`,
     /// `None` for inputs CutMix cannot box (then no op is CutMix).
     pub extent: Option<(usize, usize)>,
@@ -87,55 +84,52 @@ pub struct MixPlan {
 impl MixPlan {
     /// A plan that leaves all `n` samples as they are (plain targets).
     pub fn identity(n: usize, extent: Option<(usize, usize)>) -> Self {
-        let samples = (0..n).map(|i| SamplePlan { partner: n - 1 - i, op: MixOp::Keep }).collect();
-        MixPlan { samples, extent }
+        MixPlan { ops: vec![MixOp::Keep; n], extent }
     }
 
     /// Batch size the plan was drawn for.
     pub fn len(&self) -> usize {
-        self.samples.len()
+        self.ops.len()
     }
 
     /// Whether the plan covers no sample.
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.ops.is_empty()
+    }
+
+    /// The sample that sample `i` mixes with: `N − 1 − i` (itself for the middle of an odd batch).
+    pub fn partner(&self, i: usize) -> usize {
+        self.ops.len() - 1 - i
     }
 
     /// Per-sample label weights λ (1 for kept samples), in batch order.
     pub fn lams(&self) -> Vec<f64> {
-        self.samples.iter().map(|s| s.op.lam()).collect()
+        self.ops.iter().map(MixOp::lam).collect()
     }
 
     /// Whether applying the plan changes nothing but the target encoding.
     pub fn is_identity(&self) -> bool {
-        self.samples.iter().all(|s| s.op == MixOp::Keep)
+        self.ops.iter().all(|op| *op == MixOp::Keep)
     }
 
     /// Whether some sample uses CutMix.
     pub fn has_cutmix(&self) -> bool {
-        self.samples.iter().any(|s| matches!(s.op, MixOp::CutMix { .. }))
+        self.ops.iter().any(|op| matches!(op, MixOp::CutMix { .. }))
     }
 
-    /// Checks the plan's own consistency (flip pairing, λ range, boxes inside the extent); executors call it
-    /// so a hand-made plan can't drive them out of bounds.
+    /// Checks the plan's own consistency (λ range, boxes inside the extent), so a hand-made plan can't drive
+    /// an executor out of bounds. [`Mixer`](crate::Mixer) calls it before running a plan it was given.
     pub fn validate(&self) -> Result<()> {
-        let n = self.samples.len();
-        for (i, s) in self.samples.iter().enumerate() {
-            ensure!(
-                s.partner == n - 1 - i,
-                "plan.samples[{i}].partner: got {}, expected {} (the flip pairing N-1-i)",
-                s.partner,
-                n - 1 - i
-            );
-            let lam = s.op.lam();
-            ensure!((0.0..=1.0).contains(&lam), "plan.samples[{i}] lam: got {lam}, expected a value in [0, 1]");
-            if let MixOp::CutMix { bbox, .. } = s.op {
+        for (i, op) in self.ops.iter().enumerate() {
+            let lam = op.lam();
+            ensure!((0.0..=1.0).contains(&lam), "plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]");
+            if let MixOp::CutMix { bbox, .. } = *op {
                 let Some((h, w)) = self.extent else {
-                    bail!("plan.samples[{i}]: CutMix op in a plan without extent, expected extent Some((H, W))")
+                    bail!("plan.ops[{i}]: CutMix op in a plan without extent, expected extent Some((H, W))")
                 };
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
-                    "plan.samples[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                    "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
                 );
             }
         }
@@ -179,19 +173,19 @@ impl PlanSampler {
             MixMode::Batch => {
                 let op = self.draw(rng, extent);
                 for i in 0..2 * pairs {
-                    plan.samples[if i < pairs { i } else { i + n % 2 }].op = op;
+                    plan.ops[if i < pairs { i } else { i + n % 2 }] = op;
                 }
             }
             MixMode::Pair => {
                 for i in 0..pairs {
                     let op = self.draw(rng, extent);
-                    plan.samples[i].op = op;
-                    plan.samples[n - 1 - i].op = op;
+                    plan.ops[i] = op;
+                    plan.ops[n - 1 - i] = op;
                 }
             }
             MixMode::Elem => {
                 for i in (0..n).filter(|&i| 2 * i + 1 != n) {
-                    plan.samples[i].op = self.draw(rng, extent);
+                    plan.ops[i] = self.draw(rng, extent);
                 }
             }
         }
@@ -234,8 +228,8 @@ impl PlanSampler {
     }
 }
 
-/// Sides of a box covering the fraction `area` of an `h × w` extent: both sides scale by √area on an
-/// image; a unit dimension (a sequence `(1, T)`) stays whole and the other side scales by `area`.
+/// Sides of a box covering the fraction `area` of an `h × w` extent, as timm's `int(side · √area)`; a unit
+/// dimension (a sequence `(1, T)`) stays whole and the other side is `int(T · area)`.
 fn box_sides(h: usize, w: usize, area: f64) -> (usize, usize) {
     let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
     let ratio = if boxed_dims == 2 { area.sqrt() } else { area };
@@ -243,30 +237,37 @@ fn box_sides(h: usize, w: usize, area: f64) -> (usize, usize) {
     (side(h), side(w))
 }
 
-/// timm's `rand_bbox`: a box of area ≈ `1 − lam` centred uniformly at random, clipped at the border.
+/// timm's `rand_bbox` (margin 0): a centre drawn uniformly in `[0, len)`, the box `centre ± ⌊cut/2⌋`
+/// clipped at the border, so an interior box has side `2·⌊cut/2⌋`, exactly as timm. A unit dimension
+/// (a sequence's single row) is kept whole.
 fn box_for_lam<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, lam: f64) -> CutBox {
     let (cut_h, cut_w) = box_sides(h, w, 1.0 - lam);
     let span = |rng: &mut R, len: usize, cut: usize| -> (usize, usize) {
+        if len == 1 && cut == 1 {
+            return (0, 1);
+        }
         let centre = rng.random_range(0..len) as i64;
-        let lo = centre - (cut / 2) as i64;
-        (lo.clamp(0, len as i64) as usize, (lo + cut as i64).clamp(0, len as i64) as usize)
+        let half = (cut / 2) as i64;
+        ((centre - half).clamp(0, len as i64) as usize, (centre + half).clamp(0, len as i64) as usize)
     };
     let (y0, y1) = span(rng, h, cut_h);
     let (x0, x1) = span(rng, w, cut_w);
     CutBox { y0, y1, x0, x1 }
 }
 
-/// timm's `rand_bbox_minmax`: box sides drawn uniformly in `[lo, hi]` of the image sides, placed inside.
+/// timm's `rand_bbox_minmax`: each side drawn uniformly from `[⌊len·lo⌋, ⌊len·hi⌋)` and the start from
+/// `[0, len − side)`, both upper bounds exclusive as numpy's `randint`. Where timm's ranges are empty
+/// (`⌊len·lo⌋ = ⌊len·hi⌋`, or a side equal to the image side) numpy raises; here the side is `⌊len·lo⌋`
+/// and the start 0. A unit dimension is kept whole.
 fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, f64)) -> CutBox {
     let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
     let span = |rng: &mut R, len: usize| -> (usize, usize) {
-        let cut = if len > 1 || boxed_dims == 0 {
-            let (a, b) = ((len as f64 * lo).floor() as usize, (len as f64 * hi).floor() as usize);
-            rng.random_range(a..=b.max(a))
-        } else {
-            1
-        };
-        let start = rng.random_range(0..=len - cut);
+        if len == 1 && boxed_dims > 0 {
+            return (0, 1);
+        }
+        let (a, b) = ((len as f64 * lo).floor() as usize, (len as f64 * hi).floor() as usize);
+        let cut = if a < b { rng.random_range(a..b) } else { a };
+        let start = if cut < len { rng.random_range(0..len - cut) } else { 0 };
         (start, start + cut)
     };
     let (y0, y1) = span(rng, h);

@@ -13,7 +13,7 @@ fn mean_var(xs: &[f64]) -> (f64, f64) {
 }
 
 fn mixup_lams(plans: &[MixPlan]) -> Vec<f64> {
-    plans.iter().flat_map(|p| p.samples.iter()).filter_map(|s| match s.op {
+    plans.iter().flat_map(|p| p.ops.iter()).filter_map(|op| match *op {
         MixOp::Mixup { lam } => Some(lam),
         _ => None,
     }).collect()
@@ -38,8 +38,8 @@ fn corrected_cutmix_lambda_is_one_minus_clipped_box_area() {
     let config = MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
     let mut seen = 0;
     for plan in plans(config, 2, &[64, 3, 17, 23], 50) {
-        for s in &plan.samples {
-            if let MixOp::CutMix { bbox, lam } = s.op {
+        for op in &plan.ops {
+            if let MixOp::CutMix { bbox, lam } = *op {
                 assert!(bbox.y1 <= 17 && bbox.x1 <= 23);
                 assert!((lam - (1.0 - bbox.area() as f64 / (17.0 * 23.0))).abs() < 1e-12);
                 seen += 1;
@@ -55,10 +55,12 @@ fn uncorrected_box_area_tracks_drawn_lambda() {
     let (h, w) = (40.0, 60.0);
     let mut interior = 0;
     for plan in plans(config, 3, &[64, 3, 40, 60], 50) {
-        for s in &plan.samples {
-            let MixOp::CutMix { bbox, lam } = s.op else { continue };
+        for op in &plan.ops {
+            let MixOp::CutMix { bbox, lam } = *op else { continue };
             let r = (1.0 - lam).sqrt();
-            let (ch, cw) = ((h * r).floor(), (w * r).floor());
+            // timm's rand_bbox: centre ± ⌊cut/2⌋, so an interior box has side 2·⌊cut/2⌋.
+            let even = |cut: f64| 2.0 * (cut / 2.0).floor();
+            let (ch, cw) = (even((h * r).floor()), even((w * r).floor()));
             assert!(bbox.area() as f64 <= (1.0 - lam) * h * w + 1e-9, "{bbox:?} lam {lam}");
             if bbox.y0 > 0 && bbox.x0 > 0 && bbox.y1 < 40 && bbox.x1 < 60 {
                 assert_eq!(((bbox.y1 - bbox.y0) as f64, (bbox.x1 - bbox.x0) as f64), (ch, cw), "lam {lam}");
@@ -73,7 +75,7 @@ fn uncorrected_box_area_tracks_drawn_lambda() {
 fn prob_and_switch_prob_frequencies() {
     let config = MixConfig { mode: MixMode::Elem, prob: 0.3, switch_prob: 0.25, ..MixConfig::vit(10) };
     let all = plans(config, 4, &[200, 3, 8, 8], 100);
-    let ops: Vec<MixOp> = all.iter().flat_map(|p| p.samples.iter().map(|s| s.op)).collect();
+    let ops: Vec<MixOp> = all.iter().flat_map(|p| p.ops.iter().copied()).collect();
     let mixed = ops.iter().filter(|o| !matches!(o, MixOp::Keep)).count() as f64;
     let cut = ops.iter().filter(|o| matches!(o, MixOp::CutMix { .. })).count() as f64;
     // A CutMix box can come out empty (λ corrected to 1 → Keep); at α = 1 that is rare on 8×8.
@@ -85,10 +87,12 @@ fn prob_and_switch_prob_frequencies() {
 fn minmax_box_sides_stay_within_bounds() {
     let config = MixConfig { cutmix_minmax: Some((0.25, 0.5)), mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
     for plan in plans(config, 5, &[32, 3, 32, 48], 40) {
-        for s in &plan.samples {
-            let MixOp::CutMix { bbox, lam } = s.op else { panic!("minmax always cuts: {:?}", s.op) };
+        for op in &plan.ops {
+            let MixOp::CutMix { bbox, lam } = *op else { panic!("minmax always cuts: {op:?}") };
             let (bh, bw) = (bbox.y1 - bbox.y0, bbox.x1 - bbox.x0);
-            assert!((8..=16).contains(&bh) && (12..=24).contains(&bw), "{bbox:?}");
+            // timm: sides from [⌊32·0.25⌋, ⌊32·0.5⌋) and [⌊48·0.25⌋, ⌊48·0.5⌋), starts from [0, len − side).
+            assert!((8..16).contains(&bh) && (12..24).contains(&bw), "{bbox:?}");
+            assert!(bbox.y0 < 32 - bh && bbox.x0 < 48 - bw, "{bbox:?}");
             assert!(bbox.y1 <= 32 && bbox.x1 <= 48);
             assert!((lam - (1.0 - (bh * bw) as f64 / (32.0 * 48.0))).abs() < 1e-12);
         }
@@ -99,16 +103,16 @@ fn minmax_box_sides_stay_within_bounds() {
 fn batch_pair_elem_structure() {
     let shape = [9, 3, 16, 16];
     for plan in plans(MixConfig { mode: MixMode::Batch, ..MixConfig::vit(10) }, 6, &shape, 20) {
-        assert!(plan.samples.iter().enumerate().filter(|(i, _)| *i != 4).all(|(_, s)| s.op == plan.samples[0].op));
+        assert!(plan.ops.iter().enumerate().filter(|(i, _)| *i != 4).all(|(_, op)| *op == plan.ops[0]));
     }
     for plan in plans(MixConfig { mode: MixMode::Pair, ..MixConfig::vit(10) }, 6, &shape, 20) {
         for i in 0..9 {
-            assert_eq!(plan.samples[i].op, plan.samples[8 - i].op);
+            assert_eq!(plan.ops[i], plan.ops[8 - i]);
         }
-        assert_ne!(plan.samples[0].op, plan.samples[1].op);
+        assert_ne!(plan.ops[0], plan.ops[1]);
     }
     for plan in plans(MixConfig { mode: MixMode::Elem, ..MixConfig::mixup(1.0, 10) }, 6, &shape, 20) {
-        assert_ne!(plan.samples[0].op, plan.samples[8].op);
+        assert_ne!(plan.ops[0], plan.ops[8]);
     }
 }
 
@@ -116,9 +120,9 @@ fn batch_pair_elem_structure() {
 fn odd_batch_middle_sample_pairs_with_itself_and_is_kept() {
     for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
         for plan in plans(MixConfig { mode, ..MixConfig::vit(10) }, 7, &[7, 3, 8, 8], 20) {
-            assert_eq!(plan.samples[3].partner, 3);
-            assert_eq!(plan.samples[3].op, MixOp::Keep);
-            assert!(plan.samples.iter().enumerate().all(|(i, s)| s.partner == 6 - i));
+            assert_eq!(plan.partner(3), 3);
+            assert_eq!(plan.ops[3], MixOp::Keep);
+            assert!((0..7).all(|i| plan.partner(i) == 6 - i));
         }
     }
 }
@@ -128,12 +132,13 @@ fn sequences_get_segments_of_length_one_minus_lambda() {
     let config = MixConfig { mode: MixMode::Elem, correct_lam: false, ..MixConfig::cutmix(1.0, 10) };
     for plan in plans(config, 8, &[16, 2, 1000], 10) {
         assert_eq!(plan.extent, Some((1, 1000)));
-        for s in &plan.samples {
-            let MixOp::CutMix { bbox, lam } = s.op else { continue };
+        for op in &plan.ops {
+            let MixOp::CutMix { bbox, lam } = *op else { continue };
             assert_eq!((bbox.y0, bbox.y1), (0, 1));
-            assert!((bbox.x1 - bbox.x0) as f64 <= ((1.0 - lam) * 1000.0).floor() + 1e-9);
+            let side = 2.0 * (((1.0 - lam) * 1000.0).floor() / 2.0).floor();
+            assert!((bbox.x1 - bbox.x0) as f64 <= side + 1e-9);
             if bbox.x0 > 0 && bbox.x1 < 1000 {
-                assert_eq!((bbox.x1 - bbox.x0) as f64, ((1.0 - lam) * 1000.0).floor());
+                assert_eq!((bbox.x1 - bbox.x0) as f64, side);
             }
         }
     }

@@ -43,7 +43,6 @@ pub enum ExecutorKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
     pub params: Vec<SampleParams>,
-    pub partners: Vec<i64>,
     pub device: Device,
     pub kind: Kind,
     pub layout: Layout,
@@ -62,7 +61,6 @@ impl Job {
     pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, (on, off): (f32, f32)) -> Self {
         Job {
             params: params::pack(plan),
-            partners: plan.samples.iter().map(|s| s.partner as i64).collect(),
             device: batch.device,
             kind: batch.kind,
             layout: batch.layout,

@@ -28,12 +28,12 @@ pub(crate) struct SampleParams {
 
 /// Flattens a (validated) plan.
 pub(crate) fn pack(plan: &MixPlan) -> Vec<SampleParams> {
-    plan.samples
+    plan.ops
         .iter()
-        .map(|s| {
-            let lam = s.op.lam();
+        .map(|op| {
+            let lam = op.lam();
             let mut p = SampleParams { w_self: lam as f32, w_other: (1.0 - lam) as f32, ..Default::default() };
-            match s.op {
+            match *op {
                 MixOp::Keep => p.op = OP_KEEP,
                 MixOp::Mixup { .. } => p.op = OP_MIXUP,
                 MixOp::CutMix { bbox, .. } => {

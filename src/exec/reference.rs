@@ -31,8 +31,7 @@ fn fresh_copy(t: &Tensor) -> Result<Tensor> {
 pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
     let p = &job.params;
     let rank = images.dim();
-    let partner = Tensor::f_from_slice(&job.partners)?.f_to_device(job.device)?;
-    let x_partner = images.f_index_select(0, &partner)?;
+    let x_partner = images.f_flip([0])?; // sample i's partner is N-1-i
     let mut out = fresh_copy(images)?;
     if p.iter().any(|s| s.op == OP_MIXUP) {
         let is_mixup = per_sample(p, |s| s.op == OP_MIXUP, rank, job)?;
@@ -79,9 +78,8 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     if job.params.iter().all(|s| s.op == OP_KEEP) {
         return fresh_copy(&y);
     }
-    let partner = Tensor::f_from_slice(&job.partners)?.f_to_device(job.device)?;
     let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
     let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
-    let mixed = y.f_mul(&w_self)?.f_add(&y.f_index_select(0, &partner)?.f_mul(&w_other)?)?;
+    let mixed = y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?;
     Ok(y.f_where_self(&keep, &mixed)?)
 }

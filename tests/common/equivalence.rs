@@ -78,10 +78,10 @@ pub fn matrix(device: Device) -> usize {
 pub fn hand_plans(device: Device) {
     let (n, h, w) = (5usize, 6usize, 9usize);
     let mut plan = MixPlan::identity(n, Some((h, w)));
-    plan.samples[0].op = MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: 0, x1: w }, lam: 0.0 };
-    plan.samples[1].op = MixOp::CutMix { bbox: CutBox { y0: 2, y1: 2, x0: 1, x1: 5 }, lam: 0.7 };
-    plan.samples[3].op = MixOp::Mixup { lam: 0.25 };
-    plan.samples[4].op = MixOp::CutMix { bbox: CutBox { y0: 5, y1: 6, x0: 8, x1: 9 }, lam: 0.9 };
+    plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: 0, x1: w }, lam: 0.0 };
+    plan.ops[1] = MixOp::CutMix { bbox: CutBox { y0: 2, y1: 2, x0: 1, x1: 5 }, lam: 0.7 };
+    plan.ops[3] = MixOp::Mixup { lam: 0.25 };
+    plan.ops[4] = MixOp::CutMix { bbox: CutBox { y0: 5, y1: 6, x0: 8, x1: 9 }, lam: 0.9 };
     let cfg = config(MixMode::Elem, 4, 4);
     for kind in KINDS {
         let x = images(&[n as i64, 2, h as i64, w as i64], kind).to_device(device);

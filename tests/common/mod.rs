@@ -43,5 +43,5 @@ pub fn blend(a: f32, b: f32, lam: f64) -> f32 {
 
 /// Whether row `y`, column `x` of sample `i` is pasted from the partner under `plan`.
 pub fn pasted(plan: &MixPlan, i: usize, y: usize, x: usize) -> bool {
-    matches!(plan.samples[i].op, MixOp::CutMix { bbox, .. } if bbox.contains(y, x))
+    matches!(plan.ops[i], MixOp::CutMix { bbox, .. } if bbox.contains(y, x))
 }
