@@ -1,19 +1,30 @@
 //! Build script:
-//! 1. compiles the kernel source for the host (kernels/host.cpp + mix.cuh, the fused CPU executor);
-//! 2. compiles the CUDA entry points (kernels/mix.cu) with nvcc into a fatbin embedded in the crate
-//!    (cubins for sm_80 and sm_90, PTX for compute_80), or says how to turn that on when nvcc is missing;
+//! 1. compiles the kernel source for the host (kernels/host.cpp + mix.cuh, the fused CPU executor) and
+//!    the shim that reads libtorch's current CUDA stream (shim/torch_stream.cpp);
+//! 2. compiles the CUDA entry points (kernels/mix.cu) with nvcc into a fatbin embedded in the crate, or,
+//!    when nvcc is missing, too old or fails, builds without the CUDA path and says why in a warning;
 //! 3. gives this package's binaries an rpath to libtorch.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+#[path = "build/cuda.rs"]
+mod cuda;
 #[path = "build/nvcc.rs"]
 mod nvcc;
 
-const KERNEL_FILES: [&str; 4] = ["kernels/mix.cuh", "kernels/mix.cu", "kernels/host.cpp", "kernels/host_shim.h"];
+const WATCHED: [&str; 8] = [
+    "kernels/mix.cuh",
+    "kernels/mix.cu",
+    "kernels/host.cpp",
+    "kernels/host_shim.h",
+    "shim/torch_stream.cpp",
+    "shim/c10_layout_check.cpp",
+    "build/cuda.rs",
+    "build/nvcc.rs",
+];
 
 fn main() {
-    for f in KERNEL_FILES {
+    for f in WATCHED {
         println!("cargo:rerun-if-changed={f}");
     }
     println!("cargo:rustc-check-cfg=cfg(mixcut_cuda)");
@@ -40,47 +51,87 @@ fn build_host_kernels() {
         .compile("mixcut_host");
 }
 
-/// The CUDA kernels, when an nvcc is found (see build/nvcc.rs for where it looks).
+fn warn(message: &str) {
+    println!("cargo:warning=tch-mixcut: {message}");
+}
+
+/// The CUDA kernels and the stream shim, when a usable nvcc is found (see build/nvcc.rs for where it
+/// looks and build/cuda.rs for what "usable" means). Never fails the build.
 fn build_cuda_kernels() {
     for var in nvcc::ENV_VARS {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let nvcc = match nvcc::find(&manifest_dir, |v| std::env::var_os(v)) {
-        nvcc::Found::Nvcc(path) => path,
-        nvcc::Found::Disabled => {
-            println!("cargo:warning=tch-mixcut: fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor");
-            return;
-        }
-        nvcc::Found::Missing => {
-            println!(
-                "cargo:warning=tch-mixcut: nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): the fused CUDA \
-                 path is off and CUDA tensors use the reference executor. Run scripts/setup.sh (CUDA 13.0 nvcc from \
-                 PyPI) or set NVCC, then rebuild."
-            );
-            return;
-        }
-    };
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let fatbin = out_dir.join("mix.fatbin");
-    let output = Command::new(&nvcc)
-        .args(["-fatbin", "-O3", "-std=c++17", "-Xptxas", "-v", "-lineinfo"])
-        .args(["-gencode", "arch=compute_80,code=sm_80"])
-        .args(["-gencode", "arch=compute_90,code=sm_90"])
-        .args(["-gencode", "arch=compute_80,code=compute_80"])
-        .arg("-o")
-        .arg(&fatbin)
-        .arg("kernels/mix.cu")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
-    // ptxas's register / spill report, kept for CI's log (.ci/run prints it).
-    let report = String::from_utf8_lossy(&output.stderr).into_owned();
-    std::fs::write(out_dir.join("ptxas-report.txt"), format!("nvcc: {}\n{report}", nvcc.display())).unwrap();
-    if !output.status.success() {
-        panic!("nvcc failed to compile kernels/mix.cu ({}):\n{report}", output.status);
+    let fix = "CUDA tensors use the reference executor. To build the fused CUDA path, run scripts/setup.sh (CUDA \
+               13.0's nvcc from PyPI into ./cuda) or set NVCC to a CUDA >= 12.1 nvcc, then rebuild";
+    if std::env::var_os("CARGO_CFG_UNIX").is_none() {
+        warn(&format!("the fused CUDA path is built on Linux only; {fix}"));
+        return;
     }
-    println!("cargo:rustc-cfg=mixcut_cuda");
-    println!("cargo:rustc-env=MIXCUT_FATBIN={}", fatbin.display());
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let candidates = match nvcc::find(&manifest_dir, |v| std::env::var_os(v)) {
+        nvcc::Found::Candidates(c) => c,
+        nvcc::Found::Disabled => return warn("fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor"),
+        nvcc::Found::Missing => return warn(&format!("nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): {fix}")),
+    };
+    let mut refused = Vec::new();
+    for nvcc in &candidates {
+        match check_stream_shim(nvcc).and_then(|()| cuda::compile(nvcc, Path::new("kernels/mix.cu"), &out_dir)) {
+            Ok(kernels) => {
+                for reason in &refused {
+                    warn(&format!("skipped an nvcc: {reason}"));
+                }
+                for note in &kernels.notes {
+                    warn(note);
+                }
+                // ptxas's register / spill report, kept for CI's log (.ci/run prints it).
+                std::fs::write(out_dir.join("ptxas-report.txt"), format!("nvcc: {}\n{}", nvcc.display(), kernels.report)).unwrap();
+                build_stream_shim();
+                println!("cargo:rustc-cfg=mixcut_cuda");
+                println!("cargo:rustc-env=MIXCUT_FATBIN={}", kernels.fatbin.display());
+                println!("cargo:rustc-env=MIXCUT_FATBIN_CONTENTS={}", kernels.contents);
+                return;
+            }
+            Err(reason) => refused.push(reason),
+        }
+    }
+    warn(&format!("the fused CUDA kernels were not built: {}. {fix}", refused.join("; ")));
+}
+
+/// The C++ shim that calls libtorch's c10 stream functions (it needs no CUDA or libtorch header).
+fn build_stream_shim() {
+    cc::Build::new().cpp(true).file("shim/torch_stream.cpp").std("c++17").opt_level(2).warnings(true).compile("mixcut_torch_stream");
+}
+
+/// Where libtorch's and CUDA's headers are at hand, checks (compile only) that the stream shim's mirror of
+/// c10's stream class matches the real one: `Err` on a mismatch, which would break the calls.
+fn check_stream_shim(nvcc: &Path) -> Result<(), String> {
+    let torch = libtorch_lib().map(|lib| lib.join("..").join("include"));
+    let cuda = nvcc.parent().and_then(Path::parent).map(|d| d.join("include"));
+    let (Some(torch), Some(cuda)) = (torch, cuda) else { return Ok(()) };
+    if !torch.join("c10/cuda/CUDAStream.h").is_file() || !cuda.join("cuda_runtime_api.h").is_file() {
+        return Ok(());
+    }
+    let compiler = cc::Build::new().cpp(true).std("c++17").include(&torch).include(&cuda).cargo_metadata(false).get_compiler();
+    let output = match compiler.to_command().args(["-fsyntax-only", "shim/c10_layout_check.cpp"]).output() {
+        Ok(output) => output,
+        Err(e) => return Ok(warn(&format!("could not check the stream shim against libtorch's headers: {e}"))),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        Ok(())
+    } else if stderr.contains("static assert") || stderr.contains("static_assert") {
+        Err(format!("libtorch's c10::cuda::CUDAStream no longer matches shim/torch_stream.cpp: {}", stderr.lines().find(|l| l.contains("static")).unwrap_or("")))
+    } else {
+        Ok(warn(&format!("could not check the stream shim against libtorch's headers in {}", torch.display())))
+    }
+}
+
+/// libtorch's library folder (`DEP_TCH_LIBTORCH_LIB`, else `$LIBTORCH/lib`).
+fn libtorch_lib() -> Option<PathBuf> {
+    std::env::var_os("DEP_TCH_LIBTORCH_LIB")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("LIBTORCH").map(|p| Path::new(&p).join("lib")))
 }
 
 /// torch-sys gives the final binaries no rpath: add one for this package's binaries, tests, examples and
@@ -88,10 +139,7 @@ fn build_cuda_kernels() {
 /// crate loads it at run time where it can (`tch_mixcut::load_cuda_backend`).
 fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    let lib_dir = std::env::var_os("DEP_TCH_LIBTORCH_LIB")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("LIBTORCH").map(|p| Path::new(&p).join("lib")));
-    if let Some(lib_dir) = lib_dir {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    if let Some(lib) = libtorch_lib() {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     }
 }

@@ -12,7 +12,7 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
         for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
-        if (a.write_targets && vec_hi == a.vecs_per_sample)
+        if (vec_hi == a.vecs_per_sample)
             for (int32_t c = 0; c < a.num_classes; ++c) mix_pair_targets(a, k, c);
     }
 }

@@ -1,6 +1,6 @@
 // CUDA entry points of the fused pass: one template, instantiated per dtype, in a 16-byte-vector and a
 // scalar variant. Launch grid: y = pair of this launch, x = blocks over the sample's vectors, plus one
-// last x-block per pair that writes the pair's soft targets when `write_targets` is set.
+// last x-block per pair that writes the pair's soft targets.
 #include "mix.cuh"
 
 namespace mixcut {
@@ -8,7 +8,7 @@ namespace mixcut {
 template <typename T, int V>
 __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
-    const int64_t image_blocks = gridDim.x - (a.write_targets ? 1 : 0);
+    const int64_t image_blocks = gridDim.x - 1;
     if (blockIdx.x < image_blocks) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
         const int64_t stride = image_blocks * blockDim.x;

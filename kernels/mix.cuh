@@ -23,7 +23,8 @@ __device__ __forceinline__ half_t half_from_f32(float f) { return __float2half_r
 __device__ __forceinline__ float to_f32(bf16_t b) { return __bfloat162float(b); }
 __device__ __forceinline__ bf16_t bf16_from_f32(float f) { return __float2bfloat16_rn(f); }
 __device__ __forceinline__ float round_byte(float v) { return rintf(v); }
-// The flag lives in mapped host memory: a plain volatile store reaches it (every writer stores the same value).
+// The flag lives in mapped host memory: a plain volatile store reaches it (every writer of a launch stores
+// the same value, the launching mixer's token).
 __device__ __forceinline__ void flag_error(int32_t* flag, int32_t code) { *(volatile int32_t*)flag = code; }
 }  // namespace mixcut
 #else
@@ -56,7 +57,7 @@ struct MixArgs {
     const int64_t* labels;    // class indices [N], or null
     const float* soft;        // soft targets [N, C] float32 contiguous, or null
     float* targets;           // out: [N, C] float32 contiguous
-    int32_t* error;           // set to 1 when a class index is outside [0, C)
+    int32_t* error;           // receives error_token when a class index is outside [0, C)
     int64_t sample_stride;    // elements between consecutive samples
     int64_t vecs_per_sample;  // sample elements / vector width
     int32_t n;                // batch size
@@ -66,7 +67,7 @@ struct MixArgs {
     int32_t channels, height, width;  // CutMix geometry: [C, H, W] (rank 3: H = 1)
     int32_t channels_last;            // 1: samples stored [H, W, C]
     int32_t in_place;                 // 1: dst == src, write only what changes
-    int32_t write_targets;            // 1: this launch also writes the targets
+    int32_t error_token;              // stored into *error on an out-of-range class index (the mixer's own)
     float on, off;                    // one-hot values with label smoothing
     int32_t pad;
     MixSample first[MIX_MAX_PAIRS];   // sample i = pair_begin + k
@@ -250,7 +251,7 @@ MIX_HD float label_value(const MixArgs& a, int64_t sample, int32_t c) {
     if (a.soft) return a.soft[sample * a.num_classes + c];
     const int64_t label = a.labels[sample];
     if (label < 0 || label >= a.num_classes) {
-        if (c == 0) flag_error(a.error, 1);
+        if (c == 0) flag_error(a.error, a.error_token);
         return 0.f;
     }
     return label == c ? a.on : a.off;

@@ -1,8 +1,10 @@
 //! Input validation shared by every executor: it runs once, before any tensor is touched, so a refused
 //! call leaves the caller's tensors exactly as they were.
 
-use anyhow::{bail, ensure, Result};
 use tch::{Device, Kind, Tensor};
+
+use crate::dtype::Dtype;
+use crate::error::{ensure, Error, Result};
 
 /// How a batch's samples sit in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +21,7 @@ pub(crate) enum Layout {
 #[derive(Clone, Debug)]
 pub(crate) struct BatchSpec {
     pub n: usize,
-    pub kind: Kind,
+    pub dtype: Dtype,
     pub device: Device,
     pub layout: Layout,
     /// `(H, W)` for rank 4, `(1, T)` for rank 3, `None` otherwise.
@@ -45,28 +47,29 @@ fn is_float(kind: Kind) -> bool {
 
 /// Checks `images` and returns its description.
 pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
-    ensure!(images.defined(), "images: got an undefined tensor, expected a batch [N, ...]");
+    let bad = |message: String| Error::InvalidImages(message);
+    ensure!(images.defined(), bad("got an undefined tensor, expected a batch [N, ...]".into()));
     let shape = images.size();
-    ensure!(shape.len() >= 2, "images: got shape {shape:?} (rank {}), expected rank >= 2 ([N, ...])", shape.len());
+    ensure!(shape.len() >= 2, bad(format!("got shape {shape:?} (rank {}), expected rank >= 2 ([N, ...])", shape.len())));
     let kind = images.f_kind()?;
-    ensure!(
-        matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Uint8),
-        "images: got dtype {kind:?}, expected one of Float, Half, BFloat16, Uint8"
-    );
+    let Some(dtype) = Dtype::of(kind) else {
+        return Err(bad(format!("got dtype {kind:?}, expected one of {}", Dtype::accepted())));
+    };
     ensure!(
         !images.is_sparse() && !images.is_mkldnn(),
-        "images: got a sparse or mkldnn tensor, expected a dense strided tensor"
+        bad("got a sparse or mkldnn tensor, expected a dense strided tensor".into())
     );
     let n = shape[0] as usize;
-    ensure!(n >= 1, "images: got an empty batch (shape {shape:?}), expected N >= 1");
+    ensure!(n >= 1, bad(format!("got an empty batch (shape {shape:?}), expected N >= 1")));
     let sample_numel: usize = shape[1..].iter().product::<i64>() as usize;
-    ensure!(sample_numel >= 1, "images: got shape {shape:?} with empty samples, expected every dim >= 1");
+    ensure!(sample_numel >= 1, bad(format!("got shape {shape:?} with empty samples, expected every dim >= 1")));
     let extent = extent(&shape);
-    if cutmix && extent.is_none() {
-        bail!("images: got shape {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)");
-    }
+    ensure!(
+        !cutmix || extent.is_some(),
+        bad(format!("got shape {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)"))
+    );
     let channels = if extent.is_some() { shape[1] as usize } else { 1 };
-    Ok(BatchSpec { n, kind, device: images.device(), layout: layout(images), extent, channels, sample_numel })
+    Ok(BatchSpec { n, dtype, device: images.device(), layout: layout(images), extent, channels, sample_numel })
 }
 
 /// The `(height, width)` CutMix boxes live in: `(H, W)` for `[N, C, H, W]`, `(1, T)` for `[N, C, T]`.
@@ -80,34 +83,28 @@ pub(crate) fn extent(shape: &[i64]) -> Option<(usize, usize)> {
 
 /// Checks `labels` against the batch: shape, dtype, device; not the values (see [`label_range`]).
 pub(crate) fn labels(labels: &Tensor, batch: &BatchSpec, num_classes: i64) -> Result<Labels> {
-    ensure!(labels.defined(), "labels: got an undefined tensor, expected int64 [N] or float [N, num_classes]");
+    let bad = |message: String| Error::InvalidLabels(message);
+    ensure!(labels.defined(), bad("got an undefined tensor, expected int64 [N] or float [N, num_classes]".into()));
     let shape = labels.size();
     let kind = labels.f_kind()?;
     ensure!(
         labels.device() == batch.device,
-        "labels: on {:?} but images on {:?}, expected both on the same device",
-        labels.device(),
-        batch.device
+        bad(format!("on {:?} but images on {:?}, expected both on the same device", labels.device(), batch.device))
     );
     let encoding = match (shape.len(), kind) {
         (1, Kind::Int64) => Labels::Indices,
         (2, k) if is_float(k) => Labels::Soft,
-        (1, k) => bail!("labels: got class indices of dtype {k:?}, expected Int64 (use .to_kind(Kind::Int64))"),
-        _ => bail!("labels: got shape {shape:?} dtype {kind:?}, expected int64 [N] or float [N, num_classes]"),
+        (1, k) => return Err(bad(format!("got class indices of dtype {k:?}, expected Int64 (use .to_kind(Kind::Int64))"))),
+        _ => return Err(bad(format!("got shape {shape:?} dtype {kind:?}, expected int64 [N] or float [N, num_classes]"))),
     };
     ensure!(
         shape[0] as usize == batch.n,
-        "labels: got batch size {} (shape {shape:?}), expected {} as in images",
-        shape[0],
-        batch.n
+        bad(format!("got batch size {} (shape {shape:?}), expected {} as in images", shape[0], batch.n))
     );
-    if encoding == Labels::Soft {
-        ensure!(
-            shape[1] == num_classes,
-            "labels: got soft targets of width {} (shape {shape:?}), expected num_classes = {num_classes}",
-            shape[1]
-        );
-    }
+    ensure!(
+        encoding == Labels::Indices || shape[1] == num_classes,
+        bad(format!("got soft targets of width {} (shape {shape:?}), expected num_classes = {num_classes}", shape[1]))
+    );
     Ok(encoding)
 }
 
@@ -118,7 +115,7 @@ pub(crate) fn label_range(labels: &Tensor, num_classes: i64) -> Result<()> {
     let hi = labels.f_max()?.f_int64_value(&[])?;
     ensure!(
         lo >= 0 && hi < num_classes,
-        "labels: got class indices in [{lo}, {hi}], expected values in [0, {num_classes})"
+        Error::LabelsOutOfRange { num_classes, found: Some((lo, hi)), device: labels.device() }
     );
     Ok(())
 }
@@ -127,13 +124,20 @@ pub(crate) fn label_range(labels: &Tensor, num_classes: i64) -> Result<()> {
 pub(crate) fn in_place(images: &Tensor) -> Result<()> {
     ensure!(
         !images.requires_grad(),
-        "images: got a tensor that requires grad, expected one without (mix in place before autograd sees it, \
-         or use apply() for an out-of-place result)"
+        Error::InvalidImages(
+            "got a tensor that requires grad, expected one without (mix in place before autograd sees it, or use \
+             apply() for an out-of-place result)"
+                .into()
+        )
     );
-    let shape = images.size();
-    let stride = images.stride();
+    let (shape, stride) = (images.size(), images.stride());
     let overlapping = shape.iter().zip(&stride).any(|(&s, &st)| s > 1 && st == 0);
-    ensure!(!overlapping, "images: got strides {stride:?} for shape {shape:?} (expanded, overlapping memory), expected a tensor that owns its elements");
+    ensure!(
+        !overlapping,
+        Error::InvalidImages(format!(
+            "got strides {stride:?} for shape {shape:?} (expanded, overlapping memory), expected a tensor that owns its elements"
+        ))
+    );
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Mixing options (timm's `Mixup` options, same names and meanings), presets and validation.
 
-use anyhow::{bail, ensure, Result};
+use crate::error::{ensure, Error, Result};
 
 /// How often a new mixing draw (λ, Mixup-or-CutMix, box) is made, as timm's `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,7 +14,7 @@ pub enum MixMode {
 }
 
 impl std::str::FromStr for MixMode {
-    type Err = anyhow::Error;
+    type Err = Error;
 
     /// Parses timm's spelling: `batch`, `pair` or `elem`.
     fn from_str(s: &str) -> Result<Self> {
@@ -22,7 +22,7 @@ impl std::str::FromStr for MixMode {
             "batch" => Ok(MixMode::Batch),
             "pair" => Ok(MixMode::Pair),
             "elem" => Ok(MixMode::Elem),
-            other => bail!("mode: got {other:?}, expected one of \"batch\", \"pair\", \"elem\""),
+            other => Err(Error::config("mode", format!("got {other:?}, expected one of \"batch\", \"pair\", \"elem\""))),
         }
     }
 }
@@ -120,43 +120,40 @@ impl MixConfig {
         self.mixup_alpha > 0.0
     }
 
-    /// Checks every option; the error names the option, its value and what was expected.
+    /// Checks every option; the error ([`Error::InvalidConfig`]) names the option, its value and what was
+    /// expected. [`Mixer::new`](crate::Mixer::new) calls it.
     pub fn validate(&self) -> Result<()> {
-        let finite = |name: &str, v: f64| -> Result<()> {
-            ensure!(v.is_finite(), "{name}: got {v}, expected a finite number");
-            Ok(())
-        };
-        finite("mixup_alpha", self.mixup_alpha)?;
-        finite("cutmix_alpha", self.cutmix_alpha)?;
-        finite("prob", self.prob)?;
-        finite("switch_prob", self.switch_prob)?;
-        finite("label_smoothing", self.label_smoothing)?;
-        ensure!(self.mixup_alpha >= 0.0, "mixup_alpha: got {}, expected >= 0", self.mixup_alpha);
-        ensure!(self.cutmix_alpha >= 0.0, "cutmix_alpha: got {}, expected >= 0", self.cutmix_alpha);
-        ensure!((0.0..=1.0).contains(&self.prob), "prob: got {}, expected a probability in [0, 1]", self.prob);
-        ensure!(
-            (0.0..=1.0).contains(&self.switch_prob),
-            "switch_prob: got {}, expected a probability in [0, 1]",
-            self.switch_prob
-        );
+        let bad = |field: &'static str, value: f64, expected: &str| Error::config(field, format!("got {value}, expected {expected}"));
+        for (field, v) in [
+            ("mixup_alpha", self.mixup_alpha),
+            ("cutmix_alpha", self.cutmix_alpha),
+            ("prob", self.prob),
+            ("switch_prob", self.switch_prob),
+            ("label_smoothing", self.label_smoothing),
+        ] {
+            ensure!(v.is_finite(), bad(field, v, "a finite number"));
+        }
+        ensure!(self.mixup_alpha >= 0.0, bad("mixup_alpha", self.mixup_alpha, ">= 0"));
+        ensure!(self.cutmix_alpha >= 0.0, bad("cutmix_alpha", self.cutmix_alpha, ">= 0"));
+        ensure!((0.0..=1.0).contains(&self.prob), bad("prob", self.prob, "a probability in [0, 1]"));
+        ensure!((0.0..=1.0).contains(&self.switch_prob), bad("switch_prob", self.switch_prob, "a probability in [0, 1]"));
         ensure!(
             (0.0..1.0).contains(&self.label_smoothing),
-            "label_smoothing: got {}, expected a value in [0, 1)",
-            self.label_smoothing
+            bad("label_smoothing", self.label_smoothing, "a value in [0, 1)")
         );
-        ensure!(self.num_classes >= 1, "num_classes: got {}, expected >= 1", self.num_classes);
+        ensure!(self.num_classes >= 1, Error::config("num_classes", format!("got {}, expected >= 1", self.num_classes)));
         if let Some((lo, hi)) = self.cutmix_minmax {
-            finite("cutmix_minmax.0", lo)?;
-            finite("cutmix_minmax.1", hi)?;
             ensure!(
-                0.0 < lo && lo <= hi && hi <= 1.0,
-                "cutmix_minmax: got ({lo}, {hi}), expected 0 < lo <= hi <= 1"
+                lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0,
+                Error::config("cutmix_minmax", format!("got ({lo}, {hi}), expected finite 0 < lo <= hi <= 1"))
             );
         }
         ensure!(
             self.prob == 0.0 || self.mixup_enabled() || self.cutmix_enabled(),
-            "mixup_alpha and cutmix_alpha: both 0 with prob {}, expected one of them > 0 (or prob 0 to turn mixing off)",
-            self.prob
+            Error::config(
+                "mixup_alpha",
+                format!("got 0 with cutmix_alpha 0 and prob {}, expected one of them > 0 (or prob 0 to turn mixing off)", self.prob)
+            )
         );
         Ok(())
     }
@@ -184,7 +181,8 @@ mod tests {
     #[test]
     fn mode_parses_timm_names() {
         assert_eq!("pair".parse::<MixMode>().unwrap(), MixMode::Pair);
-        let err = "pairs".parse::<MixMode>().unwrap_err().to_string();
-        assert!(err.contains("mode") && err.contains("pairs"), "{err}");
+        let err = "pairs".parse::<MixMode>().unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { field: "mode", .. }), "{err}");
+        assert!(err.to_string().contains("pairs"), "{err}");
     }
 }

@@ -36,20 +36,35 @@
 
 #![warn(missing_docs)]
 
-mod backend;
 mod check;
 mod config;
+mod dtype;
+mod error;
 mod exec;
 mod loss;
 mod mixer;
 mod plan;
+mod rng_state;
+mod torch_cuda;
 
-pub use backend::load_cuda_backend;
 pub use config::{MixConfig, MixMode};
-pub use exec::{cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
+pub use error::{Error, Result};
+pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
 pub use mixer::Mixer;
 pub use plan::{CutBox, MixOp, MixPlan};
+pub use rng_state::RngState;
+pub use torch_cuda::{cuda_backend_error, load_cuda_backend};
+
+/// Hooks for this crate's own GPU tests; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    /// Makes a stream from libtorch's pool (`pool`) or the default stream libtorch's current CUDA stream
+    /// on `cuda:ordinal` for the calling thread, as `torch.cuda.set_stream` would.
+    pub fn set_torch_stream(ordinal: usize, pool: bool) -> crate::Result<()> {
+        crate::exec::cuda::set_torch_stream(ordinal, pool)
+    }
+}
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

@@ -1,20 +1,25 @@
-//! [`Mixer`]: options → sampled plan → executor, behind tensors-in, tensors-out calls.
+//! [`Mixer`]: options → plan → executor, behind tensors-in, tensors-out calls.
 
-use anyhow::{ensure, Result};
+use std::borrow::Cow;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::check::{self, BatchSpec, Labels};
 use crate::config::MixConfig;
+use crate::error::{ensure, Error, Result};
+use crate::exec::label_flag::LabelFlag;
 use crate::exec::{self, kernel_args, params, Executor, ExecutorKind, Job};
 use crate::plan::{MixPlan, PlanSampler};
+use crate::rng_state::RngState;
 
 /// Applies Mixup / CutMix to batches: samples a [`MixPlan`] per call and runs it through an executor.
 ///
 /// Seeded and reproducible: the same seed, rank and sequence of calls give the same plans, and every
 /// executor applies a plan identically. For data-parallel training give each rank the same seed and its
-/// own rank ([`Mixer::for_rank`]): ranks draw from independent ChaCha8 streams.
+/// own rank ([`Mixer::for_rank`]): ranks draw from independent ChaCha8 streams. Save the random state with
+/// a checkpoint ([`Mixer::rng_state`]) to resume with the same plans.
 #[derive(Debug)]
 pub struct Mixer {
     config: MixConfig,
@@ -24,12 +29,15 @@ pub struct Mixer {
     enabled: bool,
     strict_labels: bool,
     last: Option<ExecutorKind>,
+    /// This mixer's out-of-range flag for the fused CUDA kernels.
+    label_flag: LabelFlag,
 }
 
-/// Where the mixed images go.
-enum Dest<'a> {
-    New,
-    InPlace(&'a mut Tensor),
+/// What the checks learnt about a call's inputs.
+struct Checked {
+    batch: BatchSpec,
+    encoding: Labels,
+    kind: ExecutorKind,
 }
 
 impl Mixer {
@@ -41,11 +49,32 @@ impl Mixer {
     /// A mixer for one data-parallel rank: same `seed` on every rank, independent random streams.
     pub fn for_rank(config: MixConfig, seed: u64, rank: u64) -> Result<Mixer> {
         config.validate()?;
-        crate::backend::load_cuda_backend();
+        crate::torch_cuda::load();
         let sampler = PlanSampler::new(&config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(rank);
-        Ok(Mixer { config, sampler, rng, executor: Executor::Auto, enabled: true, strict_labels: false, last: None })
+        Ok(Mixer {
+            config,
+            sampler,
+            rng,
+            executor: Executor::Auto,
+            enabled: true,
+            strict_labels: false,
+            last: None,
+            label_flag: LabelFlag::new(),
+        })
+    }
+
+    /// Where the mixer's random stream stands, to save with a checkpoint. Restoring it with
+    /// [`Mixer::set_rng_state`] into a mixer of the same configuration makes it draw the plans this one
+    /// would draw next. (Mixing on or off is not part of it: call [`Mixer::set_epoch`] after resuming.)
+    pub fn rng_state(&self) -> RngState {
+        RngState::capture(&self.rng)
+    }
+
+    /// Restores a random state saved by [`Mixer::rng_state`] (seed, rank stream and position).
+    pub fn set_rng_state(&mut self, state: &RngState) {
+        self.rng = state.restore();
     }
 
     /// Chooses the executor (default [`Executor::Auto`]).
@@ -60,11 +89,27 @@ impl Mixer {
     }
 
     /// Class-index range checks on CUDA. Off (the default), the fused kernels flag out-of-range indices
-    /// on the device without a host–device sync, and the next call on that device returns the `Err`
-    /// (the offending target rows were zeros). On, every call checks before launching (a sync per call).
-    /// CPU calls and the reference executor always check first.
+    /// on the device without a host–device sync, and this mixer's next call (or [`Mixer::take_label_error`])
+    /// returns [`Error::LabelsOutOfRange`] with `found: None` (the bad batch was already mixed). On, every
+    /// call checks before launching (a sync per call). CPU calls and the reference executor always check
+    /// first.
     pub fn set_strict_labels(&mut self, strict: bool) {
         self.strict_labels = strict;
+    }
+
+    /// Reports an out-of-range class index that this mixer's earlier fused CUDA launches found, once, as
+    /// [`Error::LabelsOutOfRange`] with `found: None`; `Ok` when there is none (or no CUDA). It sees the
+    /// launches that have finished: make it after something that waits for the GPU, e.g. at the end of an
+    /// epoch after reading the loss. Each mixer has its own flag: other mixers' labels never show here.
+    pub fn take_label_error(&mut self) -> Result<()> {
+        match exec::cuda::take_label_error(&self.label_flag) {
+            Some(ordinal) => Err(Error::LabelsOutOfRange {
+                num_classes: self.config.num_classes,
+                found: None,
+                device: Device::Cuda(ordinal),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The validated configuration.
@@ -97,8 +142,15 @@ impl Mixer {
     ///
     /// When mixing is off the plan is the identity and no randomness is used.
     pub fn sample_plan(&mut self, shape: &[i64]) -> Result<MixPlan> {
-        ensure!(!shape.is_empty() && shape[0] >= 1, "shape: got {shape:?}, expected [N, ...] with N >= 1");
-        let (n, extent) = (shape[0] as usize, check::extent(shape));
+        ensure!(
+            !shape.is_empty() && shape[0] >= 1,
+            Error::argument("shape", format!("got {shape:?}, expected [N, ...] with N >= 1"))
+        );
+        self.draw(shape[0] as usize, check::extent(shape))
+    }
+
+    /// A plan for `n` samples with boxes in `extent`: the identity when mixing is off (no randomness used).
+    fn draw(&mut self, n: usize, extent: Option<(usize, usize)>) -> Result<MixPlan> {
         if !self.enabled {
             return Ok(MixPlan::identity(n, extent));
         }
@@ -110,15 +162,14 @@ impl Mixer {
     /// `labels` are int64 class indices `[N]` or soft targets `[N, num_classes]`. The caller's tensors
     /// are never modified.
     pub fn apply(&mut self, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(None, images, Dest::New, labels)
+        self.run(None, images, labels, false)
     }
 
     /// Mixes a batch in place (no copy of the images) and returns the soft targets.
     ///
     /// On `Err` the images are unchanged. Refused for tensors that require grad.
     pub fn apply_(&mut self, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
-        let view = images.shallow_clone();
-        Ok(self.run(None, &view, Dest::InPlace(images), labels)?.1)
+        Ok(self.run(None, images, labels, true)?.1)
     }
 
     /// tch's `forward_t` convention: mixes when `train`, else passes the images through (a shallow
@@ -133,7 +184,7 @@ impl Mixer {
             check::label_range(labels, self.config.num_classes)?;
         }
         let plan = MixPlan::identity(batch.n, batch.extent);
-        let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, (1.0, 0.0));
+        let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, (1.0, 0.0), false);
         let targets = exec::reference::targets(&job, labels)?;
         self.last = Some(ExecutorKind::Reference);
         Ok((images.shallow_clone(), targets))
@@ -141,98 +192,149 @@ impl Mixer {
 
     /// Applies a given plan out of place (e.g. one sampled with [`Mixer::sample_plan`] and inspected).
     pub fn apply_plan(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(Some(plan), images, Dest::New, labels)
+        self.run(Some(plan), images, labels, false)
     }
 
     /// Applies a given plan in place; returns the soft targets.
     pub fn apply_plan_(&mut self, plan: &MixPlan, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
-        let view = images.shallow_clone();
-        Ok(self.run(Some(plan), &view, Dest::InPlace(images), labels)?.1)
+        Ok(self.run(Some(plan), images, labels, true)?.1)
     }
 
-    /// Validates everything, samples (unless given) a plan, runs the chosen executor.
-    fn run(&mut self, plan: Option<&MixPlan>, images: &Tensor, dest: Dest, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        let cutmix = match plan {
-            Some(p) => p.has_cutmix(),
-            None => self.enabled && self.config.cutmix_enabled(),
-        };
+    /// Checks the inputs, resolves the plan (sampling one unless given), runs the chosen executor. Every
+    /// check happens before the plan is sampled, so a refused call consumes no randomness.
+    fn run(&mut self, plan: Option<&MixPlan>, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+        let checked = self.check_inputs(plan, images, labels, in_place)?;
+        let plan = self.resolve_plan(plan, &checked.batch)?;
+        self.dispatch(&plan, &checked, images, labels, in_place)
+    }
+
+    /// Validates images and labels, chooses the executor and checks label values where it needs them.
+    fn check_inputs(&mut self, plan: Option<&MixPlan>, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<Checked> {
+        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
         let batch = check::images(images, cutmix)?;
         let encoding = check::labels(labels, &batch, self.config.num_classes)?;
-        let in_place = matches!(dest, Dest::InPlace(_));
         if in_place {
             check::in_place(images)?;
         }
         let kind = self.choose(&batch, images)?;
-        if let (ExecutorKind::FusedCuda, tch::Device::Cuda(ordinal)) = (kind, batch.device) {
-            exec::cuda::take_label_error(ordinal, self.config.num_classes)?;
-        }
-        if encoding == Labels::Indices && (kind != ExecutorKind::FusedCuda || self.strict_labels) {
+        // An earlier launch of this mixer flagged bad labels: report it before touching anything.
+        self.take_label_error()?;
+        // The fused CUDA kernels check indices on the device, into this mixer's own flag (if it got one).
+        let checked_on_device = kind == ExecutorKind::FusedCuda && !self.strict_labels && self.label_flag.slot().is_some();
+        if encoding == Labels::Indices && !checked_on_device {
             check::label_range(labels, self.config.num_classes)?;
         }
-        let sampled;
-        let plan = match plan {
-            Some(p) => {
-                p.validate()?;
-                ensure!(p.len() == batch.n, "plan: drawn for {} samples, expected {} as in images", p.len(), batch.n);
-                ensure!(
-                    !p.has_cutmix() || p.extent == batch.extent,
-                    "plan: boxes drawn for extent {:?}, expected {:?} as in images",
-                    p.extent,
-                    batch.extent
-                );
-                p
-            }
-            None => {
-                sampled = self.sample_plan(&images.size())?;
-                &sampled
-            }
+        Ok(Checked { batch, encoding, kind })
+    }
+
+    /// The given plan, checked against the batch, or a freshly sampled one.
+    fn resolve_plan<'p>(&mut self, plan: Option<&'p MixPlan>, batch: &BatchSpec) -> Result<Cow<'p, MixPlan>> {
+        let Some(plan) = plan else {
+            return Ok(Cow::Owned(self.draw(batch.n, batch.extent)?));
         };
+        plan.validate()?;
+        ensure!(
+            plan.len() == batch.n,
+            Error::InvalidPlan(format!("plan: drawn for {} samples, expected {} as in images", plan.len(), batch.n))
+        );
+        ensure!(
+            !plan.has_cutmix() || plan.extent == batch.extent,
+            Error::InvalidPlan(format!(
+                "plan: boxes drawn for extent {:?}, expected {:?} as in images",
+                plan.extent, batch.extent
+            ))
+        );
+        Ok(Cow::Borrowed(plan))
+    }
+
+    /// Runs the plan with the chosen executor.
+    fn dispatch(&mut self, plan: &MixPlan, checked: &Checked, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
         let smoothing = params::smoothing_values(self.config.label_smoothing, self.config.num_classes);
-        let job = Job::new(plan, &batch, encoding == Labels::Soft, self.config.num_classes, smoothing);
-        let (out, targets) = match kind {
+        let soft = checked.encoding == Labels::Soft;
+        let job = Job::new(plan, &checked.batch, soft, self.config.num_classes, smoothing, in_place);
+        let outputs = match checked.kind {
             ExecutorKind::Reference => {
                 let targets = exec::reference::targets(&job, labels)?;
                 let mixed = exec::reference::images(&job, images)?;
-                match dest {
-                    Dest::New => (mixed, targets),
-                    Dest::InPlace(dst) => {
-                        dst.f_copy_(&mixed)?;
-                        (dst.shallow_clone(), targets)
-                    }
+                if in_place {
+                    // A shallow clone shares the caller's storage: this writes the caller's tensor.
+                    images.shallow_clone().f_copy_(&mixed)?;
+                    (images.shallow_clone(), targets)
+                } else {
+                    (mixed, targets)
                 }
             }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, labels, in_place)?,
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, labels, &self.label_flag)?,
         };
-        self.last = Some(kind);
-        Ok((out, targets))
+        self.last = Some(checked.kind);
+        Ok(outputs)
     }
 
     /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
-    /// and applies (no autograd, dense samples), `Fused` insists on it with an `Err` that says why not.
+    /// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
+    /// why not.
     fn choose(&self, batch: &BatchSpec, images: &Tensor) -> Result<ExecutorKind> {
-        let fused_kind = match batch.device {
-            tch::Device::Cuda(_) => ExecutorKind::FusedCuda,
-            _ => ExecutorKind::FusedCpu,
-        };
         let fused = || -> Result<ExecutorKind> {
-            ensure!(
-                exec::fused_available(batch.device),
-                "executor: no fused executor for {:?} here ({}), expected Executor::Reference or Auto",
-                batch.device,
-                if exec::cuda_kernels_built() { "no CUDA driver or device" } else { "the CUDA kernels were not built: no nvcc at build time" }
-            );
-            ensure!(
-                !images.requires_grad(),
-                "images: a tensor that requires grad, expected none for the fused executor (it records no autograd graph); \
-                 use Executor::Reference or Auto"
-            );
-            kernel_args::supported(batch, self.config.num_classes)?;
-            Ok(fused_kind)
+            let kind = exec::fused_for(batch.device)?;
+            kernel_args::supported(batch, images, self.config.num_classes)?;
+            Ok(kind)
         };
         match self.executor {
             Executor::Reference => Ok(ExecutorKind::Reference),
             Executor::Fused => fused(),
-            Executor::Auto => Ok(fused().unwrap_or(ExecutorKind::Reference)),
+            Executor::Auto => match fused() {
+                Err(e) if e.is_fused_fallback() => Ok(ExecutorKind::Reference),
+                other => other,
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor};
+
+    use super::*;
+    use crate::exec::FORCE_CPU_UNAVAILABLE;
+
+    /// Runs `f` while the fused CPU executor reports `reason` as why it cannot load (as a CUDA device whose
+    /// kernels fail to load does).
+    fn with_fused_unavailable<R>(reason: &str, f: impl FnOnce() -> R) -> R {
+        FORCE_CPU_UNAVAILABLE.with(|r| *r.borrow_mut() = Some(reason.to_string()));
+        let out = f();
+        FORCE_CPU_UNAVAILABLE.with(|r| *r.borrow_mut() = None);
+        out
+    }
+
+    #[test]
+    fn a_fused_executor_that_cannot_load_makes_auto_fall_back_and_fused_refuse_with_the_reason() {
+        let x = Tensor::rand([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let reason = "kernels failed to load: CUDA_ERROR_NO_BINARY_FOR_GPU (Tesla T4, compute capability 7.5)";
+        with_fused_unavailable(reason, || {
+            let mut auto = Mixer::new(MixConfig::vit(10), 1).unwrap();
+            let (mixed, targets) = auto.apply(&x, &y).unwrap();
+            assert_eq!(auto.last_executor(), Some(ExecutorKind::Reference));
+            assert_eq!((mixed.size(), targets.size()), (vec![4, 3, 8, 8], vec![4, 10]));
+            let mut fused = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
+            let mut inplace = x.copy();
+            let err = fused.apply_(&mut inplace, &y).unwrap_err();
+            assert!(matches!(&err, Error::FusedUnavailable { device: Device::Cpu, reason: r } if r == reason), "{err:?}");
+            assert!(err.to_string().contains("compute capability 7.5"), "{err}");
+            assert!(inplace.equal(&x), "a refused call leaves the images untouched");
+            assert_eq!(fused.last_executor(), None);
+        });
+        let mut fused = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
+        let _ = fused.apply(&x, &y).unwrap();
+        assert_eq!(fused.last_executor(), Some(ExecutorKind::FusedCpu));
+    }
+
+    #[test]
+    fn auto_does_not_fall_back_on_other_errors() {
+        with_fused_unavailable("forced", || {
+            let mut auto = Mixer::new(MixConfig::mixup(1.0, 3), 1).unwrap();
+            let err = auto.apply(&Tensor::rand([2, 3], (Kind::Float, Device::Cpu)), &Tensor::from_slice(&[0i64, 5])).unwrap_err();
+            assert!(matches!(err, Error::LabelsOutOfRange { found: Some((0, 5)), .. }), "{err:?}");
+        });
     }
 }

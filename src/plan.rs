@@ -2,7 +2,7 @@
 //!
 //! A plan is plain data (no tensors): sample it, log it, draw it, test it, then hand it to any executor.
 
-use anyhow::{bail, ensure, Result};
+use crate::error::{ensure, Error, Result};
 use rand::{Rng, RngExt};
 use rand_distr::{Beta, Distribution};
 
@@ -122,14 +122,19 @@ impl MixPlan {
     pub fn validate(&self) -> Result<()> {
         for (i, op) in self.ops.iter().enumerate() {
             let lam = op.lam();
-            ensure!((0.0..=1.0).contains(&lam), "plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]");
+            ensure!(
+                (0.0..=1.0).contains(&lam),
+                Error::InvalidPlan(format!("plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]"))
+            );
             if let MixOp::CutMix { bbox, .. } = *op {
                 let Some((h, w)) = self.extent else {
-                    bail!("plan.ops[{i}]: CutMix op in a plan without extent, expected extent Some((H, W))")
+                    return Err(Error::InvalidPlan(format!(
+                        "plan.ops[{i}]: a CutMix op in a plan without extent, expected extent Some((H, W))"
+                    )));
                 };
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
-                    "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                    Error::InvalidPlan(format!("plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"))
                 );
             }
         }
@@ -148,9 +153,9 @@ pub(crate) struct PlanSampler {
 impl PlanSampler {
     /// Builds the Beta distributions of a validated configuration.
     pub(crate) fn new(config: &MixConfig) -> Result<Self> {
-        let beta = |name: &str, a: f64| -> Result<Option<Beta<f64>>> {
+        let beta = |name: &'static str, a: f64| -> Result<Option<Beta<f64>>> {
             if a > 0.0 {
-                Ok(Some(Beta::new(a, a).map_err(|e| anyhow::anyhow!("{name}: got {a}, Beta({a}, {a}) refused: {e}"))?))
+                Ok(Some(Beta::new(a, a).map_err(|e| Error::config(name, format!("got {a}, Beta({a}, {a}) refused: {e}")))?))
             } else {
                 Ok(None)
             }
@@ -165,7 +170,9 @@ impl PlanSampler {
     /// Samples a plan for a batch of `n` samples whose boxes live in `extent`.
     pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, extent: Option<(usize, usize)>) -> Result<MixPlan> {
         if self.config.cutmix_enabled() && extent.is_none() {
-            bail!("images: CutMix is enabled but the images have no extent to box, expected [N, C, H, W] or [N, C, T]");
+            return Err(Error::InvalidImages(
+                "CutMix is enabled but the images have no extent to box, expected [N, C, H, W] or [N, C, T]".into(),
+            ));
         }
         let mut plan = MixPlan::identity(n, extent);
         let pairs = n / 2;

@@ -5,10 +5,15 @@ mod common;
 
 use common::*;
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{MixConfig, Mixer};
+use tch_mixcut::{Error, MixConfig, Mixer};
 
-fn config_err(config: MixConfig, words: &[&str]) {
-    let e = Mixer::new(config.clone(), 0).unwrap_err().to_string();
+/// The config is refused as `InvalidConfig` of `field`, and the message (the contract: option, value,
+/// expectation) holds `words`.
+fn config_err(config: MixConfig, field: &str, words: &[&str]) {
+    let err = Mixer::new(config.clone(), 0).unwrap_err();
+    assert!(matches!(&err, Error::InvalidConfig { field: f, .. } if *f == field), "{err:?} is not InvalidConfig {{ {field} }}");
+    let e = err.to_string();
+    assert!(e.starts_with(field), "error {e:?} does not start with {field:?}");
     for w in words {
         assert!(e.contains(w), "error {e:?} lacks {w:?} (config {config:?})");
     }
@@ -17,37 +22,52 @@ fn config_err(config: MixConfig, words: &[&str]) {
 #[test]
 fn bad_configs_are_refused_with_name_value_and_expectation() {
     let base = MixConfig::vit(10);
-    config_err(MixConfig { mixup_alpha: -0.5, ..base.clone() }, &["mixup_alpha", "-0.5", ">= 0"]);
-    config_err(MixConfig { cutmix_alpha: -1.0, ..base.clone() }, &["cutmix_alpha", "-1", ">= 0"]);
-    config_err(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, ..base.clone() }, &["mixup_alpha", "cutmix_alpha", "prob 1"]);
-    config_err(MixConfig { prob: 1.5, ..base.clone() }, &["prob", "1.5", "[0, 1]"]);
-    config_err(MixConfig { prob: -0.1, ..base.clone() }, &["prob", "-0.1"]);
-    config_err(MixConfig { switch_prob: 2.0, ..base.clone() }, &["switch_prob", "2", "[0, 1]"]);
-    config_err(MixConfig { label_smoothing: 1.0, ..base.clone() }, &["label_smoothing", "1", "[0, 1)"]);
-    config_err(MixConfig { label_smoothing: -0.1, ..base.clone() }, &["label_smoothing", "-0.1"]);
-    config_err(MixConfig { num_classes: 0, ..base.clone() }, &["num_classes", "0", ">= 1"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.0, 0.5)), ..base.clone() }, &["cutmix_minmax", "(0, 0.5)", "0 < lo <= hi <= 1"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.6, 0.5)), ..base.clone() }, &["cutmix_minmax", "(0.6, 0.5)"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.5, 1.2)), ..base.clone() }, &["cutmix_minmax", "1.2"]);
-    config_err(MixConfig { mixup_alpha: f64::NAN, ..base.clone() }, &["mixup_alpha", "NaN", "finite"]);
-    config_err(MixConfig { prob: f64::INFINITY, ..base.clone() }, &["prob", "inf", "finite"]);
-    config_err(MixConfig { cutmix_minmax: Some((f64::NAN, 0.5)), ..base.clone() }, &["cutmix_minmax", "NaN"]);
+    config_err(MixConfig { mixup_alpha: -0.5, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "-0.5", ">= 0"]);
+    config_err(MixConfig { cutmix_alpha: -1.0, ..base.clone() }, "cutmix_alpha", &["cutmix_alpha", "-1", ">= 0"]);
+    config_err(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "cutmix_alpha", "prob 1"]);
+    config_err(MixConfig { prob: 1.5, ..base.clone() }, "prob", &["prob", "1.5", "[0, 1]"]);
+    config_err(MixConfig { prob: -0.1, ..base.clone() }, "prob", &["prob", "-0.1"]);
+    config_err(MixConfig { switch_prob: 2.0, ..base.clone() }, "switch_prob", &["switch_prob", "2", "[0, 1]"]);
+    config_err(MixConfig { label_smoothing: 1.0, ..base.clone() }, "label_smoothing", &["label_smoothing", "1", "[0, 1)"]);
+    config_err(MixConfig { label_smoothing: -0.1, ..base.clone() }, "label_smoothing", &["label_smoothing", "-0.1"]);
+    config_err(MixConfig { num_classes: 0, ..base.clone() }, "num_classes", &["num_classes", "0", ">= 1"]);
+    config_err(MixConfig { cutmix_minmax: Some((0.0, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "(0, 0.5)", "0 < lo <= hi <= 1"]);
+    config_err(MixConfig { cutmix_minmax: Some((0.6, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "(0.6, 0.5)"]);
+    config_err(MixConfig { cutmix_minmax: Some((0.5, 1.2)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "1.2"]);
+    config_err(MixConfig { mixup_alpha: f64::NAN, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "NaN", "finite"]);
+    config_err(MixConfig { prob: f64::INFINITY, ..base.clone() }, "prob", &["prob", "inf", "finite"]);
+    config_err(MixConfig { cutmix_minmax: Some((f64::NAN, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "NaN"]);
     // Both alphas 0 are fine when nothing is ever mixed.
     Mixer::new(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, prob: 0.0, ..base }, 0).unwrap();
 }
 
-/// Runs `apply` and `apply_` on copies and checks the error text and that nothing changed.
-fn call_err(config: MixConfig, images: &Tensor, labels: &Tensor, words: &[&str]) {
+/// Which variant a refused call must return.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Images,
+    Labels,
+    OutOfRange,
+}
+
+fn is(want: Want, e: &Error) -> bool {
+    match want {
+        Want::Images => matches!(e, Error::InvalidImages(_)),
+        Want::Labels => matches!(e, Error::InvalidLabels(_)),
+        Want::OutOfRange => matches!(e, Error::LabelsOutOfRange { found: Some(_), .. }),
+    }
+}
+
+/// Runs `apply` and `apply_` on copies and checks the variant, the message and that nothing changed.
+fn call_err(config: MixConfig, images: &Tensor, labels: &Tensor, want: Want, words: &[&str]) {
     let mut mixer = Mixer::new(config.clone(), 5).unwrap();
     let (si, sl) = (snapshot(images), snapshot(labels));
-    let e = mixer.apply(images, labels).unwrap_err().to_string();
-    for w in words {
-        assert!(e.contains(w), "apply error {e:?} lacks {w:?}");
-    }
     let mut inplace = images.shallow_clone();
-    let e = mixer.apply_(&mut inplace, labels).unwrap_err().to_string();
-    for w in words {
-        assert!(e.contains(w), "apply_ error {e:?} lacks {w:?}");
+    for (call, err) in [("apply", mixer.apply(images, labels).unwrap_err()), ("apply_", mixer.apply_(&mut inplace, labels).unwrap_err())] {
+        assert!(is(want, &err), "{call}: {err:?} is not {want:?}");
+        let e = err.to_string();
+        for w in words {
+            assert!(e.contains(w), "{call} error {e:?} lacks {w:?}");
+        }
     }
     assert_eq!(snapshot(images), si, "images changed after an error");
     assert_eq!(snapshot(labels), sl, "labels changed after an error");
@@ -60,26 +80,26 @@ fn call_err(config: MixConfig, images: &Tensor, labels: &Tensor, words: &[&str])
 fn bad_images_are_refused_and_left_untouched() {
     let c = MixConfig::vit(10);
     let y = labels(4, 10);
-    call_err(c.clone(), &Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]), &y, &["images", "[4]", "rank >= 2"]);
-    call_err(c.clone(), &images(&[4, 12], Kind::Float), &y, &["images", "[4, 12]", "CutMix", "[N, C, H, W]"]);
-    call_err(c.clone(), &images(&[4, 2, 3, 4, 4], Kind::Float), &y, &["images", "[4, 2, 3, 4, 4]", "CutMix"]);
-    call_err(c.clone(), &images(&[4, 3, 4, 4], Kind::Double), &y, &["images", "Double", "Float, Half, BFloat16, Uint8"]);
-    call_err(c.clone(), &Tensor::zeros([4, 3, 4, 4], (Kind::Int64, Device::Cpu)), &y, &["images", "Int64"]);
-    call_err(c.clone(), &images(&[0, 3, 4, 4], Kind::Float), &labels(0, 10), &["images", "empty batch", "N >= 1"]);
-    call_err(c, &images(&[4, 0, 4, 4], Kind::Float), &y, &["images", "empty samples"]);
+    call_err(c.clone(), &Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]), &y, Want::Images, &["images", "[4]", "rank >= 2"]);
+    call_err(c.clone(), &images(&[4, 12], Kind::Float), &y, Want::Images, &["images", "[4, 12]", "CutMix", "[N, C, H, W]"]);
+    call_err(c.clone(), &images(&[4, 2, 3, 4, 4], Kind::Float), &y, Want::Images, &["images", "[4, 2, 3, 4, 4]", "CutMix"]);
+    call_err(c.clone(), &images(&[4, 3, 4, 4], Kind::Double), &y, Want::Images, &["images", "Double", "Float, Half, BFloat16, Uint8"]);
+    call_err(c.clone(), &Tensor::zeros([4, 3, 4, 4], (Kind::Int64, Device::Cpu)), &y, Want::Images, &["images", "Int64"]);
+    call_err(c.clone(), &images(&[0, 3, 4, 4], Kind::Float), &labels(0, 10), Want::Images, &["images", "empty batch", "N >= 1"]);
+    call_err(c, &images(&[4, 0, 4, 4], Kind::Float), &y, Want::Images, &["images", "empty samples"]);
 }
 
 #[test]
 fn bad_labels_are_refused_and_images_left_untouched() {
     let c = MixConfig::vit(10);
     let x = images(&[4, 3, 8, 8], Kind::Float);
-    call_err(c.clone(), &x, &labels(5, 10), &["labels", "batch size 5", "expected 4"]);
-    call_err(c.clone(), &x, &labels(4, 10).to_kind(Kind::Int), &["labels", "Int", "Int64"]);
-    call_err(c.clone(), &x, &labels(4, 10).view([4, 1]), &["labels", "[4, 1]", "Int64", "num_classes"]);
-    call_err(c.clone(), &x, &Tensor::zeros([4, 10, 1], (Kind::Float, Device::Cpu)), &["labels", "[4, 10, 1]"]);
-    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, 3, 10, 2]), &["labels", "[0, 10]", "[0, 10)"]);
-    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, -1, 1, 2]), &["labels", "[-1, 2]", "[0, 10)"]);
-    call_err(c, &x, &Tensor::zeros([4, 9], (Kind::Float, Device::Cpu)), &["labels", "width 9", "num_classes = 10"]);
+    call_err(c.clone(), &x, &labels(5, 10), Want::Labels, &["labels", "batch size 5", "expected 4"]);
+    call_err(c.clone(), &x, &labels(4, 10).to_kind(Kind::Int), Want::Labels, &["labels", "Int", "Int64"]);
+    call_err(c.clone(), &x, &labels(4, 10).view([4, 1]), Want::Labels, &["labels", "[4, 1]", "Int64", "num_classes"]);
+    call_err(c.clone(), &x, &Tensor::zeros([4, 10, 1], (Kind::Float, Device::Cpu)), Want::Labels, &["labels", "[4, 10, 1]"]);
+    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, 3, 10, 2]), Want::OutOfRange, &["labels", "[0, 10]", "[0, 10)"]);
+    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, -1, 1, 2]), Want::OutOfRange, &["labels", "[-1, 2]", "[0, 10)"]);
+    call_err(c, &x, &Tensor::zeros([4, 9], (Kind::Float, Device::Cpu)), Want::Labels, &["labels", "width 9", "num_classes = 10"]);
 }
 
 #[test]
@@ -87,8 +107,8 @@ fn in_place_on_a_tensor_that_requires_grad_is_refused() {
     let mut mixer = Mixer::new(MixConfig::mixup(1.0, 10), 0).unwrap();
     let mut x = images(&[4, 3, 4, 4], Kind::Float).set_requires_grad(true);
     let before = snapshot(&x);
-    let e = mixer.apply_(&mut x, &labels(4, 10)).unwrap_err().to_string();
-    assert!(e.contains("images") && e.contains("requires grad"), "{e}");
+    let e = mixer.apply_(&mut x, &labels(4, 10)).unwrap_err();
+    assert!(matches!(e, Error::InvalidImages(_)) && e.to_string().contains("requires grad"), "{e}");
     assert_eq!(snapshot(&x), before);
     // Out of place the reference executor stays differentiable.
     let (mixed, targets) = mixer.apply(&x, &labels(4, 10)).unwrap();
@@ -100,25 +120,22 @@ fn in_place_on_a_tensor_that_requires_grad_is_refused() {
 fn expanded_images_cannot_be_mixed_in_place() {
     let mut mixer = Mixer::new(MixConfig::mixup(1.0, 10), 0).unwrap();
     let mut x = images(&[1, 3, 4, 4], Kind::Float).expand([4, 3, 4, 4], false);
-    let e = mixer.apply_(&mut x, &labels(4, 10)).unwrap_err().to_string();
-    assert!(e.contains("images") && e.contains("expanded"), "{e}");
+    let e = mixer.apply_(&mut x, &labels(4, 10)).unwrap_err();
+    assert!(matches!(e, Error::InvalidImages(_)) && e.to_string().contains("expanded"), "{e}");
 }
 
 #[test]
 fn images_and_labels_on_different_devices_are_refused() {
-    if !tch_mixcut::load_cuda_backend() {
-        eprintln!("skipped: no CUDA device (this check needs a second device)");
-        return;
-    }
-    let x = images(&[4, 3, 8, 8], Kind::Float).to_device(Device::Cuda(0));
-    call_err(MixConfig::vit(10), &x, &labels(4, 10), &["labels", "Cpu", "Cuda(0)", "same device"]);
+    let Some(dev) = common::gpu::gpu() else { return };
+    let x = images(&[4, 3, 8, 8], Kind::Float).to_device(dev);
+    call_err(MixConfig::vit(10), &x, &labels(4, 10), Want::Labels, &["labels", "Cpu", "Cuda(0)", "same device"]);
 }
 
 #[test]
 fn soft_cross_entropy_checks_shapes() {
     let logits = Tensor::zeros([4, 10], (Kind::Float, Device::Cpu));
     let e = tch_mixcut::f_soft_cross_entropy(&logits, &Tensor::zeros([4, 9], (Kind::Float, Device::Cpu))).unwrap_err();
-    assert!(e.to_string().contains("targets") && e.to_string().contains("[4, 9]"), "{e}");
+    assert!(matches!(e, Error::InvalidArgument { argument: "targets", .. }) && e.to_string().contains("[4, 9]"), "{e}");
     // Uniform logits against any target distribution: loss = ln C.
     let t = Tensor::full([4, 10], 0.1, (Kind::Float, Device::Cpu));
     let loss = tch_mixcut::soft_cross_entropy(&logits, &t).double_value(&[]);

@@ -1,24 +1,26 @@
 //! The fused CUDA executor against the reference executor on the GPU. Each test skips, saying why, when
-//! there is no CUDA device or the kernels were not built (no nvcc at build time).
+//! there is no CUDA device or the kernels were not built; with `TCH_MIXCUT_REQUIRE_GPU=1` (the GPU kit)
+//! it fails instead.
 
 mod common;
 
 use common::equivalence::{self, KINDS};
+use common::gpu::gpu;
 use common::*;
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{Executor, ExecutorKind, MixConfig, MixMode, Mixer};
+use tch_mixcut::{Error, Executor, ExecutorKind, MixConfig, MixMode, Mixer};
 
-/// The device to test on, or `None` after printing why the test is skipped.
-fn gpu() -> Option<Device> {
-    if !tch_mixcut::cuda_kernels_built() {
-        eprintln!("skipped: the CUDA kernels were not built (no nvcc at build time)");
-        return None;
+#[test]
+fn environment_report() {
+    // What the kit's log needs to explain a skip or a failure: printed whatever the outcome.
+    eprintln!("kernels built: {}", tch_mixcut::cuda_kernels_built());
+    eprintln!("libtorch_cuda: {}", tch_mixcut::cuda_backend_error().unwrap_or("loaded"));
+    eprintln!("CUDA devices seen by libtorch: {}", tch::Cuda::device_count());
+    let Some(_) = gpu() else { return };
+    match tch_mixcut::check_fused_cuda(0) {
+        Ok(()) => eprintln!("fused CUDA executor on cuda:0: available"),
+        Err(e) => panic!("the fused CUDA executor cannot run on cuda:0: {e}"),
     }
-    if !tch_mixcut::load_cuda_backend() {
-        eprintln!("skipped: no CUDA device");
-        return None;
-    }
-    Some(Device::Cuda(0))
 }
 
 #[test]
@@ -35,26 +37,41 @@ fn fused_cuda_hand_plans_large_batches_misaligned() {
     equivalence::misaligned(dev);
 }
 
+/// (x * 2) mixed in place then + 1, on the GPU with no synchronisation in between, against the CPU.
+fn mix_between_torch_ops(dev: Device, rounds: usize) {
+    let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
+    let shape = [64, 3, 64, 64];
+    let plan = Mixer::new(cfg.clone(), 2).unwrap().sample_plan(&shape).unwrap();
+    let (x, y) = (images(&shape, Kind::Float), labels(64, 10));
+    let mut cpu = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
+    let (want, _) = cpu.apply_plan(&plan, &(&x * 2.0), &y).unwrap();
+    let want = values(&(want + 1.0));
+    let mut fused = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused);
+    let (xd, yd) = (x.to_device(dev), y.to_device(dev));
+    for round in 0..rounds {
+        let mut g = &xd * 2.0;
+        let _ = fused.apply_plan_(&plan, &mut g, &yd).unwrap();
+        let got = g + 1.0;
+        assert_eq!(values(&got), want, "round {round}");
+    }
+    assert_eq!(fused.last_executor(), Some(ExecutorKind::FusedCuda));
+}
+
 #[test]
 fn launches_are_ordered_with_torch_ops_without_a_sync() {
     let Some(dev) = gpu() else { return };
-    let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
-    let plan = Mixer::new(cfg.clone(), 2).unwrap().sample_plan(&[64, 3, 64, 64]).unwrap();
-    let x = images(&[64, 3, 64, 64], Kind::Float);
-    let y = labels(64, 10);
-    // CPU oracle: (x * 2) mixed, then + 1.
-    let mut cpu = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
-    let (want, _) = cpu.apply_plan(&plan, &(&x * 2.0), &y).unwrap();
-    let want = want + 1.0;
-    // GPU: a torch op queued before the kernel, one after, no synchronisation in between.
-    let mut fused = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused);
-    for _ in 0..20 {
-        let mut g = x.to_device(dev) * 2.0;
-        let _ = fused.apply_plan_(&plan, &mut g, &y.to_device(dev)).unwrap();
-        let got = g + 1.0;
-        assert_eq!(values(&got), values(&want));
-    }
-    assert_eq!(fused.last_executor(), Some(ExecutorKind::FusedCuda));
+    mix_between_torch_ops(dev, 20);
+}
+
+#[test]
+fn launches_follow_libtorchs_current_stream() {
+    let Some(dev) = gpu() else { return };
+    // A pool stream is non-blocking with respect to the legacy default stream: a kernel launched on the
+    // default stream would race with the torch ops around it, and the values would differ.
+    tch_mixcut::testing::set_torch_stream(0, true).unwrap();
+    let outcome = std::panic::catch_unwind(|| mix_between_torch_ops(dev, 50));
+    tch_mixcut::testing::set_torch_stream(0, false).unwrap();
+    outcome.unwrap();
 }
 
 #[test]
@@ -63,25 +80,66 @@ fn out_of_range_labels_are_reported_by_the_next_call_or_at_once_when_strict() {
     let mut m = Mixer::new(MixConfig::mixup(1.0, 10), 1).unwrap().with_executor(Executor::Fused);
     let x = images(&[4, 3, 8, 8], Kind::Float).to_device(dev);
     let bad = Tensor::from_slice(&[0i64, 1, 12, 3]).to_device(dev);
+    let good = labels(4, 10).to_device(dev);
     let _ = m.apply(&x, &bad).unwrap();
     tch::Cuda::synchronize(0);
-    let e = m.apply(&x, &labels(4, 10).to_device(dev)).unwrap_err().to_string();
-    assert!(e.contains("labels") && e.contains("[0, 10)"), "{e}");
-    let _ = m.apply(&x, &labels(4, 10).to_device(dev)).unwrap();
+    let e = m.apply(&x, &good).unwrap_err();
+    assert!(matches!(e, Error::LabelsOutOfRange { num_classes: 10, found: None, device: Device::Cuda(0) }), "{e:?}");
+    assert!(e.to_string().contains("earlier batch") && e.to_string().contains("scaled by λ"), "{e}");
+    // Reported once; the context is still usable.
+    let _ = m.apply(&x, &good).unwrap();
+    // The explicit check a training loop makes at the end of an epoch.
+    let _ = m.apply(&x, &bad).unwrap();
+    tch::Cuda::synchronize(0);
+    assert!(matches!(m.take_label_error(), Err(Error::LabelsOutOfRange { found: None, .. })));
+    assert!(m.take_label_error().is_ok());
     m.set_strict_labels(true);
     let mut y = x.copy();
     let before = snapshot(&y);
-    let e = m.apply_(&mut y, &bad).unwrap_err().to_string();
-    assert!(e.contains("labels") && e.contains("[0, 12]"), "{e}");
+    let e = m.apply_(&mut y, &bad).unwrap_err();
+    assert!(matches!(e, Error::LabelsOutOfRange { found: Some((0, 12)), .. }), "{e:?}");
     assert_eq!(snapshot(&y), before);
 }
 
 #[test]
-fn second_device_works_the_same_way() {
+fn label_errors_belong_to_the_mixer_that_made_them() {
+    let Some(dev) = gpu() else { return };
+    let x = images(&[4, 3, 8, 8], Kind::Float).to_device(dev);
+    let bad = Tensor::from_slice(&[0i64, 1, 12, 3]).to_device(dev);
+    let good = labels(4, 10).to_device(dev);
+    let mut a = Mixer::new(MixConfig::mixup(1.0, 10), 1).unwrap().with_executor(Executor::Fused);
+    let mut b = Mixer::new(MixConfig::mixup(1.0, 10), 2).unwrap().with_executor(Executor::Fused);
+    let _ = a.apply(&x, &bad).unwrap();
+    tch::Cuda::synchronize(0);
+    let _ = b.apply(&x, &good).unwrap();
+    assert!(b.take_label_error().is_ok());
+    assert!(a.apply(&x, &good).is_err());
+    // A dropped mixer's late report is not handed to the next owner of its slot.
+    let mut c = Mixer::new(MixConfig::mixup(1.0, 10), 3).unwrap().with_executor(Executor::Fused);
+    let _ = c.apply(&x, &bad).unwrap();
+    drop(c);
+    tch::Cuda::synchronize(0);
+    let mut d = Mixer::new(MixConfig::mixup(1.0, 10), 4).unwrap().with_executor(Executor::Fused);
+    let _ = d.apply(&x, &good).unwrap();
+    assert!(d.take_label_error().is_ok());
+}
+
+#[test]
+fn second_device_works_and_leaves_the_current_context_alone() {
     let Some(_) = gpu() else { return };
     if tch::Cuda::device_count() < 2 {
+        // Not a failure in the GPU-required mode either: the kit's machines have one GPU.
         eprintln!("skipped: one CUDA device (cuda:1 needs two)");
         return;
     }
+    let x = images(&[6, 3, 8, 8], Kind::Float).to_device(Device::Cuda(1));
+    let y = labels(6, 10).to_device(Device::Cuda(1));
+    let _ = x.sum(Kind::Float).double_value(&[]); // libtorch's own work on cuda:1 first
+    let _ = Tensor::zeros([1], (Kind::Float, Device::Cuda(0))).sum(Kind::Float).double_value(&[]);
+    let before = cudarc::driver::result::ctx::get_current().unwrap();
+    let mut m = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
+    let mut inplace = x.copy();
+    let _ = m.apply_(&mut inplace, &y).unwrap();
+    assert_eq!(cudarc::driver::result::ctx::get_current().unwrap(), before, "mixing on cuda:1 changed the current context");
     equivalence::hand_plans(Device::Cuda(1));
 }

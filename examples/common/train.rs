@@ -66,7 +66,7 @@ pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
 /// The mixer of a recipe; `none` gets a disabled one, so its targets are the same (smoothed) one-hots.
 fn mixer_for(args: &TrainArgs, recipe: Recipe) -> Result<Mixer> {
     match args.mix_config(recipe, CLASSES) {
-        Some(config) => Mixer::new(config, args.seed),
+        Some(config) => Ok(Mixer::new(config, args.seed)?),
         None => {
             let mut m = Mixer::new(MixConfig { label_smoothing: args.label_smoothing, ..MixConfig::mixup(1.0, CLASSES) }, args.seed)?;
             m.set_enabled(false);

@@ -1,10 +1,10 @@
 //! The fused CPU executor: kernels/mix.cuh built by the C++ compiler (kernels/host.cpp), run by CPU
 //! threads over the same virtual grid the CUDA kernels cover. One pass over the batch.
 
-use anyhow::Result;
-
 use super::kernel_args::{self, Buffers, MixArgs};
 use super::Job;
+use crate::dtype::Dtype;
+use crate::error::Result;
 
 type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
 
@@ -42,20 +42,30 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize) -> Vec<Share> {
     }
 }
 
-/// Raw argument pointer that may cross into scoped threads (the tensors outlive the scope).
+/// The host entry point of each dtype.
+fn entry(dtype: Dtype) -> HostEntry {
+    match dtype {
+        Dtype::F32 => mixcut_host_f32,
+        Dtype::F16 => mixcut_host_f16,
+        Dtype::Bf16 => mixcut_host_bf16,
+        Dtype::U8 => mixcut_host_u8,
+    }
+}
+
+/// Raw argument pointer that may cross into scoped threads.
 struct ArgsPtr(*const MixArgs);
+// SAFETY: the argument block is only read, and it and every buffer it points to outlive the thread scope
+// they are used in; the threads write disjoint parts of the outputs (see `split`).
 unsafe impl Send for ArgsPtr {}
+// SAFETY: as above: shared references to the pointer only ever read through it.
 unsafe impl Sync for ArgsPtr {}
 
 /// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
-pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
-    let entry: HostEntry = match kernel_args::dtype_name(job.kind)? {
-        "f32" => mixcut_host_f32,
-        "f16" => mixcut_host_f16,
-        "bf16" => mixcut_host_bf16,
-        _ => mixcut_host_u8,
-    };
-    let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[64, 16])?;
+pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
+    let entry = entry(job.batch.dtype);
+    // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
+    let flag = std::sync::atomic::AtomicI32::new(0);
+    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], flag.as_ptr(), 1)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for a in &blocks {
         let shares = split(a.pair_count as i64, a.vecs_per_sample, threads);
@@ -73,6 +83,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool) -> Result<()> {
             }
         });
     }
+    debug_assert_eq!(flag.into_inner(), 0, "labels are range-checked before the fused CPU pass");
     Ok(())
 }
 

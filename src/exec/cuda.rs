@@ -1,144 +1,279 @@
 //! The fused CUDA executor: kernels/mix.cu, built by nvcc into a fatbin embedded in the crate, launched
 //! through cudarc's driver API on the caller's tensors' device pointers, in the device's primary context
-//! (libtorch's) on the legacy default stream (libtorch's stream in tch), so launches are ordered with torch
-//! ops and nothing synchronises per call.
+//! (libtorch's), on libtorch's current CUDA stream for the calling thread, with nothing synchronising per
+//! call.
 //!
-//! Without a driver (`libcuda.so`) nothing here panics: [`available`] is false and `Auto` picks the
-//! reference executor. Class indices outside `[0, C)` are detected on the device: the kernels set a flag in
-//! mapped host memory, and the next call on that device returns an `Err` (its targets rows were zeros).
+//! Availability is the outcome of loading the kernels on the device, once, cached: no driver, no such
+//! device, no code for the device's architecture, a driver older than the toolkit that built the kernels,
+//! or libtorch's stream functions missing all make the device unavailable with a reason, and
+//! `Executor::Auto` falls back to the reference executor. What a failed load acquired is released. The
+//! caller's current CUDA context is left as it was (pushed and popped around every driver call here).
+//!
+//! Class indices outside `[0, C)` are detected on the device: the kernels store the mixer's token in its
+//! slot of a flag array in mapped host memory (see `label_flag`), and the mixer's next call reads it.
 
-use std::collections::HashMap;
 use std::ffi::{c_void, CString};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use anyhow::{anyhow, bail, Result};
-use cudarc::driver::{result, sys};
+use cudarc::driver::{result, sys, DriverError};
+use tch::Device;
 
 use super::kernel_args::{self, Buffers, MixArgs};
-use super::Job;
+use super::label_flag::{LabelFlag, SLOTS};
+use super::{torch_stream, Job};
+use crate::dtype::Dtype;
+use crate::error::{Error, Result};
 
-/// The fatbin (cubins sm_80, sm_90; PTX compute_80), aligned as cuModuleLoadData wants.
+/// The fatbin, aligned as cuModuleLoadData wants.
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 static FATBIN: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("MIXCUT_FATBIN")));
 
+/// What the fatbin holds, as build.rs compiled it (e.g. "cubins sm_75, sm_80 … and PTX compute_75, nvcc 13.0").
+const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
+
+/// Test hook: set to `1` before the first CUDA call, the loader is handed a corrupt image instead of the
+/// fatbin, so the GPU tests can check the failure path (fallback, reason, nothing leaked).
+const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
+
 /// Threads per block (the kernels' `__launch_bounds__`).
 const BLOCK: u32 = 256;
 
-/// A device's loaded module, functions and label-error flag.
+/// A device on which the kernels are loaded. Never unloaded: it lives as long as the process.
 struct Loaded {
     ctx: sys::CUcontext,
-    functions: HashMap<String, sys::CUfunction>,
-    flag_host: *mut i32,
-    flag_device: *mut i32,
+    /// `functions[dtype][vectorised]`: the scalar and the 16-byte-vector entry point of each dtype.
+    functions: [[sys::CUfunction; 2]; Dtype::ALL.len()],
+    /// `SLOTS + 1` label-error flags (the last one for mixers without a slot), host and device views.
+    flags_host: *mut i32,
+    flags_device: sys::CUdeviceptr,
 }
-// SAFETY: the handles are process-wide driver objects; access is serialised by the mutex below.
+// SAFETY: driver handles and pinned host memory are usable from any thread; nothing here changes after the
+// load, and the flags are only accessed with volatile loads and stores of whole i32s.
 unsafe impl Send for Loaded {}
+// SAFETY: as above.
+unsafe impl Sync for Loaded {}
 
-fn driver_error(what: &str, e: result::DriverError) -> anyhow::Error {
-    let name = e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
-    anyhow!("{what}: {name}")
+fn driver_error(context: impl Into<String>) -> impl FnOnce(DriverError) -> Error {
+    move |source| Error::Cuda { context: context.into(), source }
 }
 
-/// Initialises the driver once; `Err` where there is none (checked before cudarc could panic).
-fn driver() -> Result<()> {
-    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+/// The driver's name of an error, e.g. `CUDA_ERROR_NO_BINARY_FOR_GPU`.
+fn error_name(e: &DriverError) -> String {
+    e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0))
+}
+
+/// Initialises the driver once; the number of devices, or why there is no CUDA here.
+fn driver() -> std::result::Result<usize, &'static str> {
+    static INIT: OnceLock<std::result::Result<usize, String>> = OnceLock::new();
     INIT.get_or_init(|| {
-        // SAFETY: only probes whether libcuda can be loaded.
+        // SAFETY: only probes whether libcuda can be loaded (cudarc would panic on first use without it).
         if !unsafe { sys::is_culib_present() } {
             return Err("no CUDA driver (libcuda.so) on this machine".into());
         }
-        result::init().map_err(|e| driver_error("cuInit", e).to_string())
+        result::init().map_err(|e| format!("cuInit failed: {}", error_name(&e)))?;
+        let count = result::device::get_count().map_err(|e| format!("cuDeviceGetCount failed: {}", error_name(&e)))?;
+        Ok(count.max(0) as usize)
     })
-    .clone()
-    .map_err(|e| anyhow!(e))
+    .as_ref()
+    .map(|&n| n)
+    .map_err(String::as_str)
 }
 
-/// Whether the fused CUDA path can run on `cuda:ordinal`.
-pub(crate) fn available(ordinal: usize) -> bool {
-    driver().is_ok() && result::device::get_count().is_ok_and(|n| (ordinal as i32) < n)
+/// One cell per device the driver reports, each holding the outcome of loading the kernels there.
+static DEVICES: OnceLock<Vec<OnceLock<std::result::Result<Loaded, String>>>> = OnceLock::new();
+
+/// The device cells, initialising the driver first; `None` where there is no CUDA.
+fn devices() -> Option<&'static [OnceLock<std::result::Result<Loaded, String>>]> {
+    let count = driver().ok()?;
+    Some(DEVICES.get_or_init(|| (0..count).map(|_| OnceLock::new()).collect()))
 }
 
-fn modules() -> &'static Mutex<HashMap<usize, Loaded>> {
-    static MODULES: OnceLock<Mutex<HashMap<usize, Loaded>>> = OnceLock::new();
-    MODULES.get_or_init(Default::default)
+/// The device's loaded kernels, loading them on first use.
+fn loaded(ordinal: usize) -> Result<&'static Loaded> {
+    let device = Device::Cuda(ordinal);
+    let cells = devices().ok_or_else(|| Error::unavailable(device, driver().err().unwrap_or("no CUDA driver")))?;
+    let cell = cells.get(ordinal).ok_or_else(|| {
+        Error::unavailable(device, format!("the CUDA driver sees {} device(s), expected an ordinal below that", cells.len()))
+    })?;
+    cell.get_or_init(|| load(ordinal)).as_ref().map_err(|reason| Error::unavailable(device, reason.clone()))
 }
 
-/// Loads the module on `ordinal` once (in its primary context) and runs `f` with it.
-fn with_device<R>(ordinal: usize, f: impl FnOnce(&mut Loaded) -> Result<R>) -> Result<R> {
-    driver()?;
-    let mut map = modules().lock().map_err(|_| anyhow!("tch-mixcut CUDA module cache poisoned"))?;
-    if !map.contains_key(&ordinal) {
-        // SAFETY: plain driver calls on a device the driver reported; the module image is the embedded fatbin.
-        let loaded = unsafe {
-            let dev = result::device::get(ordinal as i32).map_err(|e| driver_error(&format!("cuDeviceGet({ordinal})"), e))?;
-            let ctx = result::primary_ctx::retain(dev).map_err(|e| driver_error("cuDevicePrimaryCtxRetain", e))?;
-            result::ctx::set_current(ctx).map_err(|e| driver_error("cuCtxSetCurrent", e))?;
-            let module = result::module::load_data(FATBIN.0.as_ptr() as *const c_void)
-                .map_err(|e| driver_error(&format!("loading the mixcut kernels on cuda:{ordinal}"), e))?;
-            let mut functions = HashMap::new();
-            for dtype in ["f32", "f16", "bf16", "u8"] {
-                for suffix in ["", "_scalar"] {
-                    let name = format!("mix_{dtype}{suffix}");
-                    let func = result::module::get_function(module, CString::new(name.clone()).unwrap())
-                        .map_err(|e| driver_error(&format!("kernel {name}"), e))?;
-                    functions.insert(name, func);
-                }
-            }
-            let flag_host = result::malloc_host(4, sys::CU_MEMHOSTALLOC_DEVICEMAP | sys::CU_MEMHOSTALLOC_PORTABLE)
-                .map_err(|e| driver_error("cuMemHostAlloc (label flag)", e))? as *mut i32;
-            flag_host.write_volatile(0);
-            let mut flag_device: sys::CUdeviceptr = 0;
-            sys::cuMemHostGetDevicePointer_v2(&mut flag_device, flag_host as *mut c_void, 0)
-                .result()
-                .map_err(|e| driver_error("cuMemHostGetDevicePointer (label flag)", e))?;
-            Loaded { ctx, functions, flag_host, flag_device: flag_device as *mut i32 }
-        };
-        map.insert(ordinal, loaded);
+/// `Ok` where the kernels are loaded (or load now) on `cuda:ordinal`.
+pub(crate) fn check(ordinal: usize) -> Result<()> {
+    loaded(ordinal).map(|_| ())
+}
+
+/// Makes a context current for the calling thread until dropped, then restores the previous one.
+struct Current;
+
+impl Current {
+    fn push(ctx: sys::CUcontext) -> std::result::Result<Current, DriverError> {
+        // SAFETY: `ctx` is a retained primary context; the pop in `drop` undoes exactly this push.
+        unsafe { sys::cuCtxPushCurrent_v2(ctx) }.result()?;
+        Ok(Current)
     }
-    f(map.get_mut(&ordinal).expect("inserted above"))
 }
 
-/// Reports (once) out-of-range class indices seen by earlier launches on `ordinal`.
-pub(crate) fn take_label_error(ordinal: usize, num_classes: i64) -> Result<()> {
-    with_device(ordinal, |d| {
-        // SAFETY: the flag is a live pinned allocation; the kernels only ever store 1 into it.
-        let flagged = unsafe { d.flag_host.read_volatile() } != 0;
-        if flagged {
-            unsafe { d.flag_host.write_volatile(0) };
-            bail!(
-                "labels: an earlier call on cuda:{ordinal} had class indices outside [0, {num_classes}) (their target rows \
-                 were written as zeros); check the labels, or call Mixer::set_strict_labels(true) to check before each launch"
-            );
+impl Drop for Current {
+    fn drop(&mut self) {
+        let mut popped: sys::CUcontext = std::ptr::null_mut();
+        // SAFETY: pops the context `push` made current; the caller's context becomes current again.
+        let _ = unsafe { sys::cuCtxPopCurrent_v2(&mut popped) };
+    }
+}
+
+/// Driver version, device name and compute capability, for failure messages.
+fn describe(dev: sys::CUdevice) -> String {
+    let mut version = 0;
+    // SAFETY: writes one int.
+    let driver = match unsafe { sys::cuDriverGetVersion(&mut version) }.result() {
+        Ok(()) => format!("driver for CUDA {}.{}", version / 1000, version % 1000 / 10),
+        Err(e) => format!("driver version unknown ({})", error_name(&e)),
+    };
+    let name = result::device::get_name(dev).unwrap_or_else(|_| "unknown device".into());
+    let attribute = |a| unsafe { result::device::get_attribute(dev, a) }.unwrap_or(-1);
+    let (major, minor) = (
+        attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+        attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+    );
+    format!("{name}, compute capability {major}.{minor}, {driver}; the kernels hold {FATBIN_CONTENTS}")
+}
+
+/// Loads the kernels on `cuda:ordinal`; on failure releases what it acquired and says why.
+fn load(ordinal: usize) -> std::result::Result<Loaded, String> {
+    let dev = result::device::get(ordinal as i32).map_err(|e| format!("cuDeviceGet({ordinal}): {}", error_name(&e)))?;
+    // Resolve libtorch's stream functions first: without them the kernels could not be ordered with torch ops.
+    torch_stream::current(ordinal).map_err(|e| match e {
+        Error::FusedUnavailable { reason, .. } => reason,
+        other => other.to_string(),
+    })?;
+    // SAFETY: `dev` is a device the driver reported; the primary context is the one libtorch uses.
+    let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| format!("cuDevicePrimaryCtxRetain: {}", error_name(&e)))?;
+    let loaded = load_in(ctx);
+    if loaded.is_err() {
+        // SAFETY: balances the retain above; nothing of this load uses the context any more.
+        let _ = unsafe { result::primary_ctx::release(dev) };
+    }
+    loaded.map_err(|what| format!("the fused CUDA kernels cannot load on cuda:{ordinal}: {what} ({})", describe(dev)))
+}
+
+/// The image handed to the loader: the embedded fatbin, or a corrupt one under the test hook.
+fn image() -> *const c_void {
+    static CORRUPT: Aligned<[u8; 64]> = Aligned([0x5a; 64]);
+    if std::env::var_os(CORRUPT_IMAGE_VAR).is_some_and(|v| v == "1") {
+        CORRUPT.0.as_ptr().cast()
+    } else {
+        FATBIN.0.as_ptr().cast()
+    }
+}
+
+/// The module, its functions and the label flags, in the retained context `ctx`.
+fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
+    let _current = Current::push(ctx).map_err(|e| format!("cuCtxPushCurrent: {}", error_name(&e)))?;
+    // SAFETY: the image is a complete fatbin embedded in the binary (or the test hook's corrupt bytes, which
+    // the driver rejects); it outlives the call.
+    let module = unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
+    let rest = functions(module).and_then(|functions| {
+        let (flags_host, flags_device) = label_flags()?;
+        Ok(Loaded { ctx, functions, flags_host, flags_device })
+    });
+    if rest.is_err() {
+        // SAFETY: the module was loaded above and nothing refers to it.
+        let _ = unsafe { result::module::unload(module) };
+    }
+    rest
+}
+
+/// Every dtype's two entry points, looked up by name.
+fn functions(module: sys::CUmodule) -> std::result::Result<[[sys::CUfunction; 2]; Dtype::ALL.len()], String> {
+    let mut table = [[std::ptr::null_mut(); 2]; Dtype::ALL.len()];
+    for dtype in Dtype::ALL {
+        for vectorised in [false, true] {
+            let name = format!("mix_{}{}", dtype.suffix(), if vectorised { "" } else { "_scalar" });
+            let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
+            // SAFETY: `module` is a loaded module.
+            let func = unsafe { result::module::get_function(module, c_name) }.map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
+            table[dtype as usize][vectorised as usize] = func;
         }
-        Ok(())
-    })
+    }
+    Ok(table)
 }
 
-/// The device pointer of `ordinal`'s label-error flag.
-pub(crate) fn error_flag(ordinal: usize) -> Result<*mut i32> {
-    with_device(ordinal, |d| Ok(d.flag_device))
-}
-
-/// Launches the job's fused pass on `cuda:ordinal` (`bufs` validated and allocated by the caller).
-pub(crate) fn run(job: &Job, bufs: &Buffers, in_place: bool, ordinal: usize) -> Result<()> {
-    let dtype = kernel_args::dtype_name(job.kind)?;
-    let (blocks, vector_bytes) = kernel_args::build(job, bufs, in_place, &[16])?;
-    let name = format!("mix_{dtype}{}", if vector_bytes == 16 { "" } else { "_scalar" });
-    with_device(ordinal, |d| {
-        let func = d.functions[&name];
-        // SAFETY: the context is the device's primary context (libtorch's), made current for this thread.
-        unsafe { result::ctx::set_current(d.ctx) }.map_err(|e| driver_error("cuCtxSetCurrent", e))?;
-        for args in &blocks {
-            let image_blocks = (args.vecs_per_sample as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
-            let grid = (image_blocks + args.write_targets as u32, args.pair_count as u32, 1);
-            let mut param = (&**args) as *const MixArgs as *mut c_void;
-            // SAFETY: the argument block matches the kernel's signature (layout checked by tests); every
-            // pointer in it is a live tensor on this device, valid until the stream reaches the kernel
-            // because the caller holds the tensors; the null stream is libtorch's legacy default stream.
-            unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, std::ptr::null_mut(), std::slice::from_mut(&mut param)) }
-                .map_err(|e| driver_error(&format!("kernel {name} launch on cuda:{ordinal}"), e))?;
+/// `SLOTS + 1` zeroed flags in mapped, portable host memory: host pointer and device pointer.
+fn label_flags() -> std::result::Result<(*mut i32, sys::CUdeviceptr), String> {
+    let bytes = (SLOTS + 1) * std::mem::size_of::<i32>();
+    let flags = sys::CU_MEMHOSTALLOC_DEVICEMAP | sys::CU_MEMHOSTALLOC_PORTABLE;
+    // SAFETY: a plain pinned allocation in the current context.
+    let host = unsafe { result::malloc_host(bytes, flags) }.map_err(|e| format!("cuMemHostAlloc: {}", error_name(&e)))?;
+    // SAFETY: `host` holds `bytes` writable bytes.
+    unsafe { std::ptr::write_bytes(host.cast::<u8>(), 0, bytes) };
+    let mut device: sys::CUdeviceptr = 0;
+    // SAFETY: `host` was allocated with CU_MEMHOSTALLOC_DEVICEMAP.
+    match unsafe { sys::cuMemHostGetDevicePointer_v2(&mut device, host, 0) }.result() {
+        Ok(()) => Ok((host.cast(), device)),
+        Err(e) => {
+            // SAFETY: frees the allocation above, which nothing else refers to.
+            let _ = unsafe { result::free_host(host) };
+            Err(format!("cuMemHostGetDevicePointer: {}", error_name(&e)))
         }
-        Ok(())
-    })
+    }
+}
+
+/// Reports (once) an out-of-range class index stored by `flag`'s launches on any device; returns that
+/// device's ordinal. Clears stale stores left in the slot by the slot's previous owner. Does not wait for
+/// launches in flight.
+pub(crate) fn take_label_error(flag: &LabelFlag) -> Option<usize> {
+    let slot = flag.slot()?;
+    let cells = DEVICES.get()?; // nothing was ever launched if the driver was never initialised
+    let mut found = None;
+    for (ordinal, cell) in cells.iter().enumerate() {
+        let Some(Ok(d)) = cell.get() else { continue };
+        // SAFETY: `slot < SLOTS` indexes the live pinned flag array; kernels only store whole i32s into it.
+        let value = unsafe { d.flags_host.add(slot).read_volatile() };
+        if value != 0 {
+            // SAFETY: as above.
+            unsafe { d.flags_host.add(slot).write_volatile(0) };
+            if value == flag.token() && found.is_none() {
+                found = Some(ordinal);
+            }
+        }
+    }
+    found
+}
+
+/// Launches the job's fused pass on `cuda:ordinal` (`bufs` validated and allocated by the caller), on
+/// libtorch's current stream for this thread.
+pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -> Result<()> {
+    let d = loaded(ordinal)?;
+    let slot = flag.slot().unwrap_or(SLOTS);
+    let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
+    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[16], error, flag.token())?;
+    let func = d.functions[job.batch.dtype as usize][(vector_bytes == 16) as usize];
+    let stream = torch_stream::current(ordinal)?;
+    let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
+    for args in &blocks {
+        let image_blocks = (args.vecs_per_sample as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
+        // One more x-block per pair writes the pair's targets.
+        let grid = (image_blocks + 1, args.pair_count as u32, 1);
+        let mut param = (&**args) as *const MixArgs as *mut c_void;
+        // SAFETY: the argument block matches the kernel's signature (layout checked by tests) and is copied
+        // by the driver at launch. Its pointers are device memory of this device, valid until the stream
+        // reaches the kernel: the caller holds images, outputs and targets; the converted labels tensor may
+        // be freed when this call returns, which is safe because libtorch's caching allocator reuses a block
+        // only in stream order on the stream it was allocated on, and the kernel runs on that same current
+        // stream. The flag array is never freed.
+        unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
+            .map_err(|e| {
+                let variant = if vector_bytes == 16 { "" } else { "_scalar" };
+                driver_error(format!("launching mix_{}{variant} on cuda:{ordinal}", job.batch.dtype.suffix()))(e)
+            })?;
+    }
+    Ok(())
+}
+
+/// Makes a pool stream (`pool`) or the default stream libtorch's current CUDA stream on `cuda:ordinal`
+/// for the calling thread (for tests of stream ordering).
+pub(crate) fn set_torch_stream(ordinal: usize, pool: bool) -> Result<()> {
+    torch_stream::set_current(ordinal, pool)
 }

@@ -1,26 +1,33 @@
-//! Stand-in for the fused CUDA executor when the crate was built without nvcc (see build.rs's warning).
+//! Stand-in for the fused CUDA executor when the crate was built without it (no working nvcc at build
+//! time, or `TCH_MIXCUT_CUDA=off`; see build.rs's warning).
 
-use anyhow::{bail, Result};
+use tch::Device;
 
 use super::kernel_args::Buffers;
+use super::label_flag::LabelFlag;
 use super::Job;
+use crate::error::{Error, Result};
 
-/// Never: the kernels were not built.
-pub(crate) fn available(_ordinal: usize) -> bool {
-    false
+/// Never available: the kernels were not built.
+pub(crate) fn check(ordinal: usize) -> Result<()> {
+    Err(Error::unavailable(
+        Device::Cuda(ordinal),
+        "this build has no CUDA kernels (nvcc was missing, too old or failed at build time, or TCH_MIXCUT_CUDA=off; \
+         the build's cargo warning says which): run scripts/setup.sh or set NVCC, then rebuild",
+    ))
 }
 
 /// Nothing to report.
-pub(crate) fn take_label_error(_ordinal: usize, _num_classes: i64) -> Result<()> {
-    Ok(())
+pub(crate) fn take_label_error(_flag: &LabelFlag) -> Option<usize> {
+    None
 }
 
 /// Refused: the kernels were not built.
-pub(crate) fn error_flag(_ordinal: usize) -> Result<*mut i32> {
-    bail!("executor: the fused CUDA kernels were not built (no nvcc at build time; run scripts/setup.sh or set NVCC, then rebuild)")
+pub(crate) fn run(_job: &Job, _bufs: &Buffers, ordinal: usize, _flag: &LabelFlag) -> Result<()> {
+    check(ordinal)
 }
 
-/// Refused: the kernels were not built.
-pub(crate) fn run(_job: &Job, _bufs: &Buffers, _in_place: bool, _ordinal: usize) -> Result<()> {
-    error_flag(0).map(|_| ())
+/// Refused: without the kernels there is no stream to test.
+pub(crate) fn set_torch_stream(ordinal: usize, _pool: bool) -> Result<()> {
+    check(ordinal)
 }

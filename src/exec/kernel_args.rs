@@ -3,12 +3,12 @@
 
 use std::ffi::c_void;
 
-use anyhow::{ensure, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::params::SampleParams;
 use super::Job;
 use crate::check::{BatchSpec, Layout};
+use crate::error::{ensure, Error, Result};
 
 /// Pairs per launch (`MIX_MAX_PAIRS`): keeps the argument block under CUDA's 32,764-byte limit.
 pub(crate) const MAX_PAIRS: usize = 480;
@@ -34,7 +34,7 @@ pub(crate) struct MixArgs {
     pub width: i32,
     pub channels_last: i32,
     pub in_place: i32,
-    pub write_targets: i32,
+    pub error_token: i32,
     pub on: f32,
     pub off: f32,
     pub pad: i32,
@@ -49,63 +49,61 @@ pub(crate) struct Buffers<'a> {
     /// int64 `[N]` contiguous class indices, or float32 `[N, C]` contiguous soft targets.
     pub labels: &'a Tensor,
     pub targets: &'a Tensor,
-    /// Device-visible `i32` set by the kernels on an out-of-range class index.
-    pub error: *mut i32,
 }
 
-/// The kernels' name for a dtype (`mix_<name>` on the GPU, `mixcut_host_<name>` on the CPU).
-pub(crate) fn dtype_name(kind: Kind) -> Result<&'static str> {
-    Ok(match kind {
-        Kind::Float => "f32",
-        Kind::Half => "f16",
-        Kind::BFloat16 => "bf16",
-        Kind::Uint8 => "u8",
-        k => anyhow::bail!("images: dtype {k:?} reached a fused executor, expected Float, Half, BFloat16 or Uint8"),
-    })
-}
-
-/// Bytes of one element.
-pub(crate) fn elem_size(kind: Kind) -> usize {
-    match kind {
-        Kind::Uint8 => 1,
-        Kind::Half | Kind::BFloat16 => 2,
-        _ => 4,
-    }
-}
-
-/// Whether the fused kernels can take this batch: dense samples and 32-bit positions.
-pub(crate) fn supported(batch: &BatchSpec, num_classes: i64) -> Result<()> {
+/// Whether the fused kernels take this batch: no autograd, dense samples, 32-bit positions and classes.
+pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, num_classes: i64) -> Result<()> {
+    ensure!(
+        !images.requires_grad(),
+        Error::unsupported(
+            "images",
+            "got a tensor that requires grad, expected none for the fused executor (it records no autograd graph); \
+             use Executor::Reference or Auto"
+        )
+    );
     ensure!(
         batch.layout != Layout::Strided,
-        "images: strides that are neither contiguous nor channels-last, expected one of those for the fused executor \
-         (call .contiguous() first, or use Executor::Reference)"
+        Error::unsupported(
+            "images",
+            format!(
+                "got strides {:?} for shape {:?}, neither contiguous nor channels-last, expected one of those for the fused \
+                 executor (call .contiguous() first, or use Executor::Reference)",
+                images.stride(),
+                images.size()
+            )
+        )
     );
     ensure!(
         batch.sample_numel < (1 << 31),
-        "images: {} elements per sample, expected fewer than 2^31 for the fused executor",
-        batch.sample_numel
+        Error::unsupported("images", format!("got {} elements per sample, expected fewer than 2^31 for the fused executor", batch.sample_numel))
     );
-    ensure!(num_classes < (1 << 31), "num_classes: got {num_classes}, expected < 2^31 for the fused executor");
-    Ok(())
+    super::kernel_classes(num_classes).map(|_| ())
 }
 
 /// The argument blocks of every launch, and the vector width they use in bytes: the widest of
 /// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU) that every sample start and length
-/// is aligned to, or 0 for single elements.
-pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool, widths: &[usize]) -> Result<(Vec<Box<MixArgs>>, usize)> {
-    ensure!(bufs.src.stride() == bufs.dst.stride(), "internal: output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride());
-    let n = job.params.len();
-    let size = elem_size(job.kind);
+/// is aligned to, or 0 for single elements. `error` is where the kernels store `token` on an out-of-range
+/// class index (device-visible memory for CUDA).
+pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32, token: i32) -> Result<(Vec<Box<MixArgs>>, usize)> {
+    // empty_like keeps dense strides, so this holds by construction; refuse rather than write out of bounds.
+    ensure!(
+        bufs.src.stride() == bufs.dst.stride(),
+        Error::unsupported("images", format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride()))
+    );
+    let batch = &job.batch;
+    let n = batch.n;
+    let size = batch.dtype.size();
     let stride = bufs.src.stride()[0] as usize;
     // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors.
     let aligned = bufs.src.data_ptr() as usize % 16 == 0 && bufs.dst.data_ptr() as usize % 16 == 0;
     let vector_bytes = widths
         .iter()
         .copied()
-        .find(|&bytes| aligned && (job.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0)
+        .find(|&bytes| aligned && (batch.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0)
         .unwrap_or(0);
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
-    let (h, w) = job.extent.unwrap_or((1, 1));
+    let (h, w) = batch.extent.unwrap_or((1, 1));
+    let num_classes = super::kernel_classes(job.num_classes)?;
     let soft = job.soft_labels;
     let pairs = n.div_ceil(2);
     let mut blocks = Vec::new();
@@ -117,19 +115,19 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, in_place: bool, widths: &[usize])
             labels: if soft { std::ptr::null() } else { bufs.labels.data_ptr() as *const i64 },
             soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
             targets: bufs.targets.data_ptr() as *mut f32,
-            error: bufs.error,
+            error,
             sample_stride: stride as i64,
-            vecs_per_sample: (job.sample_numel / lanes) as i64,
+            vecs_per_sample: (batch.sample_numel / lanes) as i64,
             n: n as i32,
             pair_begin: begin as i32,
             pair_count: count as i32,
-            num_classes: job.num_classes as i32,
-            channels: job.channels as i32,
+            num_classes,
+            channels: batch.channels as i32,
             height: h as i32,
             width: w as i32,
-            channels_last: (job.layout == Layout::ChannelsLast) as i32,
-            in_place: in_place as i32,
-            write_targets: 1,
+            channels_last: (batch.layout == Layout::ChannelsLast) as i32,
+            in_place: job.in_place as i32,
+            error_token: token,
             on: job.on,
             off: job.off,
             pad: 0,

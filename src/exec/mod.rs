@@ -4,27 +4,33 @@ pub(crate) mod cpu;
 #[cfg_attr(not(mixcut_cuda), path = "cuda_off.rs")]
 pub(crate) mod cuda;
 pub(crate) mod kernel_args;
+pub(crate) mod label_flag;
 pub(crate) mod params;
 pub(crate) mod reference;
+#[cfg(mixcut_cuda)]
+pub(crate) mod torch_stream;
 
-use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::check::{BatchSpec, Layout};
-use kernel_args::Buffers;
+use crate::check::BatchSpec;
+use crate::dtype::Dtype;
+use crate::error::{Error, Result};
 use crate::plan::MixPlan;
+use kernel_args::Buffers;
+use label_flag::LabelFlag;
 use params::SampleParams;
 
 /// Which implementation a [`Mixer`](crate::Mixer) should use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Executor {
-    /// The fused kernels where they apply to the batch (device, dtype, layout, no autograd), else the
-    /// reference. Never picks a path that is not built or cannot run here.
+    /// The fused kernels where they can run here and take the batch (device, kernels loaded, layout, no
+    /// autograd), else the reference. Falls back only on [`Error::FusedUnavailable`] and
+    /// [`Error::FusedUnsupported`]; every other error is returned.
     #[default]
     Auto,
     /// Always the reference executor (tch ops; differentiable; any device).
     Reference,
-    /// Always the fused kernels; a batch they cannot take is an `Err`, never a silent fallback.
+    /// Always the fused kernels; a batch they cannot take is an `Err` that says why, never a silent fallback.
     Fused,
 }
 
@@ -35,7 +41,8 @@ pub enum ExecutorKind {
     Reference,
     /// The kernel source built by the C++ compiler, one pass over the batch on CPU threads.
     FusedCpu,
-    /// The kernel source built by nvcc, one launch on libtorch's current CUDA stream.
+    /// The kernel source built by nvcc, launched on libtorch's current CUDA stream of the images' device:
+    /// one launch per 480 pairs of the batch (one for batches up to 960 samples).
     FusedCuda,
 }
 
@@ -43,83 +50,91 @@ pub enum ExecutorKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
     pub params: Vec<SampleParams>,
-    pub device: Device,
-    pub kind: Kind,
-    pub layout: Layout,
-    pub extent: Option<(usize, usize)>,
-    pub channels: usize,
-    pub sample_numel: usize,
+    pub batch: BatchSpec,
     pub soft_labels: bool,
     pub num_classes: i64,
     /// One-hot values for class-index labels (smoothing already applied).
     pub on: f32,
     pub off: f32,
+    /// Write the mixed images over the input.
+    pub in_place: bool,
 }
 
 impl Job {
     /// Builds the job for `plan` on `batch`.
-    pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, (on, off): (f32, f32)) -> Self {
-        Job {
-            params: params::pack(plan),
-            device: batch.device,
-            kind: batch.kind,
-            layout: batch.layout,
-            extent: batch.extent,
-            channels: batch.channels,
-            sample_numel: batch.sample_numel,
-            soft_labels,
-            num_classes,
-            on,
-            off,
-        }
+    pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, (on, off): (f32, f32), in_place: bool) -> Self {
+        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, on, off, in_place }
     }
 }
 
-/// Whether this build carries the CUDA kernels (nvcc was found at build time).
+/// Whether this build carries the CUDA kernels (nvcc was found and worked at build time).
 pub fn cuda_kernels_built() -> bool {
     cfg!(mixcut_cuda)
 }
 
-/// Whether the fused CUDA executor can run on `cuda:ordinal` here: kernels built, a driver, the device.
-/// Never panics, also where there is no CUDA driver at all.
+/// Whether the fused CUDA executor can run on `cuda:ordinal` here: the kernels were built, and loaded on
+/// that device (a driver, the device, code for its architecture). Never panics, also where there is no
+/// CUDA driver at all. [`check_fused_cuda`] says why not.
 pub fn fused_cuda_available(ordinal: usize) -> bool {
-    cuda::available(ordinal)
+    check_fused_cuda(ordinal).is_ok()
 }
 
-/// Whether a fused executor exists for `device` here (CPU: always; CUDA: kernels built and a driver).
-pub(crate) fn fused_available(device: Device) -> bool {
+/// `Ok` where [`fused_cuda_available`], else [`Error::FusedUnavailable`] with the reason: no kernels in
+/// this build, no driver or device, or the loader's error with the driver version, the device's compute
+/// capability and the architectures the kernels were built for. Loads the kernels on first use (once per
+/// device; the outcome is cached).
+pub fn check_fused_cuda(ordinal: usize) -> Result<()> {
+    cuda::check(ordinal)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: a reason that makes the fused CPU executor "unavailable" on this thread.
+    pub(crate) static FORCE_CPU_UNAVAILABLE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The fused executor for `device`, or why there is none here.
+pub(crate) fn fused_for(device: Device) -> Result<ExecutorKind> {
     match device {
-        Device::Cpu => true,
-        Device::Cuda(ordinal) => cuda::available(ordinal),
-        _ => false,
+        #[cfg(test)]
+        Device::Cpu if FORCE_CPU_UNAVAILABLE.with(|f| f.borrow().is_some()) => {
+            Err(Error::unavailable(device, FORCE_CPU_UNAVAILABLE.with(|f| f.borrow().clone().unwrap_or_default())))
+        }
+        Device::Cpu => Ok(ExecutorKind::FusedCpu),
+        Device::Cuda(ordinal) => cuda::check(ordinal).map(|()| ExecutorKind::FusedCuda),
+        d => Err(Error::unavailable(d, "the fused executors run on Cpu and Cuda devices only")),
     }
 }
 
 /// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
-pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &LabelFlag) -> Result<(Tensor, Tensor)> {
     let labels = if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
-    let mut dst = if in_place { images.shallow_clone() } else { images.f_empty_like()? };
-    let mut targets = Tensor::f_empty([job.params.len() as i64, job.num_classes], (Kind::Float, job.device))?;
-    if cfg!(debug_assertions) {
-        // Debug builds poison fresh outputs, so an element the kernels fail to write shows in the tests.
+    let mut dst = if job.in_place { images.shallow_clone() } else { images.f_empty_like()? };
+    let mut targets = Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?;
+    if poison_outputs() {
+        // Poisoned fresh outputs: an element the kernels fail to write shows in the tests (libtorch's
+        // caching allocator may hand back a block that already holds the right answer).
         let _ = targets.f_fill_(f64::NAN)?;
-        if !in_place {
-            let _ = dst.f_fill_(if job.kind == Kind::Uint8 { 171.0 } else { f64::NAN })?;
+        if !job.in_place {
+            let _ = dst.f_fill_(if job.batch.dtype == Dtype::U8 { 171.0 } else { f64::NAN })?;
         }
     }
-    let mut host_flag = 0i32;
-    let error = match job.device {
-        Device::Cpu => &mut host_flag as *mut i32,
-        Device::Cuda(ordinal) => cuda::error_flag(ordinal)?,
-        d => bail!("images: on {d:?}, expected Cpu or Cuda for the fused executor"),
-    };
-    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets, error };
-    match job.device {
-        Device::Cuda(ordinal) => cuda::run(job, &bufs, in_place, ordinal)?,
-        _ => cpu::run(job, &bufs, in_place)?,
-    }
-    if host_flag != 0 {
-        bail!("labels: class indices outside [0, {}), expected values in range", job.num_classes);
+    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets };
+    match job.batch.device {
+        Device::Cuda(ordinal) => cuda::run(job, &bufs, ordinal, flag)?,
+        _ => cpu::run(job, &bufs)?,
     }
     Ok((dst, targets))
+}
+
+/// Whether fresh outputs are poisoned before the kernels run: in builds with debug assertions (the test
+/// profiles, including the GPU kit's `gpu-check` profile).
+fn poison_outputs() -> bool {
+    cfg!(debug_assertions)
+}
+
+/// The class count as the kernels take it, or why it is too large for them.
+pub(crate) fn kernel_classes(num_classes: i64) -> Result<i32> {
+    i32::try_from(num_classes)
+        .map_err(|_| Error::unsupported("num_classes", format!("got {num_classes}, expected < 2^31 for the fused executor")))
 }

@@ -1,11 +1,12 @@
 //! The reference executor: the plan applied with batched tch ops. Runs on any device libtorch supports,
 //! is differentiable, and is the oracle the fused kernels are tested against.
 
-use anyhow::Result;
 use tch::{Kind, Tensor};
 
 use super::params::{SampleParams, OP_CUTMIX, OP_KEEP, OP_MIXUP};
 use super::Job;
+use crate::dtype::Dtype;
+use crate::error::Result;
 
 /// A per-sample column broadcast over the trailing `rank - 1` dims.
 fn per_sample<T: tch::kind::Element + Copy>(
@@ -17,7 +18,7 @@ fn per_sample<T: tch::kind::Element + Copy>(
     let mut shape = vec![1i64; rank];
     shape[0] = params.len() as i64;
     let values: Vec<T> = params.iter().map(f).collect();
-    Ok(Tensor::f_from_slice(&values)?.f_to_device(job.device)?.f_reshape(shape.as_slice())?)
+    Ok(Tensor::f_from_slice(&values)?.f_to_device(job.batch.device)?.f_reshape(shape.as_slice())?)
 }
 
 /// A new tensor (same layout) holding `t`'s values: never an alias of a caller's tensor.
@@ -39,18 +40,18 @@ pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
         let w_other = per_sample(p, |s| s.w_other, rank, job)?;
         let (a, b) = (images.f_to_kind(Kind::Float)?, x_partner.f_to_kind(Kind::Float)?);
         let mut mixed = a.f_mul(&w_self)?.f_add(&b.f_mul(&w_other)?)?;
-        if job.kind == Kind::Uint8 {
+        if job.batch.dtype == Dtype::U8 {
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
             mixed = mixed.f_round()?.f_clamp(0.0, 255.0)?;
         }
-        out = mixed.f_to_kind(job.kind)?.f_where_self(&is_mixup, &out)?;
+        out = mixed.f_to_kind(job.batch.dtype.kind())?.f_where_self(&is_mixup, &out)?;
     }
     if p.iter().any(|s| s.op == OP_CUTMIX) {
-        let (h, w) = job.extent.expect("CutMix plans carry an extent (validated)");
+        let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
         let inside = |coord_len: usize, dim: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| -> Result<Tensor> {
             let mut shape = vec![1i64; rank];
             shape[dim] = coord_len as i64;
-            let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.device))?.f_reshape(shape.as_slice())?;
+            let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.batch.device))?.f_reshape(shape.as_slice())?;
             let lo = per_sample(p, |s| lo(s), rank, job)?;
             let hi = per_sample(p, |s| hi(s), rank, job)?;
             Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
@@ -67,11 +68,11 @@ pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
 
 /// Soft targets `[N, C]` float32 for the job's plan.
 pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
-    let n = job.params.len() as i64;
+    let n = job.batch.n as i64;
     let y = if job.soft_labels {
         labels.f_to_kind(Kind::Float)?
     } else {
-        Tensor::f_full([n, job.num_classes], job.off as f64, (Kind::Float, job.device))?
+        Tensor::f_full([n, job.num_classes], job.off as f64, (Kind::Float, job.batch.device))?
             .f_scatter_value(1, &labels.f_reshape([n, 1])?, job.on as f64)?
     };
     let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;

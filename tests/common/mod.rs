@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod equivalence;
+pub mod gpu;
 
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::{MixOp, MixPlan};

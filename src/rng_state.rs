@@ -1,0 +1,80 @@
+//! A mixer's random state, saved with a checkpoint and restored on resume.
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{ensure, Error, Result};
+
+/// Where a [`Mixer`](crate::Mixer)'s ChaCha8 stream stands: seed, stream (the data-parallel rank) and
+/// position. A mixer restored from it draws the same plans as the one it was taken from would have.
+///
+/// Store it with a checkpoint as bytes ([`RngState::to_bytes`]), e.g. in a `Tensor` of `u8` beside the
+/// model's variables:
+///
+/// ```
+/// use tch_mixcut::{MixConfig, Mixer, RngState};
+/// let mut mixer = Mixer::new(MixConfig::deit(10), 42)?;
+/// let _ = mixer.sample_plan(&[8, 3, 32, 32])?;
+/// let saved = mixer.rng_state().to_bytes();                    // at the checkpoint
+/// let next = mixer.sample_plan(&[8, 3, 32, 32])?;
+///
+/// let mut resumed = Mixer::new(MixConfig::deit(10), 0)?;       // after a restart
+/// resumed.set_rng_state(&RngState::from_bytes(&saved)?);
+/// assert_eq!(resumed.sample_plan(&[8, 3, 32, 32])?, next);
+/// # Ok::<(), tch_mixcut::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RngState {
+    seed: [u8; 32],
+    stream: u64,
+    word_pos: u128,
+}
+
+/// Format tag of [`RngState::to_bytes`].
+const VERSION: u8 = 1;
+
+impl RngState {
+    /// Length of [`RngState::to_bytes`]: a version byte, the 32-byte seed, the stream and the position.
+    pub const BYTES: usize = 1 + 32 + 8 + 16;
+
+    pub(crate) fn capture(rng: &ChaCha8Rng) -> Self {
+        RngState { seed: rng.get_seed(), stream: rng.get_stream(), word_pos: rng.get_word_pos() }
+    }
+
+    pub(crate) fn restore(&self) -> ChaCha8Rng {
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos);
+        rng
+    }
+
+    /// The state as bytes (little-endian, versioned), for a checkpoint.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[0] = VERSION;
+        out[1..33].copy_from_slice(&self.seed);
+        out[33..41].copy_from_slice(&self.stream.to_le_bytes());
+        out[41..].copy_from_slice(&self.word_pos.to_le_bytes());
+        out
+    }
+
+    /// The state from [`RngState::to_bytes`]'s output; an [`Error::InvalidArgument`] for other bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        ensure!(
+            bytes.len() == Self::BYTES && bytes[0] == VERSION,
+            Error::argument(
+                "bytes",
+                format!(
+                    "got {} bytes starting with {:?}, expected {} bytes of RngState::to_bytes (version {VERSION})",
+                    bytes.len(),
+                    bytes.first(),
+                    Self::BYTES
+                )
+            )
+        );
+        let seed = bytes[1..33].try_into().expect("length checked");
+        let stream = u64::from_le_bytes(bytes[33..41].try_into().expect("length checked"));
+        let word_pos = u128::from_le_bytes(bytes[41..].try_into().expect("length checked"));
+        Ok(RngState { seed, stream, word_pos })
+    }
+}

@@ -1,0 +1,48 @@
+//! The run-time loader of libtorch's CUDA backend, `libtorch_cuda.so`.
+//!
+//! Linkers drop `libtorch_cuda.so` from tch binaries (nothing references it by symbol), and then CUDA
+//! tensors fail with "Could not run 'aten::empty.memory_format' ... 'CUDA' backend". Loading it at run
+//! time instead keeps one binary working on CPU-only machines (where its CUDA libraries are missing) and
+//! on GPU machines alike. Linux and other Unix systems only (`dlopen`); elsewhere nothing is loaded.
+
+use std::sync::OnceLock;
+
+/// The outcome of the one attempt: `Err` holds the loader's message.
+fn attempt() -> &'static Result<(), String> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    LOADED.get_or_init(open)
+}
+
+#[cfg(unix)]
+fn open() -> Result<(), String> {
+    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+    // SAFETY: loading libtorch's own CUDA library runs its static registrations, which is what linking it
+    // would do; the handle is leaked so the library stays loaded for the process.
+    let lib = unsafe { Library::open(Some("libtorch_cuda.so"), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| e.to_string())?;
+    std::mem::forget(lib);
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn open() -> Result<(), String> {
+    Err("loading libtorch_cuda at run time is implemented for Linux (dlopen) only; link it instead".into())
+}
+
+/// Whether libtorch_cuda is loaded and libtorch sees a CUDA device.
+pub(crate) fn load() -> bool {
+    attempt().is_ok() && tch::Cuda::is_available()
+}
+
+/// Loads `libtorch_cuda.so` once (globally, so its kernels register with the dispatcher) and reports
+/// whether libtorch now sees a usable CUDA device. Call it before creating CUDA tensors;
+/// [`Mixer::new`](crate::Mixer::new) calls it too. Returns `false`, without error, where there is no CUDA;
+/// [`cuda_backend_error`] says why the library did not load.
+pub fn load_cuda_backend() -> bool {
+    load()
+}
+
+/// Why `libtorch_cuda.so` could not be loaded (the dynamic loader's message), or `None` when it loaded.
+/// A loaded library with no device is not an error: see `tch::Cuda::device_count()`.
+pub fn cuda_backend_error() -> Option<&'static str> {
+    attempt().as_ref().err().map(String::as_str)
+}
