@@ -1,4 +1,4 @@
-//! Executors side by side: reference (tch ops) vs fused (one pass), on CPU and, where present, CUDA.
+//! Executors side by side on the CPU: reference (tch ops) vs fused (one pass). The GPU's are in benches/gpu.rs.
 //!
 //! `cargo bench --bench mix` runs everything; filter with a substring, e.g.
 //! `cargo bench --bench mix -- 'cpu/256x3x112x112/f32'`. Each group also times a plain copy of the
@@ -67,13 +67,6 @@ fn executors(c: &mut Criterion) {
     // The size timm and torchvision were measured at on this kind of machine (../shared/TARGETS.md).
     bench_device(c, Device::Cpu, &[256, 3, 112, 112], &all, true);
     bench_device(c, Device::Cpu, &[256, 3, 224, 224], &[Kind::Float], false);
-    if tch_mixcut::load_cuda_backend() {
-        for shape in [[128, 3, 32, 32], [256, 3, 224, 224]] {
-            bench_device(c, Device::Cuda(0), &shape, &all, true);
-        }
-    } else {
-        eprintln!("CUDA benches skipped: no CUDA device");
-    }
 }
 
 criterion_group!(benches, executors);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds, here, what a lent GPU machine runs (it has libtorch 2.11 + CUDA but no Rust): the release test
-# binaries of the CUDA and CPU equivalence suites and the criterion bench, stripped, in gpu-carry/.
-# Then, with the device tool: run `bash bench/gpu_run.sh` with carry ["gpu-carry"] (shared/gpu/README.md).
+# Builds, here, what the GPU kit runs on a GPU machine (which has libtorch 2.11 and CUDA but no Rust):
+# release test binaries, the GPU bench and the training example, stripped, plus Fashion-MNIST for the
+# training step, in gpu-carry/ (about 45 MB). Then run bench/gpu_check.sh and bench/gpu_bench.sh there with
+# gpu-carry carried along (bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,9 +13,32 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["target"]["name"], m["executable"])'; }
-{ cargo test --release --no-run --message-format=json --test fused_cuda --test fused_cpu;
-  cargo bench --no-run --message-format=json --bench mix; } | executables | while read -r name exe; do
+{
+  cargo test --release --no-run --message-format=json --test fused_cuda --test cuda_load_failure --test fused_cpu --test bad_input
+  cargo bench --no-run --message-format=json --bench gpu
+  cargo build --release --message-format=json --example train_resnet
+} | executables | while read -r name exe; do
   cp "$exe" "gpu-carry/$name" && strip "gpu-carry/$name"
 done
+# Fashion-MNIST for the training step: the test split and the first 12,800 training images (the carry is
+# limited in size; 3 epochs of 100 steps).
+data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+if [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+  mkdir -p gpu-carry/fashion-mnist && cp "$data"/t10k-*-ubyte.gz gpu-carry/fashion-mnist/
+  python3 - "$data" gpu-carry/fashion-mnist 12800 <<'PY'
+import gzip, struct, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name, item in [("train-images-idx3-ubyte.gz", 28 * 28), ("train-labels-idx1-ubyte.gz", 1)]:
+    raw = gzip.open(f"{src}/{name}").read()
+    rank = raw[3]
+    dims = list(struct.unpack(f">{rank}I", raw[4:4 + 4 * rank]))
+    body = raw[4 + 4 * rank:4 + 4 * rank + n * item]
+    dims[0] = n
+    with gzip.open(f"{dst}/{name}", "wb") as f:
+        f.write(raw[:4] + struct.pack(f">{rank}I", *dims) + body)
+PY
+else
+  echo "gpu_carry: Fashion-MNIST not found in $data: the kit's training step will fail" >&2
+fi
 ls -la gpu-carry
 du -sh gpu-carry

@@ -18,9 +18,17 @@ fn open() -> Result<(), String> {
     use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
     // SAFETY: loading libtorch's own CUDA library runs its static registrations, which is what linking it
     // would do; the handle is leaked so the library stays loaded for the process.
-    let lib = unsafe { Library::open(Some("libtorch_cuda.so"), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| e.to_string())?;
+    let lib = unsafe { Library::open(Some("libtorch_cuda.so"), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| describe(&e))?;
     std::mem::forget(lib);
     Ok(())
+}
+
+/// libloading's error with its cause (the dynamic loader's own message).
+pub(crate) fn describe(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 #[cfg(not(unix))]

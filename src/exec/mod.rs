@@ -127,10 +127,12 @@ pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &Labe
     Ok((dst, targets))
 }
 
-/// Whether fresh outputs are poisoned before the kernels run: in builds with debug assertions (the test
-/// profiles, including the GPU kit's `gpu-check` profile).
+/// Whether fresh outputs are poisoned before the kernels run: always in builds with debug assertions (the
+/// test profile), and in release builds where `TCH_MIXCUT_POISON=1` (the GPU check kit runs its carried
+/// release test binaries so).
 fn poison_outputs() -> bool {
-    cfg!(debug_assertions)
+    static POISON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    cfg!(debug_assertions) || *POISON.get_or_init(|| std::env::var_os("TCH_MIXCUT_POISON").is_some_and(|v| v == "1"))
 }
 
 /// The class count as the kernels take it, or why it is too large for them.

@@ -54,12 +54,12 @@ fn c10() -> std::result::Result<&'static C10, &'static str> {
         .get_or_init(|| {
             // SAFETY: libc10_cuda is already loaded wherever CUDA tensors exist (libtorch_cuda needs it); opening
             // it again only takes a reference, and its initialisers have run. The handle is leaked on purpose.
-            let lib = unsafe { Library::open(Some(LIBRARY), RTLD_NOW) }.map_err(|e| format!("{LIBRARY}: {e}"))?;
+            let lib = unsafe { Library::open(Some(LIBRARY), RTLD_NOW) }.map_err(|e| format!("{LIBRARY}: {}", crate::torch_cuda::describe(&e)))?;
             let symbol = |name: &str| -> std::result::Result<*const c_void, String> {
                 // SAFETY: the address is only passed to the shim, which calls it with c10's signature.
                 unsafe { lib.get::<*const c_void>(name.as_bytes()) }
                     .map(|s| *s)
-                    .map_err(|e| format!("{LIBRARY} has no symbol {name}: {e}"))
+                    .map_err(|e| format!("{LIBRARY} has no symbol {name}: {}", crate::torch_cuda::describe(&e)))
             };
             let c10 = C10 {
                 get_current: symbol("_ZN3c104cuda20getCurrentCUDAStreamEa")?,

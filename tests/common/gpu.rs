@@ -27,5 +27,9 @@ pub fn gpu() -> Option<Device> {
         let why = tch_mixcut::cuda_backend_error().unwrap_or("libtorch_cuda loaded, but libtorch sees no CUDA device");
         return skip(&format!("no CUDA device ({why})"));
     }
+    // Unwritten outputs must show: release binaries poison fresh outputs only when asked to.
+    if required() && !cfg!(debug_assertions) && std::env::var_os("TCH_MIXCUT_POISON").is_none_or(|v| v != "1") {
+        panic!("TCH_MIXCUT_REQUIRE_GPU=1 in a release build needs TCH_MIXCUT_POISON=1 (the kit sets both)");
+    }
     Some(Device::Cuda(0))
 }

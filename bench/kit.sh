@@ -1,0 +1,86 @@
+# Shared by bench/gpu_check.sh and bench/gpu_bench.sh (sourced, not run): where the logs go, which
+# libtorch the carried binaries use, and a step runner that gives every step a time limit, keeps its full
+# log and records its outcome. Runs the same way with and without a GPU; see bench/README.md.
+
+KIT_START=$(date +%s)
+OUT=${OUT:-bench/results/local}
+mkdir -p "$OUT"
+: >"$OUT/summary.txt"
+B=${CARRY:-gpu-carry}
+FAILURES=0
+
+# The GPU-required mode: on unless the caller says TCH_MIXCUT_REQUIRE_GPU=0. Every GPU test and bench then
+# fails instead of skipping, and a step that cannot run for want of a GPU or a tool is a failure.
+export TCH_MIXCUT_REQUIRE_GPU=${TCH_MIXCUT_REQUIRE_GPU:-1}
+# Release test binaries poison fresh outputs only when asked to.
+export TCH_MIXCUT_POISON=1
+
+have_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
+if have_gpu; then GPU=yes; else GPU=no; fi
+
+# A python with torch: $PYTHON, else python3. Its torch/lib is the libtorch the carried binaries load;
+# without one (a CPU machine's dry run) they use the checkout's own libtorch/.
+PYTHON=${PYTHON:-python3}
+TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) ||
+  TORCH_LIB=$(pwd)/libtorch/lib
+export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+note() { echo "$*" | tee -a "$OUT/summary.txt"; }
+
+# step NAME LIMIT_S LOG COMMAND...: runs COMMAND under `timeout`, output to $OUT/LOG, outcome to the summary.
+step() {
+  local name=$1 limit=$2 log=$3 start rc
+  shift 3
+  start=$(date +%s)
+  echo "== $name (limit ${limit}s) -> $OUT/$log"
+  { echo "\$ $*"; echo; } >"$OUT/$log"
+  timeout -k 10 "$limit" "$@" >>"$OUT/$log" 2>&1
+  rc=$?
+  [ "$rc" = 124 ] && echo "TIMED OUT after ${limit}s" >>"$OUT/$log"
+  [ "$rc" = 0 ] || FAILURES=$((FAILURES + 1))
+  note "$(printf '%-40s exit %3s  %4ss  %s' "$name" "$rc" "$(($(date +%s) - start))" "$log")"
+}
+
+# skip NAME WHY: a step that cannot run here; a failure in the GPU-required mode.
+skip() {
+  if [ "$TCH_MIXCUT_REQUIRE_GPU" = 1 ]; then
+    FAILURES=$((FAILURES + 1))
+    note "$(printf '%-40s FAILED: %s (GPU-required mode)' "$1" "$2")"
+  else
+    note "$(printf '%-40s skipped: %s' "$1" "$2")"
+  fi
+}
+
+# The carried binaries must be there: a kit run without them tests nothing.
+need_binaries() {
+  local missing=0 b
+  for b in "$@"; do [ -x "$B/$b" ] || { echo "missing $B/$b: run scripts/gpu_carry.sh first" >&2; missing=1; }; done
+  [ "$missing" = 0 ] || exit 2
+}
+
+environment() {
+  {
+    echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"; echo "host: $(uname -srm), $(nproc) cores"
+    grep -m1 "model name" /proc/cpuinfo
+    echo "GPU-required mode: $TCH_MIXCUT_REQUIRE_GPU; GPU: $GPU"
+    if [ "$GPU" = yes ]; then
+      nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+      nvidia-smi
+    else
+      echo "no GPU: nvidia-smi missing or lists no device"
+    fi
+    echo "nvcc: $(nvcc --version 2>/dev/null | grep release || echo none)"
+    echo "compute-sanitizer: $(compute-sanitizer --version 2>/dev/null | grep -i version || echo none)"
+    echo "python: $("$PYTHON" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1)"
+    echo "libtorch used: $TORCH_LIB"
+    echo "== libraries the carried binaries cannot find"
+    for b in "$B"/*; do [ -x "$b" ] && ldd "$b" 2>&1 | grep -E "not found|version .* not found" | sed "s|^|$(basename "$b"): |"; done
+    echo "(end)"
+  } >"$OUT/env.log" 2>&1
+  note "environment: GPU $GPU; details in env.log"
+}
+
+finish() {
+  note "elapsed $(($(date +%s) - KIT_START))s; failures $FAILURES"
+  [ "$FAILURES" = 0 ]
+}

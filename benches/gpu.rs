@@ -1,0 +1,144 @@
+//! The GPU kit's benchmark: ~18 criterion cases on cuda:0 (a copy of the same bytes as the bandwidth
+//! ceiling; the fused executor's in-place Mixup and CutMix at 256×3×224×224 in f32, bf16 and u8; 128×3×32×32
+//! end to end with targets; [256, 1, 16000] audio), then a measurement showing that no call synchronises.
+//!
+//! Each sample times a run of back-to-back calls ended by one `cuda::synchronize` (so it counts the GPU's
+//! time per call, not a sync per call); bench/peers.py times timm and torchvision the same way.
+//! `cargo bench --bench gpu`; without a GPU it prints why and exits 0 (with `TCH_MIXCUT_REQUIRE_GPU=1`, 1).
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use tch::{Device, Kind, Tensor};
+use tch_mixcut::{CutBox, Executor, MixConfig, MixMode, MixOp, MixPlan, Mixer};
+
+const DEV: Device = Device::Cuda(0);
+
+fn sync() {
+    tch::Cuda::synchronize(0);
+}
+
+/// Times `iters` back-to-back calls of `f` and one synchronisation.
+fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    sync();
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    sync();
+    start.elapsed()
+}
+
+fn batch(shape: &[i64], kind: Kind) -> Tensor {
+    tch::manual_seed(0);
+    match kind {
+        Kind::Uint8 => Tensor::randint(256, shape, (Kind::Uint8, DEV)),
+        k => Tensor::rand(shape, (k, DEV)),
+    }
+}
+
+/// A CutMix plan pasting a centred box of about half the image area into every sample (λ ≈ 0.5).
+fn half_box_plan(n: usize, h: usize, w: usize) -> MixPlan {
+    let (bh, bw) = ((h as f64 * 0.5f64.sqrt()).round() as usize, (w as f64 * 0.5f64.sqrt()).round() as usize);
+    let bbox = CutBox { y0: (h - bh) / 2, y1: (h - bh) / 2 + bh, x0: (w - bw) / 2, x1: (w - bw) / 2 + bw };
+    let lam = 1.0 - bbox.area() as f64 / (h * w) as f64;
+    let mut plan = MixPlan::identity(n, Some((h, w)));
+    for (i, op) in plan.ops.iter_mut().enumerate() {
+        if 2 * i + 1 != n {
+            *op = MixOp::CutMix { bbox, lam };
+        }
+    }
+    plan
+}
+
+fn imagenet(c: &mut Criterion) {
+    let shape = [256i64, 3, 224, 224];
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
+    for (name, kind) in [("f32", Kind::Float), ("bf16", Kind::BFloat16), ("u8", Kind::Uint8)] {
+        let mut group = c.benchmark_group(format!("gpu/256x3x224x224/{name}"));
+        group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+        let x = batch(&shape, kind);
+        let mut y = x.copy();
+        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || drop(y.copy_(&x)))));
+        for mode in [MixMode::Batch, MixMode::Elem] {
+            let mut m = Mixer::new(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }, 0).unwrap().with_executor(Executor::Fused);
+            let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place").to_lowercase(), "fused");
+            group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
+        }
+        let plan = half_box_plan(256, 224, 224);
+        let mut m = Mixer::new(MixConfig::cutmix(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+        let id = BenchmarkId::new("cutmix_half_area/batch/in_place", "fused");
+        group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_plan_(&plan, &mut y, &labels).unwrap()))));
+        if kind == Kind::Float {
+            let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
+            let id = BenchmarkId::new("mixup/batch/in_place", "reference");
+            group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
+            // The same pass with one class: the difference is what building 256 × 1000 targets costs.
+            let one = Tensor::zeros([256], (Kind::Int64, DEV));
+            let mut m = Mixer::new(MixConfig::mixup(1.0, 1), 0).unwrap().with_executor(Executor::Fused);
+            let id = BenchmarkId::new("mixup/batch/in_place/1_class", "fused");
+            group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &one).unwrap()))));
+        }
+        group.finish();
+    }
+}
+
+fn small_and_audio(c: &mut Criterion) {
+    for (dims, shape, config) in [
+        ("128x3x32x32", vec![128i64, 3, 32, 32], MixConfig::deit(1000)),
+        ("256x1x16000", vec![256i64, 1, 16000], MixConfig::mixup(0.2, 1000)),
+    ] {
+        let mut group = c.benchmark_group(format!("gpu/{dims}/f32"));
+        group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+        let x = batch(&shape, Kind::Float);
+        let labels = Tensor::randint(1000, [shape[0]], (Kind::Int64, DEV));
+        let mut y = x.copy();
+        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || drop(y.copy_(&x)))));
+        let mut m = Mixer::new(config, 0).unwrap().with_executor(Executor::Fused);
+        let id = BenchmarkId::new("end_to_end/batch/in_place", "fused");
+        group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
+        group.finish();
+    }
+}
+
+/// Enqueueing 100 calls against running them: a call that synchronised would make the two equal.
+fn no_sync_per_call() {
+    let mut x = batch(&[256, 3, 224, 224], Kind::Float);
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
+    let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+    let _ = m.apply_(&mut x, &labels).unwrap();
+    sync();
+    let start = Instant::now();
+    for _ in 0..100 {
+        let _ = m.apply_(&mut x, &labels).unwrap();
+    }
+    let enqueued = start.elapsed();
+    sync();
+    let ran = start.elapsed();
+    println!(
+        "no-sync check: enqueueing 100 fused Mixup calls (256x3x224x224 f32) took {:.3} ms, running them {:.3} ms ({:.1}% of it)",
+        enqueued.as_secs_f64() * 1e3,
+        ran.as_secs_f64() * 1e3,
+        100.0 * enqueued.as_secs_f64() / ran.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, imagenet, small_and_audio);
+
+fn main() {
+    let required = std::env::var_os("TCH_MIXCUT_REQUIRE_GPU").is_some_and(|v| v == "1");
+    let why = if !tch_mixcut::cuda_kernels_built() {
+        Some("the CUDA kernels were not built".to_string())
+    } else if !tch_mixcut::load_cuda_backend() {
+        Some(format!("no CUDA device ({})", tch_mixcut::cuda_backend_error().unwrap_or("libtorch sees none")))
+    } else {
+        tch_mixcut::check_fused_cuda(0).err().map(|e| e.to_string())
+    };
+    if let Some(why) = why {
+        eprintln!("no GPU: CUDA benches skipped: {why}");
+        std::process::exit(if required { 1 } else { 0 });
+    }
+    benches();
+    no_sync_per_call();
+    Criterion::default().configure_from_args().final_summary();
+}
