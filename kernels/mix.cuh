@@ -69,7 +69,8 @@ struct MixArgs {
     int32_t in_place;                 // 1: dst == src, write only what changes
     int32_t error_token;              // stored into *error on an out-of-range class index (the mixer's own)
     float on, off;                    // one-hot values with label smoothing
-    int32_t pad;
+    float threshold;                  // with binarize: targets become (value > threshold) ? 1 : 0
+    int32_t binarize;
     MixSample first[MIX_MAX_PAIRS];   // sample i = pair_begin + k
     MixSample second[MIX_MAX_PAIRS];  // sample j = n - 1 - i
 };
@@ -257,16 +258,19 @@ MIX_HD float label_value(const MixArgs& a, int64_t sample, int32_t c) {
     return label == c ? a.on : a.off;
 }
 
-MIX_HD float target_value(const MixSample& s, float own, float other) {
-    return s.op == OP_KEEP ? own : blend(own, other, s.w_self, s.w_other);
+// Target of a sample from its own and its partner's label value: λ-mixed, then thresholded to {0, 1} when
+// binarize is set (timm's BCE target threshold; NaN compares false, as torch's gt).
+MIX_HD float target_value(const MixArgs& a, const MixSample& s, float own, float other) {
+    const float v = s.op == OP_KEEP ? own : blend(own, other, s.w_self, s.w_other);
+    return a.binarize ? (v > a.threshold ? 1.f : 0.f) : v;
 }
 
 // The target work of one thread: pair k of this launch, class c.
 MIX_HD void mix_pair_targets(const MixArgs& a, int64_t k, int32_t c) {
     const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
     const float yi = label_value(a, i, c), yj = label_value(a, j, c);
-    a.targets[i * a.num_classes + c] = target_value(a.first[k], yi, yj);
-    if (j != i) a.targets[j * a.num_classes + c] = target_value(a.second[k], yj, yi);
+    a.targets[i * a.num_classes + c] = target_value(a, a.first[k], yi, yj);
+    if (j != i) a.targets[j * a.num_classes + c] = target_value(a, a.second[k], yj, yi);
 }
 
 }  // namespace mixcut

@@ -60,6 +60,10 @@ pub struct MixConfig {
     pub num_classes: i64,
     /// Turn mixing off from this epoch on (timm's `mixup_off_epoch`); see [`Mixer::set_epoch`](crate::Mixer::set_epoch).
     pub off_epoch: Option<usize>,
+    /// Binary cross-entropy targets: every mixed target value becomes `1` where it is greater than this
+    /// threshold and `0` elsewhere (timm's `bce_target_thresh`, as in ResNet strikes back and DeiT III), in
+    /// the same pass that mixes. `None` (every preset): soft targets. Compared in f32.
+    pub bce_target_thresh: Option<f64>,
 }
 
 impl MixConfig {
@@ -77,6 +81,7 @@ impl MixConfig {
             label_smoothing: 0.1,
             num_classes,
             off_epoch: None,
+            bce_target_thresh: None,
         }
     }
 
@@ -141,6 +146,9 @@ impl MixConfig {
             (0.0..1.0).contains(&self.label_smoothing),
             bad("label_smoothing", self.label_smoothing, "a value in [0, 1)")
         );
+        if let Some(t) = self.bce_target_thresh {
+            ensure!(t.is_finite() && (0.0..1.0).contains(&t), bad("bce_target_thresh", t, "a finite threshold in [0, 1)"));
+        }
         ensure!(self.num_classes >= 1, Error::config("num_classes", format!("got {}, expected >= 1", self.num_classes)));
         if let Some((lo, hi)) = self.cutmix_minmax {
             ensure!(

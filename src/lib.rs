@@ -50,7 +50,7 @@ mod torch_cuda;
 pub use config::{MixConfig, MixMode};
 pub use error::{Error, Result};
 pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
-pub use loss::{f_soft_cross_entropy, soft_cross_entropy};
+pub use loss::{binary_cross_entropy, f_soft_cross_entropy, soft_cross_entropy, BceOptions};
 pub use mixer::Mixer;
 pub use plan::{CutBox, MixOp, MixPlan};
 pub use rng_state::RngState;

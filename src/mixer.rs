@@ -10,7 +10,8 @@ use crate::check::{self, BatchSpec, Labels};
 use crate::config::MixConfig;
 use crate::error::{ensure, Error, Result};
 use crate::exec::label_flag::LabelFlag;
-use crate::exec::{self, kernel_args, params, Executor, ExecutorKind, Job};
+use crate::exec::params::TargetSpec;
+use crate::exec::{self, kernel_args, Executor, ExecutorKind, Job};
 use crate::plan::{MixPlan, PlanSampler};
 use crate::rng_state::RngState;
 
@@ -184,7 +185,7 @@ impl Mixer {
             check::label_range(labels, self.config.num_classes)?;
         }
         let plan = MixPlan::identity(batch.n, batch.extent);
-        let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, (1.0, 0.0), false);
+        let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, TargetSpec::plain(), false);
         let targets = exec::reference::targets(&job, labels)?;
         self.last = Some(ExecutorKind::Reference);
         Ok((images.shallow_clone(), targets))
@@ -249,9 +250,8 @@ impl Mixer {
 
     /// Runs the plan with the chosen executor.
     fn dispatch(&mut self, plan: &MixPlan, checked: &Checked, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
-        let smoothing = params::smoothing_values(self.config.label_smoothing, self.config.num_classes);
         let soft = checked.encoding == Labels::Soft;
-        let job = Job::new(plan, &checked.batch, soft, self.config.num_classes, smoothing, in_place);
+        let job = Job::new(plan, &checked.batch, soft, self.config.num_classes, TargetSpec::of(&self.config), in_place);
         let outputs = match checked.kind {
             ExecutorKind::Reference => {
                 let targets = exec::reference::targets(&job, labels)?;

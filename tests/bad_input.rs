@@ -37,6 +37,8 @@ fn bad_configs_are_refused_with_name_value_and_expectation() {
     config_err(MixConfig { mixup_alpha: f64::NAN, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "NaN", "finite"]);
     config_err(MixConfig { prob: f64::INFINITY, ..base.clone() }, "prob", &["prob", "inf", "finite"]);
     config_err(MixConfig { cutmix_minmax: Some((f64::NAN, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "NaN"]);
+    config_err(MixConfig { bce_target_thresh: Some(1.0), ..base.clone() }, "bce_target_thresh", &["bce_target_thresh", "1", "[0, 1)"]);
+    config_err(MixConfig { bce_target_thresh: Some(f64::NAN), ..base.clone() }, "bce_target_thresh", &["NaN", "finite"]);
     // Both alphas 0 are fine when nothing is ever mixed.
     Mixer::new(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, prob: 0.0, ..base }, 0).unwrap();
 }

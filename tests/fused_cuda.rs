@@ -37,6 +37,12 @@ fn fused_cuda_hand_plans_large_batches_misaligned() {
     equivalence::misaligned(dev);
 }
 
+#[test]
+fn bce_targets_and_multi_hot_labels_match() {
+    let Some(dev) = gpu() else { return };
+    equivalence::bce_targets(dev);
+}
+
 /// (x * 2) mixed in place then + 1, on the GPU with no synchronisation in between, against the CPU.
 fn mix_between_torch_ops(dev: Device, rounds: usize) {
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };

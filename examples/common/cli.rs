@@ -153,6 +153,7 @@ impl TrainArgs {
             label_smoothing: self.label_smoothing,
             num_classes: classes,
             off_epoch: None,
+            bce_target_thresh: None,
         })
     }
 }

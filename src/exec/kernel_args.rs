@@ -37,7 +37,8 @@ pub(crate) struct MixArgs {
     pub error_token: i32,
     pub on: f32,
     pub off: f32,
-    pub pad: i32,
+    pub threshold: f32,
+    pub binarize: i32,
     pub first: [SampleParams; MAX_PAIRS],
     pub second: [SampleParams; MAX_PAIRS],
 }
@@ -128,9 +129,10 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32
             channels_last: (batch.layout == Layout::ChannelsLast) as i32,
             in_place: job.in_place as i32,
             error_token: token,
-            on: job.on,
-            off: job.off,
-            pad: 0,
+            on: job.targets.on,
+            off: job.targets.off,
+            threshold: job.targets.threshold.unwrap_or(0.0),
+            binarize: job.targets.threshold.is_some() as i32,
             first: [SampleParams::default(); MAX_PAIRS],
             second: [SampleParams::default(); MAX_PAIRS],
         });

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::plan::MixPlan;
 use kernel_args::Buffers;
 use label_flag::LabelFlag;
-use params::SampleParams;
+use params::{SampleParams, TargetSpec};
 
 /// Which implementation a [`Mixer`](crate::Mixer) should use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -53,17 +53,15 @@ pub(crate) struct Job {
     pub batch: BatchSpec,
     pub soft_labels: bool,
     pub num_classes: i64,
-    /// One-hot values for class-index labels (smoothing already applied).
-    pub on: f32,
-    pub off: f32,
+    pub targets: TargetSpec,
     /// Write the mixed images over the input.
     pub in_place: bool,
 }
 
 impl Job {
     /// Builds the job for `plan` on `batch`.
-    pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, (on, off): (f32, f32), in_place: bool) -> Self {
-        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, on, off, in_place }
+    pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, targets: TargetSpec, in_place: bool) -> Self {
+        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, targets, in_place }
     }
 }
 

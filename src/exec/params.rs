@@ -1,6 +1,7 @@
 //! The plan flattened into per-sample numbers: the one encoding every executor reads, so the reference
 //! and the fused kernels compute with bit-identical weights. Mirrors `MixSample` in `kernels/mix.cuh`.
 
+use crate::config::MixConfig;
 use crate::plan::{MixOp, MixPlan};
 
 /// Operation codes shared with the kernels.
@@ -46,9 +47,30 @@ pub(crate) fn pack(plan: &MixPlan) -> Vec<SampleParams> {
         .collect()
 }
 
-/// One-hot values with label smoothing `s` over `C` classes, exactly as timm: `(on, off)` with
-/// `off = s / C` and `on = 1 − s + off`, rounded once to f32.
-pub(crate) fn smoothing_values(smoothing: f64, num_classes: i64) -> (f32, f32) {
-    let off = smoothing / num_classes as f64;
-    ((1.0 - smoothing + off) as f32, off as f32)
+/// How the targets are built from the labels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TargetSpec {
+    /// One-hot values of class-index labels (label smoothing applied).
+    pub on: f32,
+    pub off: f32,
+    /// Mixed targets become `1` where `> threshold`, else `0` (timm's BCE target threshold), as f32.
+    pub threshold: Option<f32>,
+}
+
+impl TargetSpec {
+    /// The configuration's targets: one-hot values with label smoothing `s` over `C` classes exactly as
+    /// timm (`off = s / C`, `on = 1 − s + off`, rounded once to f32), and its BCE threshold.
+    pub(crate) fn of(config: &MixConfig) -> Self {
+        let off = config.label_smoothing / config.num_classes as f64;
+        TargetSpec {
+            on: (1.0 - config.label_smoothing + off) as f32,
+            off: off as f32,
+            threshold: config.bce_target_thresh.map(|t| t as f32),
+        }
+    }
+
+    /// Plain one-hot targets (evaluation).
+    pub(crate) fn plain() -> Self {
+        TargetSpec { on: 1.0, off: 0.0, threshold: None }
+    }
 }

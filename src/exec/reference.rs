@@ -66,21 +66,27 @@ pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
-/// Soft targets `[N, C]` float32 for the job's plan.
+/// Soft targets `[N, C]` float32 for the job's plan (thresholded to {0, 1} where the job says so).
 pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     let n = job.batch.n as i64;
+    let spec = &job.targets;
     let y = if job.soft_labels {
         labels.f_to_kind(Kind::Float)?
     } else {
-        Tensor::f_full([n, job.num_classes], job.off as f64, (Kind::Float, job.batch.device))?
-            .f_scatter_value(1, &labels.f_reshape([n, 1])?, job.on as f64)?
+        Tensor::f_full([n, job.num_classes], spec.off as f64, (Kind::Float, job.batch.device))?
+            .f_scatter_value(1, &labels.f_reshape([n, 1])?, spec.on as f64)?
     };
-    let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;
-    if job.params.iter().all(|s| s.op == OP_KEEP) {
-        return fresh_copy(&y);
+    let mixed = if job.params.iter().all(|s| s.op == OP_KEEP) {
+        fresh_copy(&y)?
+    } else {
+        let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;
+        let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
+        let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
+        y.f_where_self(&keep, &y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?)?
+    };
+    match spec.threshold {
+        // Compared in f32, as the kernels do: the threshold is an f32 tensor, not a double scalar.
+        Some(t) => Ok(mixed.f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(job.batch.device)?)?.f_to_kind(Kind::Float)?),
+        None => Ok(mixed),
     }
-    let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
-    let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
-    let mixed = y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?;
-    Ok(y.f_where_self(&keep, &mixed)?)
 }

@@ -109,3 +109,13 @@ pub fn misaligned(device: Device) {
     let plan = Mixer::new(cfg.clone(), 8).unwrap().sample_plan(&[6, 3, 4, 4]).unwrap();
     compare(&plan, &cfg, &x, &labels(6, 10), "misaligned");
 }
+
+/// BCE-thresholded targets and multi-hot labels (rows summing to more than 1).
+pub fn bce_targets(device: Device) {
+    let cfg = MixConfig { mode: MixMode::Elem, bce_target_thresh: Some(0.2), ..config(MixMode::Elem, 4, 5) };
+    let x = images(&[7, 3, 8, 8], Kind::Float).to_device(device);
+    let plan = Mixer::new(cfg.clone(), 3).unwrap().sample_plan(&x.size()).unwrap();
+    compare(&plan, &cfg, &x, &labels(7, 5), "bce threshold, indices");
+    let tags = Tensor::from_slice(&[1f32, 1., 0., 0., 1., 0., 1., 1., 1., 0., 1., 0., 0., 1., 1., 0., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 1., 0., 1., 0., 1., 0., 1.]);
+    compare(&plan, &cfg, &x, &tags.view([7, 5]), "bce threshold, multi-hot");
+}
