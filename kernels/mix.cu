@@ -1,19 +1,19 @@
-// CUDA entry points of the fused pass: one template, instantiated per dtype, in a 16-byte-vector and a
-// scalar variant. Launch grid: y = pair of this launch, x = blocks over the sample's vectors, plus one
-// last x-block per pair that writes the pair's soft targets.
+// CUDA entry points of the fused passes: one template per pass, instantiated per dtype, in a 16-byte-vector
+// and a scalar variant. Launch grid: y = pair of this launch, x = blocks over the sample's vectors, plus
+// one last x-block per pair that writes the pair's soft targets.
 #include "mix.cuh"
 
 namespace mixcut {
 
-template <typename T, int V>
+template <typename Pass>
 __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
     const int64_t image_blocks = gridDim.x - 1;
     if (blockIdx.x < image_blocks) {
-        const PairWork<T, V> w = pair_work<T, V>(a, k);
+        const typename Pass::Work w = Pass::work(a, k);
         const int64_t stride = image_blocks * blockDim.x;
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
-            mix_vector<T, V>(w, v);
+            Pass::vector(a, w, v);
     } else {
         for (int32_t c = threadIdx.x; c < a.num_classes; c += blockDim.x) mix_pair_targets(a, k, c);
     }
@@ -22,15 +22,25 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 }  // namespace mixcut
 
 // `__grid_constant__`: the 30 KB argument block is read in place, never copied per thread.
-#define MIX_KERNELS(NAME, T)                                                                          \
-    extern "C" __global__ void __launch_bounds__(256) mix_##NAME(const __grid_constant__ mixcut::MixArgs a) { \
-        mixcut::run<T, 16 / sizeof(T)>(a);                                                           \
-    }                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(256) mix_##NAME##_scalar(const __grid_constant__ mixcut::MixArgs a) { \
-        mixcut::run<T, 1>(a);                                                                         \
+#define MIX_ENTRY(NAME, ...)                                                                                \
+    extern "C" __global__ void __launch_bounds__(256) NAME(const __grid_constant__ mixcut::MixArgs a) {     \
+        mixcut::run<__VA_ARGS__>(a);                                                                        \
     }
+
+// mix_<dtype>: the mix, T in and out, 16-byte vectors; mix_<dtype>_scalar: one element per thread.
+#define MIX_KERNELS(NAME, T)                                   \
+    MIX_ENTRY(mix_##NAME, mixcut::MixPass<T, 16 / sizeof(T)>) \
+    MIX_ENTRY(mix_##NAME##_scalar, mixcut::MixPass<T, 1>)
+
+// mixnorm_<dtype>: uint8 in, normalised <dtype> out; 16 input bytes per thread, or one element.
+#define NORM_KERNELS(NAME, T)                                  \
+    MIX_ENTRY(mixnorm_##NAME, mixcut::NormPass<T, 16>)       \
+    MIX_ENTRY(mixnorm_##NAME##_scalar, mixcut::NormPass<T, 1>)
 
 MIX_KERNELS(f32, float)
 MIX_KERNELS(f16, mixcut::half_t)
 MIX_KERNELS(bf16, mixcut::bf16_t)
 MIX_KERNELS(u8, uint8_t)
+NORM_KERNELS(f32, float)
+NORM_KERNELS(f16, mixcut::half_t)
+NORM_KERNELS(bf16, mixcut::bf16_t)

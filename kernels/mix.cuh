@@ -50,6 +50,8 @@ struct MixSample {
 // Pairs per launch: the per-sample parameters travel inside the kernel arguments (no device buffer,
 // no copy), which CUDA >= 12.1 allows up to 32764 bytes. Larger batches take several launches.
 #define MIX_MAX_PAIRS 480
+// Channels the normalising pass takes (its per-channel constants travel in the arguments too).
+#define MIX_MAX_CHANNELS 16
 
 struct MixArgs {
     const void* src;          // images in: [N, ...], dense per sample
@@ -71,6 +73,11 @@ struct MixArgs {
     float on, off;                    // one-hot values with label smoothing
     float threshold;                  // with binarize: targets become (value > threshold) ? 1 : 0
     int32_t binarize;
+    // The normalising pass (uint8 in, float out): output memory order and per-channel affine map.
+    int32_t dst_channels_last;         // 1: outputs stored [H, W, C] per sample
+    int32_t pad;
+    float scale[MIX_MAX_CHANNELS];     // 1 / (255 · std_c), rounded once to f32
+    float shift[MIX_MAX_CHANNELS];     // −mean_c / std_c, rounded once to f32
     MixSample first[MIX_MAX_PAIRS];   // sample i = pair_begin + k
     MixSample second[MIX_MAX_PAIRS];  // sample j = n - 1 - i
 };
@@ -272,5 +279,136 @@ MIX_HD void mix_pair_targets(const MixArgs& a, int64_t k, int32_t c) {
     a.targets[i * a.num_classes + c] = target_value(a, a.first[k], yi, yj);
     if (j != i) a.targets[j * a.num_classes + c] = target_value(a, a.second[k], yj, yi);
 }
+
+// ---- The normalising pass: uint8 in, float out (f32, f16, bf16), [N, C, H, W] in either memory order on
+// either side. The pair's two samples are mixed in f32 exactly as above (no rounding to uint8), then
+// mapped per channel to fl(fl(m · scale_c) + shift_c) and rounded to the output type. Never in place. ----
+
+// `m · scale + shift` rounded after each operation (no FMA), as the reference's tch ops.
+MIX_HD float normalize(float m, float scale, float shift) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(__fmul_rn(m, scale), shift);
+#else
+    return m * scale + shift;
+#endif
+}
+
+// A sample's value in f32 at one element from its own and its partner's, `in_box` for CutMix.
+MIX_HD float mixed_value(const MixSample& s, float own, float other, bool in_box) {
+    if (s.op == OP_MIXUP) return blend(own, other, s.w_self, s.w_other);
+    return s.op == OP_CUTMIX && in_box ? other : own;
+}
+
+// Element offset of coordinates `p` in a sample stored in `g`'s memory order.
+MIX_HD uint32_t offset_of(Coord p, const Geometry& g) {
+    return g.channels_last ? (p.y * g.width + p.x) * g.channels + p.c : (p.c * g.height + p.y) * g.width + p.x;
+}
+
+// Coordinates of the next element in `g`'s memory order.
+MIX_HD void step(Coord& p, const Geometry& g) {
+    if (g.channels_last) {
+        if (++p.c < (uint32_t)g.channels) return;
+        p.c = 0;
+        if (++p.x < (uint32_t)g.width) return;
+        p.x = 0, ++p.y;
+    } else {
+        if (++p.x < (uint32_t)g.width) return;
+        p.x = 0;
+        if (++p.y < (uint32_t)g.height) return;
+        p.y = 0, ++p.c;
+    }
+}
+
+MIX_HD bool in_box(const MixSample& s, Coord p) {
+    return (int32_t)p.y >= s.y0 && (int32_t)p.y < s.y1 && (int32_t)p.x >= s.x0 && (int32_t)p.x < s.x1;
+}
+
+template <typename To>
+struct NormWork {
+    MixSample si, sj;
+    const uint8_t* src_i;
+    const uint8_t* src_j;
+    To* dst_i;
+    To* dst_j;
+    Geometry in, out;
+    bool self_paired;
+};
+
+template <typename To>
+MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
+    NormWork<To> w;
+    w.si = a.first[k];
+    w.sj = a.second[k];
+    const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
+    const int64_t per_sample = (int64_t)a.channels * a.height * a.width;
+    w.src_i = static_cast<const uint8_t*>(a.src) + i * a.sample_stride;
+    w.src_j = static_cast<const uint8_t*>(a.src) + j * a.sample_stride;
+    w.dst_i = static_cast<To*>(a.dst) + i * per_sample;
+    w.dst_j = static_cast<To*>(a.dst) + j * per_sample;
+    w.in = Geometry{a.channels, a.height, a.width, a.channels_last};
+    w.out = Geometry{a.channels, a.height, a.width, a.dst_channels_last};
+    w.self_paired = i == j;
+    return w;
+}
+
+// Lane l of both samples' outputs, in channel c.
+template <typename To, int V>
+MIX_HD void norm_lane(const MixArgs& a, const NormWork<To>& w, const Vec<uint8_t, V>& xi, const Vec<uint8_t, V>& xj, uint64_t box_i,
+                      uint64_t box_j, int l, uint32_t c, Vec<To, V>& oi, Vec<To, V>& oj) {
+    const float fi = Elem<uint8_t>::load(xi.v[l]), fj = Elem<uint8_t>::load(xj.v[l]);
+    oi.v[l] = Elem<To>::store(normalize(mixed_value(w.si, fi, fj, (box_i >> l) & 1ull), a.scale[c], a.shift[c]));
+    oj.v[l] = Elem<To>::store(normalize(mixed_value(w.sj, fj, fi, (box_j >> l) & 1ull), a.scale[c], a.shift[c]));
+}
+
+// Output elements [v·V, v·V + V) of the pair. V > 1 only when input and output share a memory order
+// (then lanes are consecutive on both sides and the input is read as one vector); V == 1 gathers each
+// input element at the output element's coordinates (a layout change, e.g. a decoder's NHWC to NCHW).
+template <typename To, int V>
+MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v) {
+    const uint32_t q = (uint32_t)(v * V);
+    Coord p = coord_of(q, w.out);
+    Vec<To, V> oi, oj;
+    if (V == 1) {
+        const uint32_t at = offset_of(p, w.in);
+        const float xi = Elem<uint8_t>::load(w.src_i[at]), xj = Elem<uint8_t>::load(w.src_j[at]);
+        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), a.scale[p.c], a.shift[p.c]));
+        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), a.scale[p.c], a.shift[p.c]));
+    } else {
+        const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
+        const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
+        const uint64_t box_i = box_lanes<V>(w.si, p, w.in), box_j = box_lanes<V>(w.sj, p, w.in);
+        const uint32_t plane = (uint32_t)w.out.height * w.out.width;
+        if (!w.out.channels_last && q % plane + V <= plane) {  // one channel for all lanes: no walking
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) norm_lane<To, V>(a, w, xi, xj, box_i, box_j, l, p.c, oi, oj);
+        } else {
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) {
+                norm_lane<To, V>(a, w, xi, xj, box_i, box_j, l, p.c, oi, oj);
+                step(p, w.out);
+            }
+        }
+    }
+    reinterpret_cast<Vec<To, V>*>(w.dst_i)[v] = oi;
+    if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;
+}
+
+// ---- The passes a grid can run: what a thread of the image range does for pair k at vector v. ----
+
+// The mix itself: T in, T out, in place or not.
+template <typename T, int V>
+struct MixPass {
+    typedef PairWork<T, V> Work;
+    static MIX_HD Work work(const MixArgs& a, int64_t k) { return pair_work<T, V>(a, k); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { mix_vector<T, V>(w, v); }
+};
+
+// The normalising pass: uint8 in, To out.
+template <typename To, int V>
+struct NormPass {
+    typedef NormWork<To> Work;
+    static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
+    static MIX_HD void vector(const MixArgs& a, const Work& w, int64_t v) { normalize_vector<To, V>(a, w, v); }
+};
 
 }  // namespace mixcut

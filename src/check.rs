@@ -5,6 +5,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
+use crate::exec::NormJob;
+use crate::normalize::Normalize;
 
 /// How a batch's samples sit in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,24 @@ pub(crate) fn label_range(labels: &Tensor, num_classes: i64) -> Result<()> {
         Error::LabelsOutOfRange { num_classes, found: Some((lo, hi)), device: labels.device() }
     );
     Ok(())
+}
+
+/// Checks a normalising call: uint8 `[N, C, H, W]` images and options that fit them.
+pub(crate) fn normalizing(batch: &BatchSpec, images: &Tensor, norm: &Normalize) -> Result<NormJob> {
+    ensure!(
+        batch.dtype == Dtype::U8,
+        Error::InvalidImages(format!("got dtype {:?}, expected Uint8 for the normalising pass", batch.dtype.kind()))
+    );
+    ensure!(
+        images.dim() == 4,
+        Error::InvalidImages(format!(
+            "got shape {:?}, expected [N, C, H, W] (or [N, H, W, C] with InputLayout::Nhwc) for the normalising pass",
+            images.size()
+        ))
+    );
+    let out = norm.validate(batch.channels)?;
+    let (scale, shift) = norm.affine();
+    Ok(NormJob { out, channels_last: norm.channels_last, scale, shift })
 }
 
 /// Checks that `images` may be written in place.

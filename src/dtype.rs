@@ -51,6 +51,14 @@ impl Dtype {
         }
     }
 
+    /// Whether it is a floating-point type (an output of the normalising pass).
+    pub(crate) fn is_float(self) -> bool {
+        match self {
+            Dtype::F32 | Dtype::F16 | Dtype::Bf16 => true,
+            Dtype::U8 => false,
+        }
+    }
+
     /// The accepted `Kind`s, for error messages: "Float, Half, BFloat16, Uint8".
     pub(crate) fn accepted() -> String {
         Dtype::ALL.map(|d| format!("{:?}", d.kind())).join(", ")

@@ -11,7 +11,8 @@ use crate::config::MixConfig;
 use crate::error::{ensure, Error, Result};
 use crate::exec::label_flag::LabelFlag;
 use crate::exec::params::TargetSpec;
-use crate::exec::{self, kernel_args, Executor, ExecutorKind, Job};
+use crate::exec::{self, kernel_args, Executor, ExecutorKind, Job, NormJob};
+use crate::normalize::Normalize;
 use crate::plan::{MixPlan, PlanSampler};
 use crate::rng_state::RngState;
 
@@ -34,11 +35,29 @@ pub struct Mixer {
     label_flag: LabelFlag,
 }
 
+/// One call's inputs and what it asks for.
+struct Call<'a> {
+    plan: Option<&'a MixPlan>,
+    images: &'a Tensor,
+    labels: &'a Tensor,
+    in_place: bool,
+    normalize: Option<&'a Normalize>,
+    /// Targets other than the configuration's (evaluation: plain one-hot).
+    targets: Option<TargetSpec>,
+}
+
+impl<'a> Call<'a> {
+    fn new(plan: Option<&'a MixPlan>, images: &'a Tensor, labels: &'a Tensor) -> Self {
+        Call { plan, images, labels, in_place: false, normalize: None, targets: None }
+    }
+}
+
 /// What the checks learnt about a call's inputs.
 struct Checked {
     batch: BatchSpec,
     encoding: Labels,
     kind: ExecutorKind,
+    normalize: Option<NormJob>,
 }
 
 impl Mixer {
@@ -163,14 +182,14 @@ impl Mixer {
     /// `labels` are int64 class indices `[N]` or soft targets `[N, num_classes]`. The caller's tensors
     /// are never modified.
     pub fn apply(&mut self, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(None, images, labels, false)
+        self.run(Call::new(None, images, labels))
     }
 
     /// Mixes a batch in place (no copy of the images) and returns the soft targets.
     ///
     /// On `Err` the images are unchanged. Refused for tensors that require grad.
     pub fn apply_(&mut self, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
-        Ok(self.run(None, images, labels, true)?.1)
+        Ok(self.run(Call { in_place: true, ..Call::new(None, images, labels) })?.1)
     }
 
     /// tch's `forward_t` convention: mixes when `train`, else passes the images through (a shallow
@@ -193,39 +212,73 @@ impl Mixer {
 
     /// Applies a given plan out of place (e.g. one sampled with [`Mixer::sample_plan`] and inspected).
     pub fn apply_plan(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(Some(plan), images, labels, false)
+        self.run(Call::new(Some(plan), images, labels))
     }
 
     /// Applies a given plan in place; returns the soft targets.
     pub fn apply_plan_(&mut self, plan: &MixPlan, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
-        Ok(self.run(Some(plan), images, labels, true)?.1)
+        Ok(self.run(Call { in_place: true, ..Call::new(Some(plan), images, labels) })?.1)
+    }
+
+    /// The fused normalising pass: a uint8 batch in, the model's input out, mixed, converted to
+    /// `norm.kind`, normalised per channel and in the memory format `norm` asks for, in one pass over the
+    /// bytes; with the soft targets. `images`: uint8 `[N, C, H, W]` (contiguous or channels-last) or
+    /// `[N, H, W, C]` with [`InputLayout::Nhwc`](crate::InputLayout::Nhwc). See [`Normalize`] for the exact
+    /// arithmetic. The caller's tensors are never modified.
+    pub fn apply_normalized(&mut self, images: &Tensor, labels: &Tensor, norm: &Normalize) -> Result<(Tensor, Tensor)> {
+        self.run(Call { normalize: Some(norm), ..Call::new(None, images, labels) })
+    }
+
+    /// [`Mixer::apply_normalized`] under tch's `forward_t` convention: with `train == false` the batch is
+    /// converted and normalised without mixing, with plain one-hot targets.
+    pub fn apply_normalized_t(&mut self, images: &Tensor, labels: &Tensor, norm: &Normalize, train: bool) -> Result<(Tensor, Tensor)> {
+        if train {
+            return self.apply_normalized(images, labels, norm);
+        }
+        let view = norm.nchw_view(images)?;
+        let identity = MixPlan::identity(view.size()[0].max(0) as usize, check::extent(&view.size()));
+        self.run(Call { normalize: Some(norm), targets: Some(TargetSpec::plain()), ..Call::new(Some(&identity), images, labels) })
+    }
+
+    /// [`Mixer::apply_normalized`] with a given plan.
+    pub fn apply_plan_normalized(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor, norm: &Normalize) -> Result<(Tensor, Tensor)> {
+        self.run(Call { normalize: Some(norm), ..Call::new(Some(plan), images, labels) })
     }
 
     /// Checks the inputs, resolves the plan (sampling one unless given), runs the chosen executor. Every
     /// check happens before the plan is sampled, so a refused call consumes no randomness.
-    fn run(&mut self, plan: Option<&MixPlan>, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
-        let checked = self.check_inputs(plan, images, labels, in_place)?;
-        let plan = self.resolve_plan(plan, &checked.batch)?;
-        self.dispatch(&plan, &checked, images, labels, in_place)
+    fn run(&mut self, call: Call) -> Result<(Tensor, Tensor)> {
+        let images = match call.normalize {
+            Some(norm) => norm.nchw_view(call.images)?,
+            None => call.images.shallow_clone(),
+        };
+        let checked = self.check_inputs(&call, &images)?;
+        let plan = self.resolve_plan(call.plan, &checked.batch)?;
+        self.dispatch(&plan, &checked, &call, &images)
     }
 
-    /// Validates images and labels, chooses the executor and checks label values where it needs them.
-    fn check_inputs(&mut self, plan: Option<&MixPlan>, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<Checked> {
-        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+    /// Validates images, labels and options, chooses the executor and checks label values where it needs
+    /// them. `images` is the call's images as `[N, C, H, W]` when normalising.
+    fn check_inputs(&mut self, call: &Call, images: &Tensor) -> Result<Checked> {
+        let cutmix = call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
         let batch = check::images(images, cutmix)?;
-        let encoding = check::labels(labels, &batch, self.config.num_classes)?;
-        if in_place {
+        let normalize = match call.normalize {
+            Some(norm) => Some(check::normalizing(&batch, images, norm)?),
+            None => None,
+        };
+        let encoding = check::labels(call.labels, &batch, self.config.num_classes)?;
+        if call.in_place {
             check::in_place(images)?;
         }
-        let kind = self.choose(&batch, images)?;
+        let kind = self.choose(&batch, images, normalize.is_some())?;
         // An earlier launch of this mixer flagged bad labels: report it before touching anything.
         self.take_label_error()?;
         // The fused CUDA kernels check indices on the device, into this mixer's own flag (if it got one).
         let checked_on_device = kind == ExecutorKind::FusedCuda && !self.strict_labels && self.label_flag.slot().is_some();
         if encoding == Labels::Indices && !checked_on_device {
-            check::label_range(labels, self.config.num_classes)?;
+            check::label_range(call.labels, self.config.num_classes)?;
         }
-        Ok(Checked { batch, encoding, kind })
+        Ok(Checked { batch, encoding, kind, normalize })
     }
 
     /// The given plan, checked against the batch, or a freshly sampled one.
@@ -249,22 +302,25 @@ impl Mixer {
     }
 
     /// Runs the plan with the chosen executor.
-    fn dispatch(&mut self, plan: &MixPlan, checked: &Checked, images: &Tensor, labels: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+    fn dispatch(&mut self, plan: &MixPlan, checked: &Checked, call: &Call, images: &Tensor) -> Result<(Tensor, Tensor)> {
         let soft = checked.encoding == Labels::Soft;
-        let job = Job::new(plan, &checked.batch, soft, self.config.num_classes, TargetSpec::of(&self.config), in_place);
+        let targets = call.targets.unwrap_or_else(|| TargetSpec::of(&self.config));
+        let mut job = Job::new(plan, &checked.batch, soft, self.config.num_classes, targets, call.in_place);
+        job.normalize = checked.normalize.clone();
         let outputs = match checked.kind {
             ExecutorKind::Reference => {
-                let targets = exec::reference::targets(&job, labels)?;
-                let mixed = exec::reference::images(&job, images)?;
-                if in_place {
+                let targets = exec::reference::targets(&job, call.labels)?;
+                if job.normalize.is_some() {
+                    (exec::reference::normalized(&job, images)?, targets)
+                } else if call.in_place {
                     // A shallow clone shares the caller's storage: this writes the caller's tensor.
-                    images.shallow_clone().f_copy_(&mixed)?;
+                    images.shallow_clone().f_copy_(&exec::reference::images(&job, images)?)?;
                     (images.shallow_clone(), targets)
                 } else {
-                    (mixed, targets)
+                    (exec::reference::images(&job, images)?, targets)
                 }
             }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, labels, &self.label_flag)?,
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, call.labels, &self.label_flag)?,
         };
         self.last = Some(checked.kind);
         Ok(outputs)
@@ -273,10 +329,10 @@ impl Mixer {
     /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
     /// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
     /// why not.
-    fn choose(&self, batch: &BatchSpec, images: &Tensor) -> Result<ExecutorKind> {
+    fn choose(&self, batch: &BatchSpec, images: &Tensor, normalizing: bool) -> Result<ExecutorKind> {
         let fused = || -> Result<ExecutorKind> {
             let kind = exec::fused_for(batch.device)?;
-            kernel_args::supported(batch, images, self.config.num_classes)?;
+            kernel_args::supported(batch, images, self.config.num_classes, normalizing)?;
             Ok(kind)
         };
         match self.executor {

@@ -38,6 +38,12 @@ fn fused_cuda_hand_plans_large_batches_misaligned() {
 }
 
 #[test]
+fn fused_cuda_normalising_pass_matches_reference() {
+    let Some(dev) = gpu() else { return };
+    assert_eq!(equivalence::normalize_matrix(dev), 3 * 3 * 3 * 3 * 2);
+}
+
+#[test]
 fn bce_targets_and_multi_hot_labels_match() {
     let Some(dev) = gpu() else { return };
     equivalence::bce_targets(dev);

@@ -13,6 +13,9 @@ extern "C" {
     fn mixcut_host_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
     fn mixcut_host_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
     fn mixcut_host_u8(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_norm_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_norm_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+    fn mixcut_host_norm_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
 }
 
 /// One thread's rectangle of the grid: pairs × vectors.
@@ -42,13 +45,23 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize) -> Vec<Share> {
     }
 }
 
-/// The host entry point of each dtype.
-fn entry(dtype: Dtype) -> HostEntry {
+/// The host entry point of the mix of each dtype.
+fn mix_entry(dtype: Dtype) -> HostEntry {
     match dtype {
         Dtype::F32 => mixcut_host_f32,
         Dtype::F16 => mixcut_host_f16,
         Dtype::Bf16 => mixcut_host_bf16,
         Dtype::U8 => mixcut_host_u8,
+    }
+}
+
+/// The host entry point of the normalising pass into each float dtype.
+fn norm_entry(out: Dtype) -> Option<HostEntry> {
+    match out {
+        Dtype::F32 => Some(mixcut_host_norm_f32),
+        Dtype::F16 => Some(mixcut_host_norm_f16),
+        Dtype::Bf16 => Some(mixcut_host_norm_bf16),
+        Dtype::U8 => None,
     }
 }
 
@@ -62,7 +75,10 @@ unsafe impl Sync for ArgsPtr {}
 
 /// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
 pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
-    let entry = entry(job.batch.dtype);
+    let entry = match &job.normalize {
+        Some(norm) => norm_entry(norm.out).expect("the normalising pass's output dtype was validated as a float"),
+        None => mix_entry(job.batch.dtype),
+    };
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], flag.as_ptr(), 1)?;
@@ -95,15 +111,18 @@ mod tests {
         fn mixcut_args_size() -> u64;
         fn mixcut_args_first_offset() -> u64;
         fn mixcut_args_on_offset() -> u64;
+        fn mixcut_args_scale_offset() -> u64;
     }
 
     #[test]
     fn args_layout_matches_cpp() {
         // SAFETY: the three functions only return constants.
-        let (size, first, on) = unsafe { (mixcut_args_size(), mixcut_args_first_offset(), mixcut_args_on_offset()) };
+        let (size, first, on, scale) =
+            unsafe { (mixcut_args_size(), mixcut_args_first_offset(), mixcut_args_on_offset(), mixcut_args_scale_offset()) };
         assert_eq!(size as usize, std::mem::size_of::<MixArgs>());
         assert_eq!(first as usize, std::mem::offset_of!(MixArgs, first));
         assert_eq!(on as usize, std::mem::offset_of!(MixArgs, on));
+        assert_eq!(scale as usize, std::mem::offset_of!(MixArgs, scale));
         assert!(std::mem::size_of::<MixArgs>() <= 32764, "argument block must fit CUDA's 32,764-byte limit");
     }
 

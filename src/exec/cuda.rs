@@ -36,14 +36,19 @@ const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
 /// fatbin, so the GPU tests can check the failure path (fallback, reason, nothing leaked).
 const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 
+/// `[dtype][vectorised]` entry points.
+type FunctionTable = [[sys::CUfunction; 2]; Dtype::ALL.len()];
+
 /// Threads per block (the kernels' `__launch_bounds__`).
 const BLOCK: u32 = 256;
 
 /// A device on which the kernels are loaded. Never unloaded: it lives as long as the process.
 struct Loaded {
     ctx: sys::CUcontext,
-    /// `functions[dtype][vectorised]`: the scalar and the 16-byte-vector entry point of each dtype.
-    functions: [[sys::CUfunction; 2]; Dtype::ALL.len()],
+    /// `functions[dtype][vectorised]`: the scalar and the 16-byte-vector entry point of each dtype's mix.
+    functions: FunctionTable,
+    /// The same for the normalising pass, by output dtype (null where there is none: uint8).
+    norm_functions: FunctionTable,
     /// `SLOTS + 1` label-error flags (the last one for mixers without a slot), host and device views.
     flags_host: *mut i32,
     flags_device: sys::CUdeviceptr,
@@ -174,10 +179,12 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     // SAFETY: the image is a complete fatbin embedded in the binary (or the test hook's corrupt bytes, which
     // the driver rejects); it outlives the call.
     let module = unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
-    let rest = functions(module).and_then(|functions| {
+    let rest = (|| {
+        let mix = functions(module, "mix", |_| true)?;
+        let norm = functions(module, "mixnorm", Dtype::is_float)?;
         let (flags_host, flags_device) = label_flags()?;
-        Ok(Loaded { ctx, functions, flags_host, flags_device })
-    });
+        Ok(Loaded { ctx, functions: mix, norm_functions: norm, flags_host, flags_device })
+    })();
     if rest.is_err() {
         // SAFETY: the module was loaded above and nothing refers to it.
         let _ = unsafe { result::module::unload(module) };
@@ -185,12 +192,12 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     rest
 }
 
-/// Every dtype's two entry points, looked up by name.
-fn functions(module: sys::CUmodule) -> std::result::Result<[[sys::CUfunction; 2]; Dtype::ALL.len()], String> {
+/// The two entry points `<prefix>_<dtype>` and `<prefix>_<dtype>_scalar` of every dtype that `has` one.
+fn functions(module: sys::CUmodule, prefix: &str, has: impl Fn(Dtype) -> bool) -> std::result::Result<FunctionTable, String> {
     let mut table = [[std::ptr::null_mut(); 2]; Dtype::ALL.len()];
-    for dtype in Dtype::ALL {
+    for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
         for vectorised in [false, true] {
-            let name = format!("mix_{}{}", dtype.suffix(), if vectorised { "" } else { "_scalar" });
+            let name = format!("{prefix}_{}{}", dtype.suffix(), if vectorised { "" } else { "_scalar" });
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
             let func = unsafe { result::module::get_function(module, c_name) }.map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
@@ -249,7 +256,15 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let slot = flag.slot().unwrap_or(SLOTS);
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[16], error, flag.token())?;
-    let func = d.functions[job.batch.dtype as usize][(vector_bytes == 16) as usize];
+    let (table, prefix, dtype) = match &job.normalize {
+        Some(norm) => (&d.norm_functions, "mixnorm", norm.out),
+        None => (&d.functions, "mix", job.batch.dtype),
+    };
+    let func = table[dtype as usize][(vector_bytes == 16) as usize];
+    crate::error::ensure!(
+        !func.is_null(),
+        Error::unsupported("images", format!("no {prefix} kernel for {dtype:?}, expected a dtype validated before the launch"))
+    );
     let stream = torch_stream::current(ordinal)?;
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
     for args in &blocks {
@@ -266,7 +281,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
                 let variant = if vector_bytes == 16 { "" } else { "_scalar" };
-                driver_error(format!("launching mix_{}{variant} on cuda:{ordinal}", job.batch.dtype.suffix()))(e)
+                driver_error(format!("launching {prefix}_{}{variant} on cuda:{ordinal}", dtype.suffix()))(e)
             })?;
     }
     Ok(())

@@ -13,6 +13,9 @@ use crate::error::{ensure, Error, Result};
 /// Pairs per launch (`MIX_MAX_PAIRS`): keeps the argument block under CUDA's 32,764-byte limit.
 pub(crate) const MAX_PAIRS: usize = 480;
 
+/// Channels the normalising pass takes (`MIX_MAX_CHANNELS`).
+pub(crate) const MAX_CHANNELS: usize = 16;
+
 /// `#[repr(C)]` mirror of `mixcut::MixArgs`; `tests` check size and offsets against the C++ compiler's.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -39,6 +42,10 @@ pub(crate) struct MixArgs {
     pub off: f32,
     pub threshold: f32,
     pub binarize: i32,
+    pub dst_channels_last: i32,
+    pub pad: i32,
+    pub scale: [f32; MAX_CHANNELS],
+    pub shift: [f32; MAX_CHANNELS],
     pub first: [SampleParams; MAX_PAIRS],
     pub second: [SampleParams; MAX_PAIRS],
 }
@@ -52,8 +59,13 @@ pub(crate) struct Buffers<'a> {
     pub targets: &'a Tensor,
 }
 
-/// Whether the fused kernels take this batch: no autograd, dense samples, 32-bit positions and classes.
-pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, num_classes: i64) -> Result<()> {
+/// Whether the fused kernels take this batch: no autograd, dense samples, 32-bit positions and classes, and
+/// for the normalising pass at most [`MAX_CHANNELS`] channels.
+pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, num_classes: i64, normalizing: bool) -> Result<()> {
+    ensure!(
+        !normalizing || batch.channels <= MAX_CHANNELS,
+        Error::unsupported("images", format!("got {} channels, expected at most {MAX_CHANNELS} for the fused normalising pass", batch.channels))
+    );
     ensure!(
         !images.requires_grad(),
         Error::unsupported(
@@ -86,23 +98,41 @@ pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, num_classes: i64) ->
 /// is aligned to, or 0 for single elements. `error` is where the kernels store `token` on an out-of-range
 /// class index (device-visible memory for CUDA).
 pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32, token: i32) -> Result<(Vec<Box<MixArgs>>, usize)> {
-    // empty_like keeps dense strides, so this holds by construction; refuse rather than write out of bounds.
-    ensure!(
-        bufs.src.stride() == bufs.dst.stride(),
-        Error::unsupported("images", format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride()))
-    );
     let batch = &job.batch;
     let n = batch.n;
     let size = batch.dtype.size();
     let stride = bufs.src.stride()[0] as usize;
-    // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors.
-    let aligned = bufs.src.data_ptr() as usize % 16 == 0 && bufs.dst.data_ptr() as usize % 16 == 0;
+    let dst_channels_last = match &job.normalize {
+        Some(norm) => norm.channels_last,
+        // empty_like keeps dense strides, so this holds by construction; refuse rather than write out of bounds.
+        None => {
+            ensure!(
+                bufs.src.stride() == bufs.dst.stride(),
+                Error::unsupported("images", format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride()))
+            );
+            batch.layout == Layout::ChannelsLast
+        }
+    };
+    // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors, on both
+    // sides, and (normalising) the same memory order on both sides.
+    let out_size = job.normalize.as_ref().map_or(size, |norm| norm.out.size());
+    let aligned = bufs.src.data_ptr() as usize % 16 == 0
+        && bufs.dst.data_ptr() as usize % 16 == 0
+        && dst_channels_last == (batch.layout == Layout::ChannelsLast);
     let vector_bytes = widths
         .iter()
         .copied()
-        .find(|&bytes| aligned && (batch.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0)
+        .find(|&bytes| {
+            let lanes = bytes / size;
+            aligned && (batch.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0 && (lanes * out_size) % 16 == 0
+        })
         .unwrap_or(0);
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
+    let (mut scale, mut shift) = ([0f32; MAX_CHANNELS], [0f32; MAX_CHANNELS]);
+    if let Some(norm) = &job.normalize {
+        scale[..norm.scale.len()].copy_from_slice(&norm.scale);
+        shift[..norm.shift.len()].copy_from_slice(&norm.shift);
+    }
     let (h, w) = batch.extent.unwrap_or((1, 1));
     let num_classes = super::kernel_classes(job.num_classes)?;
     let soft = job.soft_labels;
@@ -133,6 +163,10 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32
             off: job.targets.off,
             threshold: job.targets.threshold.unwrap_or(0.0),
             binarize: job.targets.threshold.is_some() as i32,
+            dst_channels_last: dst_channels_last as i32,
+            pad: 0,
+            scale,
+            shift,
             first: [SampleParams::default(); MAX_PAIRS],
             second: [SampleParams::default(); MAX_PAIRS],
         });

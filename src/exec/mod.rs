@@ -56,12 +56,24 @@ pub(crate) struct Job {
     pub targets: TargetSpec,
     /// Write the mixed images over the input.
     pub in_place: bool,
+    /// The normalising pass: uint8 in, `out` out.
+    pub normalize: Option<NormJob>,
+}
+
+/// The normalising pass of a job.
+#[derive(Clone, Debug)]
+pub(crate) struct NormJob {
+    pub out: Dtype,
+    pub channels_last: bool,
+    /// Per-channel `1 / (255·std)` and `−mean / std`, as f32.
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
 }
 
 impl Job {
     /// Builds the job for `plan` on `batch`.
     pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, targets: TargetSpec, in_place: bool) -> Self {
-        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, targets, in_place }
+        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, targets, in_place, normalize: None }
     }
 }
 
@@ -107,14 +119,18 @@ pub(crate) fn fused_for(device: Device) -> Result<ExecutorKind> {
 /// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
 pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &LabelFlag) -> Result<(Tensor, Tensor)> {
     let labels = if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
-    let mut dst = if job.in_place { images.shallow_clone() } else { images.f_empty_like()? };
+    let mut dst = match &job.normalize {
+        Some(norm) => reference::empty_output(images, norm)?,
+        None if job.in_place => images.shallow_clone(),
+        None => images.f_empty_like()?,
+    };
     let mut targets = Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?;
     if poison_outputs() {
         // Poisoned fresh outputs: an element the kernels fail to write shows in the tests (libtorch's
         // caching allocator may hand back a block that already holds the right answer).
         let _ = targets.f_fill_(f64::NAN)?;
         if !job.in_place {
-            let _ = dst.f_fill_(if job.batch.dtype == Dtype::U8 { 171.0 } else { f64::NAN })?;
+            let _ = dst.f_fill_(if dst.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
         }
     }
     let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets };

@@ -4,7 +4,7 @@
 use tch::{Kind, Tensor};
 
 use super::params::{SampleParams, OP_CUTMIX, OP_KEEP, OP_MIXUP};
-use super::Job;
+use super::{Job, NormJob};
 use crate::dtype::Dtype;
 use crate::error::Result;
 
@@ -28,41 +28,86 @@ fn fresh_copy(t: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// The Mixup samples' blend `fl(fl(a·λ) + fl(b·(1−λ)))` in f32 (for every sample; use it where the op is
+/// Mixup), and the mask of those samples; `None` when the plan has no Mixup.
+fn mixup_f32(job: &Job, images: &Tensor, partner: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
+    let (p, rank) = (&job.params, images.dim());
+    if !p.iter().any(|s| s.op == OP_MIXUP) {
+        return Ok(None);
+    }
+    let w_self = per_sample(p, |s| s.w_self, rank, job)?;
+    let w_other = per_sample(p, |s| s.w_other, rank, job)?;
+    let (a, b) = (images.f_to_kind(Kind::Float)?, partner.f_to_kind(Kind::Float)?);
+    let mixed = a.f_mul(&w_self)?.f_add(&b.f_mul(&w_other)?)?;
+    Ok(Some((mixed, per_sample(p, |s| s.op == OP_MIXUP, rank, job)?)))
+}
+
+/// Where the CutMix samples take their partner's values (inside their boxes); `None` without CutMix.
+fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
+    let p = &job.params;
+    if !p.iter().any(|s| s.op == OP_CUTMIX) {
+        return Ok(None);
+    }
+    let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
+    let inside = |coord_len: usize, dim: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| -> Result<Tensor> {
+        let mut shape = vec![1i64; rank];
+        shape[dim] = coord_len as i64;
+        let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.batch.device))?.f_reshape(shape.as_slice())?;
+        let lo = per_sample(p, |s| lo(s), rank, job)?;
+        let hi = per_sample(p, |s| hi(s), rank, job)?;
+        Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
+    };
+    let mut mask = per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?.f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
+    if rank == 4 {
+        mask = mask.f_logical_and(&inside(h, 2, &|s| s.y0, &|s| s.y1)?)?;
+    }
+    Ok(Some(mask))
+}
+
 /// Mixed images (a new tensor) for the job's plan.
 pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
-    let p = &job.params;
-    let rank = images.dim();
-    let x_partner = images.f_flip([0])?; // sample i's partner is N-1-i
+    let partner = images.f_flip([0])?; // sample i's partner is N-1-i
     let mut out = fresh_copy(images)?;
-    if p.iter().any(|s| s.op == OP_MIXUP) {
-        let is_mixup = per_sample(p, |s| s.op == OP_MIXUP, rank, job)?;
-        let w_self = per_sample(p, |s| s.w_self, rank, job)?;
-        let w_other = per_sample(p, |s| s.w_other, rank, job)?;
-        let (a, b) = (images.f_to_kind(Kind::Float)?, x_partner.f_to_kind(Kind::Float)?);
-        let mut mixed = a.f_mul(&w_self)?.f_add(&b.f_mul(&w_other)?)?;
+    if let Some((mut mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
         if job.batch.dtype == Dtype::U8 {
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
             mixed = mixed.f_round()?.f_clamp(0.0, 255.0)?;
         }
         out = mixed.f_to_kind(job.batch.dtype.kind())?.f_where_self(&is_mixup, &out)?;
     }
-    if p.iter().any(|s| s.op == OP_CUTMIX) {
-        let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
-        let inside = |coord_len: usize, dim: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| -> Result<Tensor> {
-            let mut shape = vec![1i64; rank];
-            shape[dim] = coord_len as i64;
-            let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.batch.device))?.f_reshape(shape.as_slice())?;
-            let lo = per_sample(p, |s| lo(s), rank, job)?;
-            let hi = per_sample(p, |s| hi(s), rank, job)?;
-            Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
-        };
-        let mut mask = per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?
-            .f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
-        if rank == 4 {
-            mask = mask.f_logical_and(&inside(h, 2, &|s| s.y0, &|s| s.y1)?)?;
-        }
-        out = x_partner.f_where_self(&mask, &out)?;
+    if let Some(mask) = cutmix_mask(job, images.dim())? {
+        out = partner.f_where_self(&mask, &out)?;
     }
+    Ok(out)
+}
+
+/// A fresh `[N, C, H, W]` output of the normalising pass, in its dtype and memory format.
+pub(crate) fn empty_output(images: &Tensor, norm: &NormJob) -> Result<Tensor> {
+    let s = images.size();
+    let options = (norm.out.kind(), images.device());
+    Ok(if norm.channels_last {
+        Tensor::f_empty([s[0], s[2], s[3], s[1]], options)?.f_permute([0, 3, 1, 2])?
+    } else {
+        Tensor::f_empty(s.as_slice(), options)?
+    })
+}
+
+/// The normalising pass (`images`: uint8 `[N, C, H, W]`): mixed in f32 without rounding, then
+/// `fl(fl(m·scale_c) + shift_c)`, rounded into the output dtype, in the output's memory format.
+pub(crate) fn normalized(job: &Job, images: &Tensor) -> Result<Tensor> {
+    let norm = job.normalize.as_ref().expect("a normalising job");
+    let partner = images.f_flip([0])?;
+    let mut m = images.f_to_kind(Kind::Float)?;
+    if let Some((mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
+        m = mixed.f_where_self(&is_mixup, &m)?;
+    }
+    if let Some(mask) = cutmix_mask(job, 4)? {
+        m = partner.f_to_kind(Kind::Float)?.f_where_self(&mask, &m)?;
+    }
+    let channel = |v: &[f32]| -> Result<Tensor> { Ok(Tensor::f_from_slice(v)?.f_to_device(job.batch.device)?.f_view([1, -1, 1, 1])?) };
+    let y = m.f_mul(&channel(&norm.scale)?)?.f_add(&channel(&norm.shift)?)?.f_to_kind(norm.out.kind())?;
+    let mut out = empty_output(images, norm)?;
+    out.f_copy_(&y)?;
     Ok(out)
 }
 

@@ -4,7 +4,7 @@
 //! targets are compared bit for bit: both executors round the same f32 operations the same way.
 
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{CutBox, Executor, ExecutorKind, MixConfig, MixMode, MixOp, MixPlan, Mixer};
+use tch_mixcut::{CutBox, Executor, ExecutorKind, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
 
 use super::*;
 
@@ -118,4 +118,53 @@ pub fn bce_targets(device: Device) {
     compare(&plan, &cfg, &x, &labels(7, 5), "bce threshold, indices");
     let tags = Tensor::from_slice(&[1f32, 1., 0., 0., 1., 0., 1., 1., 1., 0., 1., 0., 0., 1., 1., 0., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 1., 0., 1., 0., 1., 0., 1.]);
     compare(&plan, &cfg, &x, &tags.view([7, 5]), "bce threshold, multi-hot");
+}
+
+/// The normalising pass through both executors with `plan`, compared bit for bit.
+pub fn compare_normalized(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &Tensor, norm: &Normalize, what: &str) {
+    let fused_kind = if x.device() == Device::Cpu { ExecutorKind::FusedCpu } else { ExecutorKind::FusedCuda };
+    let labels = labels.to_device(x.device());
+    let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
+    let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
+    let (want, want_t) = reference.apply_plan_normalized(plan, x, &labels, norm).unwrap();
+    let (got, got_t) = fused.apply_plan_normalized(plan, x, &labels, norm).unwrap();
+    assert_eq!(fused.last_executor(), Some(fused_kind));
+    assert_eq!((got.kind(), want.kind()), (norm.kind, norm.kind), "{what}: dtype");
+    assert_eq!(got.stride(), want.stride(), "{what}: memory format");
+    let channels_last = got.stride()[1] == 1 && got.size()[1] > 1;
+    assert_eq!(channels_last, norm.channels_last, "{what}: output layout {:?}", got.stride());
+    let (w, g) = (values(&want), values(&got));
+    let bad = w.iter().zip(&g).position(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(bad.is_none(), "{what}: differs at {bad:?}: want {} got {}", w[bad.unwrap()], g[bad.unwrap()]);
+    assert_eq!(values(&want_t), values(&got_t), "{what}: targets");
+}
+
+/// Input layout × output layout × output dtype × mode × odd/even batch, with CutMix boxes and Mixup.
+pub fn normalize_matrix(device: Device) -> usize {
+    let mut cases = 0;
+    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do.
+    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (6, 4, 4, 6)] {
+        for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
+            let cfg = config(mode, 4, 10);
+            let plan = Mixer::new(cfg.clone(), 31 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
+            let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
+            let inputs = [
+                ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
+                ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
+                ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+            ];
+            for (input_name, input, x) in &inputs {
+                for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
+                    for out_cl in [false, true] {
+                        let (mean, std) = ((0..c).map(|i| 0.4 + 0.03 * i as f64).collect(), (0..c).map(|i| 0.2 + 0.01 * i as f64).collect());
+                        let norm = Normalize { input: *input, channels_last: out_cl, kind, mean, std };
+                        let what = format!("{device:?} n={n} c={c} {h}x{w} {mode:?} {input_name} -> {kind:?} channels_last={out_cl}");
+                        compare_normalized(&plan, &cfg, x, &labels(n, 10), &norm, &what);
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    cases
 }

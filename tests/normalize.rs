@@ -1,0 +1,124 @@
+//! The fused normalising pass (uint8 in; mixed, converted, normalised float out, in one pass): both
+//! executors bit for bit over the layouts and dtypes, its values against the textbook formula, evaluation
+//! mode, and bad input refused with nothing written.
+
+mod common;
+
+use common::equivalence::{self, compare_normalized};
+use common::*;
+use tch::{Device, Kind, Tensor};
+use tch_mixcut::{CutBox, Error, Executor, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
+
+#[test]
+fn fused_matches_reference_over_layouts_dtypes_modes_and_batches() {
+    assert_eq!(equivalence::normalize_matrix(Device::Cpu), 3 * 3 * 3 * 3 * 2);
+}
+
+#[test]
+fn hand_plan_with_full_empty_and_corner_boxes() {
+    let (n, h, w) = (5usize, 6usize, 9usize);
+    let mut plan = MixPlan::identity(n, Some((h, w)));
+    plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: 0, x1: w }, lam: 0.0 };
+    plan.ops[1] = MixOp::CutMix { bbox: CutBox { y0: 2, y1: 2, x0: 1, x1: 5 }, lam: 0.7 };
+    plan.ops[3] = MixOp::Mixup { lam: 0.25 };
+    plan.ops[4] = MixOp::CutMix { bbox: CutBox { y0: 5, y1: 6, x0: 8, x1: 9 }, lam: 0.9 };
+    let cfg = equivalence::config(MixMode::Elem, 4, 4);
+    let x = images(&[n as i64, 3, h as i64, w as i64], Kind::Uint8);
+    for kind in [Kind::Float, Kind::BFloat16] {
+        compare_normalized(&plan, &cfg, &x, &labels(n as i64, 4), &Normalize::imagenet(kind), "hand plan");
+    }
+}
+
+#[test]
+fn values_follow_the_definition_and_stay_close_to_the_textbook_formula() {
+    let x = images(&[4, 3, 5, 5], Kind::Uint8);
+    let mut plan = MixPlan::identity(4, Some((5, 5)));
+    plan.ops[0] = MixOp::Mixup { lam: 0.3 };
+    plan.ops[3] = MixOp::Mixup { lam: 0.6 };
+    let norm = Normalize::imagenet(Kind::Float);
+    let mut m = Mixer::new(MixConfig::mixup(1.0, 10), 0).unwrap();
+    let (out, _) = m.apply_plan_normalized(&plan, &x, &labels(4, 10), &norm).unwrap();
+    let (xv, ov) = (values(&x), values(&out));
+    let per = 75;
+    for i in 0..4 {
+        for p in 0..per {
+            let c = p / 25;
+            let (a, b) = (xv[i * per + p] as f32, xv[(3 - i) * per + p] as f32);
+            let mixed = match plan.ops[i] {
+                MixOp::Mixup { lam } => blend(a, b, lam),
+                _ => a,
+            };
+            // The definition: fl(fl(m · s_c) + t_c) with s_c, t_c rounded once from f64.
+            let (s, t) = ((1.0 / (255.0 * norm.std[c])) as f32, (-norm.mean[c] / norm.std[c]) as f32);
+            assert_eq!(ov[i * per + p] as f32, mixed * s + t, "sample {i} element {p}");
+            // Within a few ulp of (m / 255 - mean) / std in f64.
+            let textbook = (mixed as f64 / 255.0 - norm.mean[c]) / norm.std[c];
+            assert!((ov[i * per + p] - textbook).abs() <= 4.0 * f32::EPSILON as f64 * textbook.abs().max(1.0), "{i} {p}");
+        }
+    }
+}
+
+#[test]
+fn evaluation_normalises_without_mixing_and_gives_plain_targets() {
+    let x = images(&[6, 3, 8, 8], Kind::Uint8);
+    let nhwc = x.permute([0, 2, 3, 1]).contiguous();
+    let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(Kind::Float) };
+    let mut m = Mixer::new(MixConfig { label_smoothing: 0.1, ..MixConfig::deit(10) }, 0).unwrap();
+    let (out, targets) = m.apply_normalized_t(&nhwc, &labels(6, 10), &norm, false).unwrap();
+    let mean = Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]);
+    let textbook = (x.to_kind(Kind::Float) / 255.0 - mean) / std;
+    assert!(out.allclose(&textbook, 1e-5, 1e-5, false));
+    let onehot = Tensor::zeros([6, 10], (Kind::Float, Device::Cpu)).scatter_value(1, &labels(6, 10).view([6, 1]), 1.0);
+    assert_eq!(values(&targets), values(&onehot));
+    // Training mode mixes (and samples from the mixer's stream).
+    let (mixed, _) = m.apply_normalized_t(&nhwc, &labels(6, 10), &norm, true).unwrap();
+    assert_ne!(values(&mixed), values(&out));
+}
+
+#[test]
+fn auto_uses_the_fused_pass_and_reference_beyond_sixteen_channels() {
+    let mut m = Mixer::new(MixConfig::vit(10), 1).unwrap();
+    let norm = Normalize::imagenet(Kind::BFloat16);
+    let _ = m.apply_normalized(&images(&[4, 3, 8, 8], Kind::Uint8), &labels(4, 10), &norm).unwrap();
+    assert_eq!(m.last_executor(), Some(tch_mixcut::ExecutorKind::FusedCpu));
+    let wide = Normalize { mean: vec![0.5; 17], std: vec![0.25; 17], ..norm.clone() };
+    let _ = m.apply_normalized(&images(&[4, 17, 4, 4], Kind::Uint8), &labels(4, 10), &wide).unwrap();
+    assert_eq!(m.last_executor(), Some(tch_mixcut::ExecutorKind::Reference));
+    m.set_executor(Executor::Fused);
+    let e = m.apply_normalized(&images(&[4, 17, 4, 4], Kind::Uint8), &labels(4, 10), &wide).unwrap_err();
+    assert!(matches!(e, Error::FusedUnsupported { argument: "images", .. }) && e.to_string().contains("17 channels"), "{e}");
+}
+
+/// A refused normalising call: the variant, the message, images untouched, no randomness used.
+fn refused(images: &Tensor, norm: &Normalize, check: impl Fn(&Error) -> bool, words: &[&str]) {
+    let cfg = MixConfig::vit(10);
+    let mut m = Mixer::new(cfg.clone(), 9).unwrap();
+    let before = snapshot(images);
+    let e = m.apply_normalized(images, &labels(images.size()[0], 10), norm).unwrap_err();
+    assert!(check(&e), "{e:?}");
+    for w in words {
+        assert!(e.to_string().contains(w), "{e} lacks {w:?}");
+    }
+    assert_eq!(snapshot(images), before);
+    assert_eq!(m.sample_plan(&[4, 3, 8, 8]).unwrap(), Mixer::new(cfg, 9).unwrap().sample_plan(&[4, 3, 8, 8]).unwrap());
+}
+
+#[test]
+fn bad_input_is_refused_naming_argument_value_and_expectation() {
+    let x = images(&[4, 3, 8, 8], Kind::Uint8);
+    let arg = |name: &'static str| move |e: &Error| matches!(e, Error::InvalidArgument { argument, .. } if *argument == name);
+    let base = Normalize::imagenet(Kind::Float);
+    refused(&x, &Normalize { mean: vec![0.5, 0.5], ..base.clone() }, arg("mean"), &["mean", "2 values", "one per channel", "(3)"]);
+    refused(&x, &Normalize { std: vec![0.2; 4], ..base.clone() }, arg("std"), &["std", "4 values", "(3)"]);
+    refused(&x, &Normalize { std: vec![0.2, 0.0, 0.2], ..base.clone() }, arg("std"), &["std", "got 0", "> 0"]);
+    refused(&x, &Normalize { std: vec![0.2, f64::NAN, 0.2], ..base.clone() }, arg("std"), &["NaN", "finite"]);
+    refused(&x, &Normalize { mean: vec![0.2, f64::INFINITY, 0.2], ..base.clone() }, arg("mean"), &["inf", "finite"]);
+    refused(&x, &Normalize::imagenet(Kind::Uint8), arg("kind"), &["kind", "Uint8", "Float, BFloat16 or Half"]);
+    refused(&x, &Normalize::imagenet(Kind::Double), arg("kind"), &["Double"]);
+    let images_err = |e: &Error| matches!(e, Error::InvalidImages(_));
+    refused(&images(&[4, 3, 8, 8], Kind::Float), &base, images_err, &["images", "Float", "Uint8"]);
+    refused(&images(&[4, 1, 8, 8], Kind::Uint8), &base, arg("mean"), &["(1)"]);
+    refused(&images(&[4, 8, 8], Kind::Uint8), &Normalize { input: InputLayout::Nhwc, ..base.clone() }, images_err, &["[4, 8, 8]", "Nhwc"]);
+    refused(&images(&[4, 24], Kind::Uint8), &base, images_err, &["images"]);
+}
