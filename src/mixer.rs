@@ -16,6 +16,8 @@ use crate::normalize::Normalize;
 use crate::plan::{MixPlan, PlanSampler};
 use crate::rng_state::RngState;
 
+mod segmentation;
+
 /// Applies Mixup / CutMix to batches: samples a [`MixPlan`] per call and runs it through an executor.
 ///
 /// Seeded and reproducible: the same seed, rank and sequence of calls give the same plans, and every

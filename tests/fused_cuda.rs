@@ -44,6 +44,12 @@ fn fused_cuda_normalising_pass_matches_reference() {
 }
 
 #[test]
+fn segmentation_masks_match() {
+    let Some(dev) = gpu() else { return };
+    equivalence::segmentation(dev);
+}
+
+#[test]
 fn bce_targets_and_multi_hot_labels_match() {
     let Some(dev) = gpu() else { return };
     equivalence::bce_targets(dev);

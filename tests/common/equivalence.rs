@@ -168,3 +168,26 @@ pub fn normalize_matrix(device: Device) -> usize {
     }
     cases
 }
+
+/// Segmentation batches: images and int64 / uint8 class masks, and soft masks, through both executors.
+pub fn segmentation(device: Device) {
+    let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
+    let x = images(&[7, 3, 9, 11], Kind::Float).to_device(device);
+    let plan = Mixer::new(cfg.clone(), 12).unwrap().sample_plan(&x.size()).unwrap();
+    for mask_kind in [Kind::Int64, Kind::Uint8] {
+        let m = Tensor::randint(5, [7, 9, 11], (mask_kind, device));
+        for xl in [x.shallow_clone(), channels_last(&x)] {
+            let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
+            let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
+            let (xr, mr) = reference.apply_plan_segmentation(&plan, &xl, &m).unwrap();
+            let (xf, mf) = fused.apply_plan_segmentation(&plan, &xl, &m).unwrap();
+            assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{device:?} {mask_kind:?} masks");
+        }
+    }
+    let soft = Tensor::rand([7, 4, 9, 11], (Kind::Float, device));
+    let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
+    let plan = Mixer::new(cfg.clone(), 13).unwrap().sample_plan(&x.size()).unwrap();
+    let (_, mr) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan_segmentation(&plan, &x, &soft).unwrap();
+    let (_, mf) = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused).apply_plan_segmentation(&plan, &x, &soft).unwrap();
+    assert_eq!(values(&mr), values(&mf), "{device:?} soft masks");
+}

@@ -1,0 +1,182 @@
+//! Segmentation batches: CutMix on images and their dense labels with the same boxes, so every mask pixel
+//! comes from the sample its image pixel comes from.
+//!
+//! Class-index masks `[N, H, W]` (int64 or uint8) are pasted, never blended (an index has no average), so
+//! Mixup is refused for them; soft masks `[N, C, H, W]` (float) blend like images under Mixup too. The
+//! masks go through the same kernels as the images with the same plan, in a second launch of the same
+//! call (class masks as their bytes: an int64 pixel is 8 bytes pasted together).
+
+use tch::{Kind, Tensor};
+
+use super::Mixer;
+use crate::check::{self, BatchSpec};
+use crate::error::{ensure, Error, Result};
+use crate::exec::params::TargetSpec;
+use crate::exec::{self, ExecutorKind, Job};
+use crate::plan::{MixOp, MixPlan};
+
+/// The two kinds of mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Masks {
+    /// Class indices `[N, H, W]`, elements of this many bytes.
+    Classes { bytes: usize },
+    /// Per-class scores or probabilities `[N, C, H, W]`.
+    Soft,
+}
+
+impl Mixer {
+    /// CutMix (and, for soft masks, Mixup) on a segmentation batch, out of place: returns the mixed images
+    /// and masks. `images` `[N, C, H, W]` (contiguous or channels-last); `masks` class indices `[N, H, W]`
+    /// (int64 or uint8: Mixup is refused for them, configure CutMix only) or soft masks `[N, C', H, W]`
+    /// (Float, Half or BFloat16), pasted by the same boxes as the images and blended by the same λ.
+    pub fn apply_segmentation(&mut self, images: &Tensor, masks: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.run_segmentation(None, images, masks, false)
+    }
+
+    /// [`Mixer::apply_segmentation`] in place: images and masks are overwritten. On `Err` neither changed.
+    pub fn apply_segmentation_(&mut self, images: &mut Tensor, masks: &mut Tensor) -> Result<()> {
+        self.run_segmentation(None, images, masks, true).map(|_| ())
+    }
+
+    /// [`Mixer::apply_segmentation`] with a given plan.
+    pub fn apply_plan_segmentation(&mut self, plan: &MixPlan, images: &Tensor, masks: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.run_segmentation(Some(plan), images, masks, false)
+    }
+
+    fn run_segmentation(&mut self, plan: Option<&MixPlan>, images: &Tensor, masks: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+        let batch = check::images(images, cutmix)?;
+        ensure!(
+            images.dim() == 4,
+            Error::InvalidImages(format!("got shape {:?}, expected [N, C, H, W] for a segmentation batch", images.size()))
+        );
+        let kind = check_masks(masks, images)?;
+        if kind != Masks::Soft {
+            let mixup = match plan {
+                Some(p) => p.ops.iter().any(|op| matches!(op, MixOp::Mixup { .. })),
+                None => self.enabled && self.config.mixup_enabled() && self.config.prob > 0.0,
+            };
+            ensure!(
+                !mixup,
+                Error::argument(
+                    "masks",
+                    format!(
+                        "got class-index masks {:?} with Mixup enabled (mixup_alpha {}), expected CutMix only: indices cannot \
+                         blend (set mixup_alpha to 0, or give soft masks [N, C, H, W] of a float dtype)",
+                        masks.size(),
+                        self.config.mixup_alpha
+                    )
+                )
+            );
+        }
+        if in_place {
+            check::in_place(images)?;
+            check::in_place(masks).map_err(|e| match e {
+                Error::InvalidImages(message) => Error::argument("masks", message),
+                other => other,
+            })?;
+            ensure!(
+                kind == Masks::Soft || masks.is_contiguous(),
+                Error::argument("masks", format!("got strides {:?}, expected a contiguous class-index mask to write in place", masks.stride()))
+            );
+        }
+        let mask_view = as_image(masks, kind)?;
+        let mask_batch = check::images(&mask_view, cutmix)?;
+        let image_kind = self.choose(&batch, images, false)?;
+        let mask_kind = self.choose(&mask_batch, &mask_view, false)?;
+        let plan = self.resolve_plan(plan, &batch)?;
+        let mixed = self.mix_only(&plan, &batch, image_kind, images, in_place)?;
+        let mask_plan = match kind {
+            Masks::Classes { bytes } => widened(&plan, bytes),
+            Masks::Soft => plan.into_owned(),
+        };
+        let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, in_place)?;
+        self.last = Some(image_kind);
+        match kind {
+            Masks::Classes { .. } => Ok((mixed, from_bytes(&mixed_masks, masks)?)),
+            Masks::Soft => Ok((mixed, mixed_masks)),
+        }
+    }
+
+    /// Applies `plan` to `images` alone (no targets).
+    fn mix_only(&self, plan: &MixPlan, batch: &BatchSpec, kind: ExecutorKind, images: &Tensor, in_place: bool) -> Result<Tensor> {
+        let job = Job::new(plan, batch, false, 0, TargetSpec::plain(), in_place);
+        match kind {
+            ExecutorKind::Reference => {
+                let mixed = exec::reference::images(&job, images)?;
+                if !in_place {
+                    return Ok(mixed);
+                }
+                images.shallow_clone().f_copy_(&mixed)?;
+                Ok(images.shallow_clone())
+            }
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => {
+                let no_labels = Tensor::f_empty([0], (Kind::Int64, batch.device))?;
+                Ok(exec::run_fused(&job, images, &no_labels, &self.label_flag)?.0)
+            }
+        }
+    }
+}
+
+/// Checks `masks` against `images` `[N, C, H, W]`.
+fn check_masks(masks: &Tensor, images: &Tensor) -> Result<Masks> {
+    let bad = |message: String| Error::argument("masks", message);
+    ensure!(masks.defined(), bad("got an undefined tensor, expected [N, H, W] class indices or [N, C, H, W] soft masks".into()));
+    let (shape, want) = (masks.size(), images.size());
+    let kind = masks.f_kind()?;
+    ensure!(
+        masks.device() == images.device(),
+        bad(format!("on {:?} but images on {:?}, expected both on the same device", masks.device(), images.device()))
+    );
+    let masks = match (shape.len(), kind) {
+        (3, Kind::Int64 | Kind::Uint8) => Masks::Classes { bytes: kind.elt_size_in_bytes() },
+        (4, Kind::Float | Kind::Half | Kind::BFloat16) => Masks::Soft,
+        _ => {
+            return Err(bad(format!(
+                "got shape {shape:?} dtype {kind:?}, expected class indices [N, H, W] (Int64 or Uint8) or soft masks \
+                 [N, C, H, W] (Float, Half or BFloat16)"
+            )))
+        }
+    };
+    let (n, h, w) = (shape[0], shape[shape.len() - 2], shape[shape.len() - 1]);
+    ensure!(
+        (n, h, w) == (want[0], want[2], want[3]),
+        bad(format!("got shape {shape:?}, expected N, H, W = {}, {}, {} as in images {want:?}", want[0], want[2], want[3]))
+    );
+    Ok(masks)
+}
+
+/// The masks as an image batch the kernels take: soft masks as they are; class masks as their bytes,
+/// `[N, 1, H, W·bytes]` uint8.
+fn as_image(masks: &Tensor, kind: Masks) -> Result<Tensor> {
+    match kind {
+        Masks::Soft => Ok(masks.shallow_clone()),
+        Masks::Classes { bytes } => {
+            let s = masks.size();
+            let dense = if masks.is_contiguous() { masks.shallow_clone() } else { masks.f_contiguous()? };
+            Ok(dense.f_view_dtype(Kind::Uint8)?.f_view([s[0], 1, s[1], s[2] * bytes as i64])?)
+        }
+    }
+}
+
+/// The class masks back from their mixed bytes, in the masks' dtype and shape.
+fn from_bytes(bytes: &Tensor, masks: &Tensor) -> Result<Tensor> {
+    Ok(bytes.f_view([-1])?.f_view_dtype(masks.f_kind()?)?.f_view(masks.size().as_slice())?)
+}
+
+/// `plan` for rows whose elements are `bytes` wide: every box's columns scaled by `bytes`.
+fn widened(plan: &MixPlan, bytes: usize) -> MixPlan {
+    let ops = plan
+        .ops
+        .iter()
+        .map(|op| match *op {
+            MixOp::CutMix { mut bbox, lam } => {
+                bbox.x0 *= bytes;
+                bbox.x1 *= bytes;
+                MixOp::CutMix { bbox, lam }
+            }
+            other => other,
+        })
+        .collect();
+    MixPlan { ops, extent: plan.extent.map(|(h, w)| (h, w * bytes)) }
+}
