@@ -1,6 +1,7 @@
 //! The GPU kit's benchmark: ~18 criterion cases on cuda:0 (a copy of the same bytes as the bandwidth
 //! ceiling; the fused executor's in-place Mixup and CutMix at 256×3×224×224 in f32, bf16 and u8; 128×3×32×32
-//! end to end with targets; [256, 1, 16000] audio), then a measurement showing that no call synchronises.
+//! end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC uint8 to bf16 and f32
+//! beside the torch op chain it replaces), then a measurement showing that no call synchronises.
 //!
 //! Each sample times a run of back-to-back calls ended by one `cuda::synchronize` (so it counts the GPU's
 //! time per call, not a sync per call); bench/peers.py times timm and torchvision the same way.
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{CutBox, Executor, MixConfig, MixMode, MixOp, MixPlan, Mixer};
+use tch_mixcut::{CutBox, Executor, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
 
 const DEV: Device = Device::Cuda(0);
 
@@ -59,7 +60,7 @@ fn imagenet(c: &mut Criterion) {
         group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
         let x = batch(&shape, kind);
         let mut y = x.copy();
-        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || drop(y.copy_(&x)))));
+        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || y.copy_(&x))));
         for mode in [MixMode::Batch, MixMode::Elem] {
             let mut m = Mixer::new(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }, 0).unwrap().with_executor(Executor::Fused);
             let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place").to_lowercase(), "fused");
@@ -93,12 +94,41 @@ fn small_and_audio(c: &mut Criterion) {
         let x = batch(&shape, Kind::Float);
         let labels = Tensor::randint(1000, [shape[0]], (Kind::Int64, DEV));
         let mut y = x.copy();
-        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || drop(y.copy_(&x)))));
+        group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || y.copy_(&x))));
         let mut m = Mixer::new(config, 0).unwrap().with_executor(Executor::Fused);
         let id = BenchmarkId::new("end_to_end/batch/in_place", "fused");
         group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
         group.finish();
     }
+}
+
+/// The normalising pass from a decoder's NHWC uint8 batch to channels-last bf16 and f32, against the chain
+/// of torch ops it replaces (benches/normalize.rs has the same on the CPU).
+fn normalizing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gpu/normalize/256x224x224x3_u8");
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    let x = batch(&[256, 224, 224, 3], Kind::Uint8);
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
+    let mean = Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]).to_device(DEV);
+    let std = Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]).to_device(DEV);
+    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
+        let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(kind) };
+        let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+        group.bench_function(format!("to_{name}_channels_last/fused"), |b| {
+            b.iter_custom(|n| timed(n, || drop(m.apply_normalized(&x, &labels, &norm).unwrap())))
+        });
+        group.bench_function(format!("to_{name}_channels_last/torch_op_chain"), |b| {
+            b.iter_custom(|n| {
+                timed(n, || {
+                    let f = x.permute([0, 3, 1, 2]).to_kind(Kind::Float);
+                    let mixed = &f * 0.7 + f.flip([0]) * 0.3;
+                    let y = ((mixed / 255.0 - &mean) / &std).to_kind(kind);
+                    drop(y.permute([0, 2, 3, 1]).contiguous());
+                })
+            })
+        });
+    }
+    group.finish();
 }
 
 /// Enqueueing 100 calls against running them: a call that synchronised would make the two equal.
@@ -123,7 +153,7 @@ fn no_sync_per_call() {
     );
 }
 
-criterion_group!(benches, imagenet, small_and_audio);
+criterion_group!(benches, imagenet, small_and_audio, normalizing);
 
 fn main() {
     let required = std::env::var_os("TCH_MIXCUT_REQUIRE_GPU").is_some_and(|v| v == "1");
