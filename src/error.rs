@@ -133,7 +133,8 @@ impl Error {
 /// `ensure!(condition, error)`: returns `Err(error)` from the enclosing function when `condition` is false.
 macro_rules! ensure {
     ($cond:expr, $err:expr $(,)?) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err($err);
         }
     };

@@ -81,7 +81,7 @@ fn mixer_thresholds_the_mixed_targets_on_every_executor() {
     let (_, hard) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
     let want: Vec<f64> = values(&soft).iter().map(|&v| if (v as f32) > 0.2f32 { 1.0 } else { 0.0 }).collect();
     assert_eq!(values(&hard), want);
-    assert!(want.iter().any(|&v| v == 1.0) && want.iter().any(|&v| v == 0.0));
+    assert!(want.contains(&1.0) && want.contains(&0.0));
     equivalence::compare(&plan, &cfg, &x, &equivalence::soft_labels(7, 5), "bce threshold, soft labels");
     equivalence::bce_targets(Device::Cpu);
 }
