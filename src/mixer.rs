@@ -388,6 +388,12 @@ mod tests {
     }
 
     #[test]
+    fn a_mixer_moves_and_is_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Mixer>();
+    }
+
+    #[test]
     fn auto_does_not_fall_back_on_other_errors() {
         with_fused_unavailable("forced", || {
             let mut auto = Mixer::new(MixConfig::mixup(1.0, 3), 1).unwrap();
