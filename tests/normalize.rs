@@ -7,7 +7,7 @@ mod common;
 use common::equivalence::{self, compare_normalized};
 use common::*;
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{CutBox, Error, Executor, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
+use tch_mixcut::{Error, Executor, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
 
 #[test]
 fn fused_matches_reference_over_layouts_dtypes_modes_and_batches() {
@@ -16,16 +16,11 @@ fn fused_matches_reference_over_layouts_dtypes_modes_and_batches() {
 
 #[test]
 fn hand_plan_with_full_empty_and_corner_boxes() {
-    let (n, h, w) = (5usize, 6usize, 9usize);
-    let mut plan = MixPlan::identity(n, Some((h, w)));
-    plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: 0, x1: w }, lam: 0.0 };
-    plan.ops[1] = MixOp::CutMix { bbox: CutBox { y0: 2, y1: 2, x0: 1, x1: 5 }, lam: 0.7 };
-    plan.ops[3] = MixOp::Mixup { lam: 0.25 };
-    plan.ops[4] = MixOp::CutMix { bbox: CutBox { y0: 5, y1: 6, x0: 8, x1: 9 }, lam: 0.9 };
+    let plan = equivalence::hand_plan();
     let cfg = equivalence::config(MixMode::Elem, 4, 4);
-    let x = images(&[n as i64, 3, h as i64, w as i64], Kind::Uint8);
+    let x = images(&[5, 3, 6, 9], Kind::Uint8);
     for kind in [Kind::Float, Kind::BFloat16] {
-        compare_normalized(&plan, &cfg, &x, &labels(n as i64, 4), &Normalize::imagenet(kind), "hand plan");
+        compare_normalized(&plan, &cfg, &x, &labels(5, 4), &Normalize::imagenet(kind), "hand plan");
     }
 }
 

@@ -74,14 +74,21 @@ pub fn matrix(device: Device) -> usize {
     cases
 }
 
-/// Hand-made plans with every op kind, a full-image box, an empty box and a corner pixel.
-pub fn hand_plans(device: Device) {
+/// A plan for 5 samples of 6 × 9 with every op kind: a full-image box, an empty box and a corner pixel.
+pub fn hand_plan() -> MixPlan {
     let (n, h, w) = (5usize, 6usize, 9usize);
     let mut plan = MixPlan::identity(n, Some((h, w)));
     plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: 0, x1: w }, lam: 0.0 };
     plan.ops[1] = MixOp::CutMix { bbox: CutBox { y0: 2, y1: 2, x0: 1, x1: 5 }, lam: 0.7 };
     plan.ops[3] = MixOp::Mixup { lam: 0.25 };
     plan.ops[4] = MixOp::CutMix { bbox: CutBox { y0: 5, y1: 6, x0: 8, x1: 9 }, lam: 0.9 };
+    plan
+}
+
+/// [`hand_plan`] on every dtype and both layouts.
+pub fn hand_plans(device: Device) {
+    let (n, h, w) = (5, 6, 9);
+    let plan = hand_plan();
     let cfg = config(MixMode::Elem, 4, 4);
     for kind in KINDS {
         let x = images(&[n as i64, 2, h as i64, w as i64], kind).to_device(device);
