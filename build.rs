@@ -69,6 +69,11 @@ fn build_cuda_kernels() {
     }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    if manifest_dir.join("scripts/setup.sh").is_file() {
+        // In this repository's checkout: a build made before scripts/setup.sh installed ./cuda reruns once it is
+        // there (until then cargo reruns this script on every build, as the path does not exist).
+        println!("cargo:rerun-if-changed=cuda/bin/nvcc");
+    }
     let candidates = match nvcc::find(&manifest_dir, |v| std::env::var_os(v)) {
         nvcc::Found::Candidates(c) => c,
         nvcc::Found::Disabled => return warn("fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor"),

@@ -164,6 +164,10 @@ fn main() {
     } else {
         tch_mixcut::check_fused_cuda(0).err().map(|e| e.to_string())
     };
+    if std::env::var_os("TCH_MIXCUT_POISON").is_some_and(|v| v == "1") {
+        eprintln!("TCH_MIXCUT_POISON=1 would fill every output before each timed call: unset it to time");
+        std::process::exit(1);
+    }
     if let Some(why) = why {
         eprintln!("no GPU: CUDA benches skipped: {why}");
         std::process::exit(if required { 1 } else { 0 });

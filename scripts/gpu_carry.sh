@@ -40,5 +40,13 @@ PY
 else
   echo "gpu_carry: Fashion-MNIST not found in $data: the kit's training step will fail" >&2
 fi
+# A build without the CUDA kernels would spend the GPU minutes on skips: refuse to carry it.
+report=$(TCH_MIXCUT_REQUIRE_GPU=0 gpu-carry/fused_cuda environment_report --nocapture 2>&1)
+grep -q "kernels built: true" <<<"$report" || {
+  echo "gpu_carry: the carried binaries have no CUDA kernels (see the build's cargo warning; after installing nvcc, \
+run cargo clean -p tch-mixcut):" >&2
+  echo "$report" >&2
+  exit 1
+}
 ls -la gpu-carry
 du -sh gpu-carry

@@ -23,4 +23,9 @@ static_assert(std::is_same<decltype(&c10::cuda::getDefaultCUDAStream), c10::cuda
 static_assert(std::is_same<decltype(&c10::cuda::setCurrentCUDAStream), void (*)(c10::cuda::CUDAStream)>::value, "");
 static_assert(std::is_same<decltype(&c10::cuda::CUDAStream::stream), cudaStream_t (c10::cuda::CUDAStream::*)() const>::value, "");
 
+// getStreamFromPool is overloaded (bool or int priority): the shim calls the (bool, DeviceIndex) one.
+inline void mixcut_check_pool_overload() {
+    (void)static_cast<c10::cuda::CUDAStream (*)(bool, c10::DeviceIndex)>(&c10::cuda::getStreamFromPool);
+}
+
 int mixcut_c10_layout_checked;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cxxabi.h>
+
 #include <exception>
 
 namespace {
@@ -34,6 +36,8 @@ int guarded(char* err, size_t err_len, F&& f) {
     try {
         f();
         return 0;
+    } catch (abi::__forced_unwind&) {
+        throw;  // thread cancellation must keep unwinding
     } catch (const std::exception& e) {
         describe(err, err_len, e.what());
     } catch (...) {

@@ -151,14 +151,28 @@ pub(crate) fn in_place(images: &Tensor) -> Result<()> {
         )
     );
     let (shape, stride) = (images.size(), images.stride());
-    let overlapping = shape.iter().zip(&stride).any(|(&s, &st)| s > 1 && st == 0);
     ensure!(
-        !overlapping,
+        !overlapping(&shape, &stride),
         Error::InvalidImages(format!(
             "got strides {stride:?} for shape {shape:?} (expanded, overlapping memory), expected a tensor that owns its elements"
         ))
     );
     Ok(())
+}
+
+/// Whether two indices of a tensor of this shape and these strides address the same element: sorted by
+/// stride, each dim of more than one element must step past everything the smaller dims span.
+fn overlapping(shape: &[i64], stride: &[i64]) -> bool {
+    let mut dims: Vec<(i64, i64)> = stride.iter().zip(shape).filter(|(_, &s)| s > 1).map(|(&st, &s)| (st, s)).collect();
+    dims.sort_unstable();
+    let mut span = 1; // elements covered by the dims so far, as offsets 0..span
+    for (st, s) in dims {
+        if st < span {
+            return true;
+        }
+        span = st * (s - 1) + span;
+    }
+    false
 }
 
 /// Dense per-sample layouts that the fused executors handle, from shape and strides (size-1 dims ignored).
@@ -182,4 +196,20 @@ fn layout(t: &Tensor) -> Layout {
         expected *= shape[d];
     }
     Layout::ChannelsLast
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overlapping;
+
+    #[test]
+    fn overlap_is_found_for_expanded_and_self_overlapping_strides_only() {
+        assert!(!overlapping(&[4, 3, 8, 8], &[192, 64, 8, 1])); // contiguous
+        assert!(!overlapping(&[4, 3, 8, 8], &[192, 1, 24, 3])); // channels-last
+        assert!(!overlapping(&[4, 3, 8, 8], &[400, 100, 10, 1])); // padded rows: gaps, no overlap
+        assert!(!overlapping(&[1, 5], &[0, 1])); // a size-1 dim may have any stride
+        assert!(overlapping(&[4, 3], &[0, 1])); // expanded
+        assert!(overlapping(&[4, 3], &[2, 1])); // rows overlap by one element (as_strided)
+        assert!(overlapping(&[2, 2, 2], &[2, 1, 1]));
+    }
 }

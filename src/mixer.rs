@@ -46,11 +46,13 @@ struct Call<'a> {
     normalize: Option<&'a Normalize>,
     /// Targets other than the configuration's (evaluation: plain one-hot).
     targets: Option<TargetSpec>,
+    /// Leave every sample as it is (evaluation), whatever the configuration.
+    identity: bool,
 }
 
 impl<'a> Call<'a> {
     fn new(plan: Option<&'a MixPlan>, images: &'a Tensor, labels: &'a Tensor) -> Self {
-        Call { plan, images, labels, in_place: false, normalize: None, targets: None }
+        Call { plan, images, labels, in_place: false, normalize: None, targets: None, identity: false }
     }
 }
 
@@ -237,9 +239,7 @@ impl Mixer {
         if train {
             return self.apply_normalized(images, labels, norm);
         }
-        let view = norm.nchw_view(images)?;
-        let identity = MixPlan::identity(view.size()[0].max(0) as usize, check::extent(&view.size()));
-        self.run(Call { normalize: Some(norm), targets: Some(TargetSpec::plain()), ..Call::new(Some(&identity), images, labels) })
+        self.run(Call { normalize: Some(norm), targets: Some(TargetSpec::plain()), identity: true, ..Call::new(None, images, labels) })
     }
 
     /// [`Mixer::apply_normalized`] with a given plan.
@@ -255,14 +255,17 @@ impl Mixer {
             None => call.images.shallow_clone(),
         };
         let checked = self.check_inputs(&call, &images)?;
-        let plan = self.resolve_plan(call.plan, &checked.batch)?;
+        let plan = match call.identity {
+            true => Cow::Owned(MixPlan::identity(checked.batch.n, checked.batch.extent)),
+            false => self.resolve_plan(call.plan, &checked.batch)?,
+        };
         self.dispatch(&plan, &checked, &call, &images)
     }
 
     /// Validates images, labels and options, chooses the executor and checks label values where it needs
     /// them. `images` is the call's images as `[N, C, H, W]` when normalising.
     fn check_inputs(&mut self, call: &Call, images: &Tensor) -> Result<Checked> {
-        let cutmix = call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+        let cutmix = !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
         let batch = check::images(images, cutmix)?;
         let normalize = match call.normalize {
             Some(norm) => Some(check::normalizing(&batch, images, norm)?),
@@ -272,7 +275,7 @@ impl Mixer {
         if call.in_place {
             check::in_place(images)?;
         }
-        let kind = self.choose(&batch, images, normalize.is_some())?;
+        let kind = self.choose(&batch, images, Some(call.labels), normalize.is_some())?;
         // An earlier launch of this mixer flagged bad labels: report it before touching anything.
         self.take_label_error()?;
         // The fused CUDA kernels check indices on the device, into this mixer's own flag (if it got one).
@@ -331,10 +334,10 @@ impl Mixer {
     /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
     /// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
     /// why not.
-    fn choose(&self, batch: &BatchSpec, images: &Tensor, normalizing: bool) -> Result<ExecutorKind> {
+    fn choose(&self, batch: &BatchSpec, images: &Tensor, labels: Option<&Tensor>, normalizing: bool) -> Result<ExecutorKind> {
         let fused = || -> Result<ExecutorKind> {
             let kind = exec::fused_for(batch.device)?;
-            kernel_args::supported(batch, images, self.config.num_classes, normalizing)?;
+            kernel_args::supported(batch, images, labels, self.config.num_classes, normalizing)?;
             Ok(kind)
         };
         match self.executor {

@@ -56,7 +56,9 @@ fn bce_targets_and_multi_hot_labels_match() {
 }
 
 /// (x * 2) mixed in place then + 1, on the GPU with no synchronisation in between, against the CPU.
-fn mix_between_torch_ops(dev: Device, rounds: usize) {
+/// `slow`: queue tens of milliseconds of matmuls on the current stream first, so that a kernel launched
+/// on any other stream would read `x * 2` before it is written.
+fn mix_between_torch_ops(dev: Device, rounds: usize, slow: bool) {
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
     let shape = [64, 3, 64, 64];
     let plan = Mixer::new(cfg.clone(), 2).unwrap().sample_plan(&shape).unwrap();
@@ -66,7 +68,14 @@ fn mix_between_torch_ops(dev: Device, rounds: usize) {
     let want = values(&(want + 1.0));
     let mut fused = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused);
     let (xd, yd) = (x.to_device(dev), y.to_device(dev));
+    let big = Tensor::rand([4096, 4096], (Kind::Float, dev)) / 4096.0;
     for round in 0..rounds {
+        if slow {
+            let mut acc = big.shallow_clone();
+            for _ in 0..8 {
+                acc = acc.matmul(&big);
+            }
+        }
         let mut g = &xd * 2.0;
         let _ = fused.apply_plan_(&plan, &mut g, &yd).unwrap();
         let got = g + 1.0;
@@ -78,7 +87,7 @@ fn mix_between_torch_ops(dev: Device, rounds: usize) {
 #[test]
 fn launches_are_ordered_with_torch_ops_without_a_sync() {
     let Some(dev) = gpu() else { return };
-    mix_between_torch_ops(dev, 20);
+    mix_between_torch_ops(dev, 20, false);
 }
 
 #[test]
@@ -87,7 +96,7 @@ fn launches_follow_libtorchs_current_stream() {
     // A pool stream is non-blocking with respect to the legacy default stream: a kernel launched on the
     // default stream would race with the torch ops around it, and the values would differ.
     tch_mixcut::testing::set_torch_stream(0, true).unwrap();
-    let outcome = std::panic::catch_unwind(|| mix_between_torch_ops(dev, 50));
+    let outcome = std::panic::catch_unwind(|| mix_between_torch_ops(dev, 10, true));
     tch_mixcut::testing::set_torch_stream(0, false).unwrap();
     outcome.unwrap();
 }

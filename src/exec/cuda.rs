@@ -13,6 +13,7 @@
 //! slot of a flag array in mapped host memory (see `label_flag`), and the mixer's next call reads it.
 
 use std::ffi::{c_void, CString};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use cudarc::driver::{result, sys, DriverError};
@@ -165,7 +166,8 @@ fn load(ordinal: usize) -> std::result::Result<Loaded, String> {
 
 /// The image handed to the loader: the embedded fatbin, or a corrupt one under the test hook.
 fn image() -> *const c_void {
-    static CORRUPT: Aligned<[u8; 64]> = Aligned([0x5a; 64]);
+    // Neither an ELF, a fatbin nor PTX, and NUL-terminated: the driver may parse it as PTX text.
+    static CORRUPT: Aligned<[u8; 16]> = Aligned(*b"not a fatbin!!!\0");
     if std::env::var_os(CORRUPT_IMAGE_VAR).is_some_and(|v| v == "1") {
         CORRUPT.0.as_ptr().cast()
     } else {
@@ -236,14 +238,13 @@ pub(crate) fn take_label_error(flag: &LabelFlag) -> Option<usize> {
     let mut found = None;
     for (ordinal, cell) in cells.iter().enumerate() {
         let Some(Ok(d)) = cell.get() else { continue };
-        // SAFETY: `slot < SLOTS` indexes the live pinned flag array; kernels only store whole i32s into it.
-        let value = unsafe { d.flags_host.add(slot).read_volatile() };
-        if value != 0 {
-            // SAFETY: as above.
-            unsafe { d.flags_host.add(slot).write_volatile(0) };
-            if value == flag.token() && found.is_none() {
-                found = Some(ordinal);
-            }
+        // SAFETY: `slot < SLOTS` indexes the live pinned flag array, 4-byte aligned, never freed; the kernels
+        // only store whole i32s into it, so an atomic view of it from the host is sound.
+        let cell = unsafe { AtomicI32::from_ptr(d.flags_host.add(slot)) };
+        let value = cell.load(Ordering::SeqCst);
+        // Clear only what was read: a store landing in between stays for the next look.
+        if value != 0 && cell.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() && value == flag.token() {
+            found = found.or(Some(ordinal));
         }
     }
     found

@@ -59,9 +59,21 @@ pub(crate) struct Buffers<'a> {
     pub targets: &'a Tensor,
 }
 
-/// Whether the fused kernels take this batch: no autograd, dense samples, 32-bit positions and classes, and
-/// for the normalising pass at most [`MAX_CHANNELS`] channels.
-pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, num_classes: i64, normalizing: bool) -> Result<()> {
+/// Whether the fused kernels take this batch: no autograd (images or soft labels), dense samples, 32-bit
+/// batch sizes, positions and classes, and for the normalising pass at most [`MAX_CHANNELS`] channels.
+pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, labels: Option<&Tensor>, num_classes: i64, normalizing: bool) -> Result<()> {
+    ensure!(
+        !labels.is_some_and(Tensor::requires_grad),
+        Error::unsupported(
+            "labels",
+            "got soft targets that require grad, expected none for the fused executor (it records no autograd graph); \
+             use Executor::Reference or Auto"
+        )
+    );
+    ensure!(
+        batch.n < (1 << 31),
+        Error::unsupported("images", format!("got a batch of {} samples, expected fewer than 2^31 for the fused executor", batch.n))
+    );
     ensure!(
         !normalizing || batch.channels <= MAX_CHANNELS,
         Error::unsupported("images", format!("got {} channels, expected at most {MAX_CHANNELS} for the fused normalising pass", batch.channels))

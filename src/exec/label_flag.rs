@@ -7,7 +7,8 @@
 //! receive a late store from that mixer's last launch: it carries the old token, so the next owner
 //! ignores it instead of reporting another mixer's error.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 /// Flags per device: more mixers alive at once than this fall back to checking labels before each launch.
@@ -20,24 +21,26 @@ pub(crate) struct LabelFlag {
     token: i32,
 }
 
-fn free_slots() -> &'static Mutex<(Vec<u32>, u32)> {
-    static FREE: Mutex<(Vec<u32>, u32)> = Mutex::new((Vec::new(), 0));
+/// Slots never handed out start at `.1`; freed ones queue in `.0`, oldest first.
+fn free_slots() -> &'static Mutex<(VecDeque<u32>, u32)> {
+    static FREE: Mutex<(VecDeque<u32>, u32)> = Mutex::new((VecDeque::new(), 0));
     &FREE
 }
 
 impl LabelFlag {
-    /// Takes a free slot and a fresh token.
+    /// Takes a slot (one never used if any is left, else the one freed longest ago, so a late store of
+    /// its previous owner has had the most time to land) and a fresh token.
     pub(crate) fn new() -> Self {
-        static NEXT_TOKEN: AtomicI32 = AtomicI32::new(1);
-        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed).max(1);
+        static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
+        // Tokens are positive i32s; after 2^31 - 1 mixers they wrap to 1 again.
+        let token = (NEXT_TOKEN.fetch_add(1, Ordering::Relaxed) % (i32::MAX as u32)).max(1) as i32;
         let mut free = free_slots().lock().unwrap_or_else(|e| e.into_inner());
-        let slot = free.0.pop().or_else(|| {
-            let next = free.1;
-            (next < SLOTS as u32).then(|| {
-                free.1 += 1;
-                next
-            })
-        });
+        let slot = if free.1 < SLOTS as u32 {
+            free.1 += 1;
+            Some(free.1 - 1)
+        } else {
+            free.0.pop_front()
+        };
         LabelFlag { slot, token }
     }
 
@@ -55,7 +58,7 @@ impl LabelFlag {
 impl Drop for LabelFlag {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
-            free_slots().lock().unwrap_or_else(|e| e.into_inner()).0.push(slot);
+            free_slots().lock().unwrap_or_else(|e| e.into_inner()).0.push_back(slot);
         }
     }
 }

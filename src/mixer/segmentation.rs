@@ -82,20 +82,28 @@ impl Mixer {
         }
         let mask_view = as_image(masks, kind)?;
         let mask_batch = check::images(&mask_view, cutmix)?;
-        let image_kind = self.choose(&batch, images, false)?;
-        let mask_kind = self.choose(&mask_batch, &mask_view, false)?;
+        let image_kind = self.choose(&batch, images, None, false)?;
+        let mask_kind = self.choose(&mask_batch, &mask_view, None, false)?;
         let plan = self.resolve_plan(plan, &batch)?;
-        let mixed = self.mix_only(&plan, &batch, image_kind, images, in_place)?;
         let mask_plan = match kind {
             Masks::Classes { bytes } => widened(&plan, bytes),
-            Masks::Soft => plan.into_owned(),
+            Masks::Soft => plan.clone().into_owned(),
         };
-        let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, in_place)?;
+        // The masks first, into a new tensor (they are small): whatever fails before the images are written
+        // leaves both untouched; then the images (in place or not); then the masks' copy, which cannot fail
+        // for want of memory.
+        let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, false)?;
+        let mixed_masks = match kind {
+            Masks::Classes { .. } => from_bytes(&mixed_masks, masks)?,
+            Masks::Soft => mixed_masks,
+        };
+        let mixed = self.mix_only(&plan, &batch, image_kind, images, in_place)?;
         self.last = Some(image_kind);
-        match kind {
-            Masks::Classes { .. } => Ok((mixed, from_bytes(&mixed_masks, masks)?)),
-            Masks::Soft => Ok((mixed, mixed_masks)),
+        if !in_place {
+            return Ok((mixed, mixed_masks));
         }
+        masks.shallow_clone().f_copy_(&mixed_masks)?;
+        Ok((mixed, masks.shallow_clone()))
     }
 
     /// Applies `plan` to `images` alone (no targets).

@@ -177,12 +177,19 @@ pub fn normalize_matrix(device: Device) -> usize {
 }
 
 /// Segmentation batches: images and int64 / uint8 class masks, and soft masks, through both executors.
+/// 8×8 masks take the vectorised byte path (512 and 64 bytes per sample), 9×11 the scalar one.
 pub fn segmentation(device: Device) {
+    for (h, w) in [(9i64, 11i64), (8, 8)] {
+        segmentation_of(device, h, w);
+    }
+}
+
+fn segmentation_of(device: Device, h: i64, w: i64) {
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
-    let x = images(&[7, 3, 9, 11], Kind::Float).to_device(device);
+    let x = images(&[7, 3, h, w], Kind::Float).to_device(device);
     let plan = Mixer::new(cfg.clone(), 12).unwrap().sample_plan(&x.size()).unwrap();
     for mask_kind in [Kind::Int64, Kind::Uint8] {
-        let m = Tensor::randint(5, [7, 9, 11], (mask_kind, device));
+        let m = Tensor::randint(5, [7, h, w], (mask_kind, device));
         for xl in [x.shallow_clone(), channels_last(&x)] {
             let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
             let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
@@ -191,7 +198,7 @@ pub fn segmentation(device: Device) {
             assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{device:?} {mask_kind:?} masks");
         }
     }
-    let soft = Tensor::rand([7, 4, 9, 11], (Kind::Float, device));
+    let soft = Tensor::rand([7, 4, h, w], (Kind::Float, device));
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
     let plan = Mixer::new(cfg.clone(), 13).unwrap().sample_plan(&x.size()).unwrap();
     let (_, mr) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan_segmentation(&plan, &x, &soft).unwrap();
