@@ -170,7 +170,7 @@ fn overlapping(shape: &[i64], stride: &[i64]) -> bool {
         if st < span {
             return true;
         }
-        span = st * (s - 1) + span;
+        span += st * (s - 1);
     }
     false
 }

@@ -4,13 +4,28 @@
 pub mod equivalence;
 pub mod gpu;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 use tch_mixcut::{MixOp, MixPlan};
+
+/// `n` values in [0, 1) from `seed` (splitmix64), independent of libtorch's global generator, which the
+/// tests running in parallel threads would race on.
+pub fn uniform(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}
 
 /// Deterministic test images: distinct values per element, in the dtype's range.
 pub fn images(shape: &[i64], kind: Kind) -> Tensor {
-    tch::manual_seed(7);
-    let t = Tensor::rand(shape, (Kind::Float, Device::Cpu));
+    let n = shape.iter().product::<i64>() as usize;
+    let t = Tensor::from_slice(&uniform(n, 7)).view(shape);
     match kind {
         Kind::Uint8 => (t * 255.0).round().to_kind(Kind::Uint8),
         k => (t * 4.0 - 2.0).to_kind(k),
