@@ -351,13 +351,13 @@ MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
     return w;
 }
 
-// Lane l of both samples' outputs, in channel c.
+// Lane l of both samples' outputs, with its channel's constants.
 template <typename To, int V>
-MIX_HD void norm_lane(const MixArgs& a, const NormWork<To>& w, const Vec<uint8_t, V>& xi, const Vec<uint8_t, V>& xj, uint64_t box_i,
-                      uint64_t box_j, int l, uint32_t c, Vec<To, V>& oi, Vec<To, V>& oj) {
+MIX_HD void norm_lane(const NormWork<To>& w, const Vec<uint8_t, V>& xi, const Vec<uint8_t, V>& xj, uint64_t box_i,
+                      uint64_t box_j, int l, float scale, float shift, Vec<To, V>& oi, Vec<To, V>& oj) {
     const float fi = Elem<uint8_t>::load(xi.v[l]), fj = Elem<uint8_t>::load(xj.v[l]);
-    oi.v[l] = Elem<To>::store(normalize(mixed_value(w.si, fi, fj, (box_i >> l) & 1ull), a.scale[c], a.shift[c]));
-    oj.v[l] = Elem<To>::store(normalize(mixed_value(w.sj, fj, fi, (box_j >> l) & 1ull), a.scale[c], a.shift[c]));
+    oi.v[l] = Elem<To>::store(normalize(mixed_value(w.si, fi, fj, (box_i >> l) & 1ull), scale, shift));
+    oj.v[l] = Elem<To>::store(normalize(mixed_value(w.sj, fj, fi, (box_j >> l) & 1ull), scale, shift));
 }
 
 // Output elements [v·V, v·V + V) of the pair. V > 1 only when input and output share a memory order
@@ -377,17 +377,19 @@ MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v)
         const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
         const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
         const uint64_t box_i = box_lanes<V>(w.si, p, w.in), box_j = box_lanes<V>(w.sj, p, w.in);
+        // The lanes' channel constants first (one channel for all lanes, or walked lane by lane), so the
+        // arithmetic below is the same for every lane and vectorises.
+        float scale[V], shift[V];
         const uint32_t plane = (uint32_t)w.out.height * w.out.width;
-        if (!w.out.channels_last && q % plane + V <= plane) {  // one channel for all lanes: no walking
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) norm_lane<To, V>(a, w, xi, xj, box_i, box_j, l, p.c, oi, oj);
-        } else {
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) {
-                norm_lane<To, V>(a, w, xi, xj, box_i, box_j, l, p.c, oi, oj);
-                step(p, w.out);
-            }
+        const bool one_channel = !w.out.channels_last && q % plane + V <= plane;
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) {
+            scale[l] = a.scale[p.c];
+            shift[l] = a.shift[p.c];
+            if (!one_channel) step(p, w.out);
         }
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) norm_lane<To, V>(w, xi, xj, box_i, box_j, l, scale[l], shift[l], oi, oj);
     }
     reinterpret_cast<Vec<To, V>*>(w.dst_i)[v] = oi;
     if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;
