@@ -20,11 +20,11 @@ fn main() -> Result<()> {
     let p = vs.root();
     let conv = |p: nn::Path, i, o| nn::conv2d(p, i, o, 3, nn::ConvConfig { padding: 1, ..Default::default() });
     let net = nn::seq_t()
-        .add(conv(&p / "conv1", 1, 16))
+        .add(conv(&p / "conv1", 1, 8))
         .add_fn(|x| x.relu().max_pool2d_default(2))
-        .add(conv(&p / "conv2", 16, 32))
+        .add(conv(&p / "conv2", 8, 16))
         .add_fn(|x| x.relu().max_pool2d_default(2).flatten(1, -1))
-        .add(nn::linear(&p / "fc", 32 * 7 * 7, 10, Default::default()));
+        .add(nn::linear(&p / "fc", 16 * 7 * 7, 10, Default::default()));
     let mut opt = nn::AdamW::default().build(&vs, 3e-3)?;
     let mut mixer = Mixer::new(MixConfig::vit(10), 0)?; // Mixup α 0.2 or CutMix α 1.0, switch 0.5
 
