@@ -238,6 +238,16 @@ fn the_training_binaries_run_on_an_image_folder() {
         assert!((0.0..=1.0).contains(&r.test.accuracy) && r.temperature.is_some() && r.train_loss.is_finite(), "{r:?}");
         assert!(out.join("report.md").exists() && out.join("batch_both.png").exists());
     }
+    // --resume keeps a finished run of the same settings and refuses one of other settings.
+    let kept = std::fs::read_to_string(out.join("runs/both-seed0/result.json")).unwrap();
+    let c = cli(&root, &[&common[..], &["--arch", "small", "--width", "4", "--resume"]].concat());
+    ex::run_resnet(&c.train, &c.resnet).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("runs/both-seed0/result.json")).unwrap(), kept);
+    for other in [&["--width", "4", "--lr", "0.01"][..], &["--width", "5"][..]] {
+        let c = cli(&root, &[&common[..], &["--arch", "small", "--resume"], other].concat());
+        let e = ex::run_resnet(&c.train, &c.resnet).unwrap_err().to_string();
+        assert!(e.contains("resume:") && e.contains("other settings"), "{other:?}: {e}");
+    }
     let c = cli(&root, &[&common[..], &["--patch", "8", "--dim", "32", "--depth", "1", "--heads", "2"]].concat());
     ex::run_vit(&c.train, &c.vit).unwrap();
     let c = cli(&root, &[&common[..], &["--patch", "5"]].concat());

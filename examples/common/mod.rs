@@ -61,9 +61,10 @@ fn settings(model: &str, args: &TrainArgs, source: &dyn Source, device: Device) 
     )
 }
 
-/// Trains the model that `build` makes under every requested recipe and seed; after each run writes
-/// its result file, and rewrites the report, the reliability diagrams and the batch pictures.
-pub fn run(model: &str, args: &TrainArgs, build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>) -> Result<()> {
+/// Trains the model that `build` makes (`model` names it in titles, `options` are its options in
+/// words) under every requested recipe and seed; after each run writes its result file, and rewrites
+/// the report, the reliability diagrams and the batch pictures.
+pub fn run(model: &str, options: &str, args: &TrainArgs, build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>) -> Result<()> {
     args.validate()?;
     let device = args.device();
     let source = open_source(args, device)?;
@@ -71,7 +72,7 @@ pub fn run(model: &str, args: &TrainArgs, build: &dyn Fn(&nn::Path, &InputShape)
     let input = source.input();
     build(&nn::VarStore::new(Device::Cpu).root(), &input)?; // refuse bad model options before training
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
-    let settings = settings(model, args, source.as_ref(), device);
+    let settings = settings(&format!("{model} ({options})"), args, source.as_ref(), device);
     let command: Vec<String> = std::env::args().collect();
     let (recipes, seeds) = (args.recipe_list(), args.seed_list());
     let description = format!(
@@ -136,11 +137,16 @@ pub fn run_resnet(args: &TrainArgs, m: &ResNetArgs) -> Result<()> {
         Arch::Resnet18 => "ResNet-18",
         Arch::Resnet50 => "ResNet-50",
     };
-    run(name, args, &|p, input| models::resnet_for(p, arch, m, input))
+    let options = match arch {
+        Arch::Small => format!("width {}, {} blocks per stage", m.width, m.blocks),
+        _ => "tch::vision::resnet".to_string(),
+    };
+    run(name, &options, args, &|p, input| models::resnet_for(p, arch, m, input))
 }
 
 /// `train_vit`: a ViT (the data's default shape, or the flags') under [`run`].
 pub fn run_vit(args: &TrainArgs, v: &VitArgs) -> Result<()> {
     let name = if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { "ViT-S" } else { "ViT" };
-    run(name, args, &|p, input| models::vit_for(p, v, input))
+    let options = format!("patch {:?}, dim {:?}, depth {:?}, heads {:?}, MLP ratio {:?} (None: the default)", v.patch, v.dim, v.depth, v.heads, v.mlp_ratio);
+    run(name, &options, args, &|p, input| models::vit_for(p, v, input))
 }
