@@ -153,13 +153,17 @@ impl Logits {
     }
 }
 
+/// The range [`fit_temperature`] searches.
+pub const TEMPERATURE_RANGE: (f64, f64) = (0.05, 20.0);
+
 /// The temperature `T` minimising the NLL of `logits / T`: golden-section search on `ln T` over
-/// [ln 0.05, ln 20] (the NLL is convex in `1/T`, so unimodal in `ln T`), to a width of 1e-6.
+/// [`TEMPERATURE_RANGE`] (the NLL is convex in `1/T`, so unimodal in `ln T`), to a width of 1e-6 in
+/// `ln T`. A result at an end of the range means the optimum lies beyond it.
 pub fn fit_temperature(logits: &Logits) -> Result<f64> {
     ensure!(!logits.is_empty(), "temperature: no held-out logits to fit it on (use --holdout N with N > 0)");
     let phi = (5f64.sqrt() - 1.0) / 2.0;
     let f = |log_t: f64| logits.nll(log_t.exp());
-    let (mut a, mut b) = (0.05f64.ln(), 20f64.ln());
+    let (mut a, mut b) = (TEMPERATURE_RANGE.0.ln(), TEMPERATURE_RANGE.1.ln());
     let (mut c, mut d) = (b - phi * (b - a), a + phi * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
     while b - a > 1e-6 {

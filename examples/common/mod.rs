@@ -147,6 +147,10 @@ pub fn run_resnet(args: &TrainArgs, m: &ResNetArgs) -> Result<()> {
 /// `train_vit`: a ViT (the data's default shape, or the flags') under [`run`].
 pub fn run_vit(args: &TrainArgs, v: &VitArgs) -> Result<()> {
     let name = if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { "ViT-S" } else { "ViT" };
-    let options = format!("patch {:?}, dim {:?}, depth {:?}, heads {:?}, MLP ratio {:?} (None: the default)", v.patch, v.dim, v.depth, v.heads, v.mlp_ratio);
+    let set: Vec<String> = [("patch", v.patch), ("dim", v.dim), ("depth", v.depth.map(|d| d as i64)), ("heads", v.heads), ("MLP ratio", v.mlp_ratio)]
+        .iter()
+        .filter_map(|(name, value)| value.map(|x| format!("{name} {x}")))
+        .collect();
+    let options = if set.is_empty() { "the data's default shape".to_string() } else { format!("{}, the rest by default", set.join(", ")) };
     run(name, &options, args, &|p, input| models::vit_for(p, v, input))
 }

@@ -12,7 +12,7 @@ use tch_mixcut::{soft_cross_entropy, Mixer};
 
 use super::cli::{Recipe, TrainArgs};
 use super::input::normalise;
-use super::metrics::{fit_temperature, Logits};
+use super::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
 use super::results::{EpochLog, RunResult};
 use super::source::{EvalSplit, Source};
 
@@ -105,7 +105,12 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
     let temperature = if source.eval_len(EvalSplit::Holdout) > 0 {
         let (holdout, bad) = evaluate(&model, source, EvalSplit::Holdout)?;
         skipped += bad;
-        Some(fit_temperature(&holdout)?)
+        let t = fit_temperature(&holdout)?;
+        let (lo, hi) = TEMPERATURE_RANGE;
+        if t < lo * 1.001 || t > hi / 1.001 {
+            println!("{:>8} seed {seed}: the fitted temperature {t:.3} is at an end of the searched range [{lo}, {hi}]", recipe.name());
+        }
+        Some(t)
     } else {
         None
     };
