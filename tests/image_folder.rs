@@ -264,3 +264,20 @@ fn missing_val_folder_is_named() {
     assert!(e.contains("val") && e.contains("train/<class>/* and val/<class>/*"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn the_mixer_mixes_loader_batches_in_place_through_their_nchw_view() {
+    use tch_mixcut::{MixConfig, Mixer};
+    let root = temp_dir("mix-view");
+    write_folder(&root, 4, 1);
+    let batch = collect(open(&root, &[]).unwrap().train_batches(0, 0).unwrap()).remove(0);
+    let before = batch.images.copy();
+    let mut images = batch.images;
+    let config = MixConfig { cutmix_alpha: 1.0, ..MixConfig::mixup(1.0, 3) };
+    let targets = Mixer::new(config.clone(), 5).unwrap().apply_(&mut images, &batch.labels).unwrap();
+    let (expected, expected_targets) = Mixer::new(config, 5).unwrap().apply(&before, &batch.labels).unwrap();
+    assert!(images.equal(&expected) && targets.equal(&expected_targets), "in place on the view = out of place");
+    assert!(!images.equal(&before), "the batch was mixed");
+    assert!(images.permute([0, 2, 3, 1]).is_contiguous(), "still NHWC storage");
+    std::fs::remove_dir_all(&root).unwrap();
+}
