@@ -1,5 +1,7 @@
-//! A CIFAR-style ResNet on Fashion-MNIST with Mixup / CutMix from tch-mixcut; `--compare` trains it under
-//! none, mixup, cutmix and both and writes a side-by-side report (accuracy, NLL, ECE) with pictures.
+//! A ResNet with Mixup / CutMix from tch-mixcut: the small CIFAR-style ResNet-8 on Fashion-MNIST by
+//! default, or tch's ResNet-18 / ResNet-50 on an ImageNet-layout image folder (`--data DIR`).
+//! `--compare` trains it under none, mixup, cutmix and both and writes a side-by-side report (accuracy,
+//! NLL, ECE) with pictures; `--recipes`, `--seeds` and `--holdout` run the calibration experiment.
 //!
 //! `cargo run --release --example train_resnet -- --help`
 
@@ -9,19 +11,15 @@ use anyhow::Result;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "ResNet on Fashion-MNIST with Mixup / CutMix (tch-mixcut)")]
+#[command(about = "ResNet on Fashion-MNIST or an image folder with Mixup / CutMix (tch-mixcut)")]
 struct Cli {
     #[command(flatten)]
     train: common::cli::TrainArgs,
-    /// Channels of the first stage (then 2x and 4x).
-    #[arg(long, default_value_t = 16)]
-    width: i64,
-    /// Basic blocks per stage (1: ResNet-8, 3: ResNet-20).
-    #[arg(long, default_value_t = 1)]
-    blocks: usize,
+    #[command(flatten)]
+    model: common::cli::ResNetArgs,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    common::run("ResNet", &cli.train, |p| common::models::ResNet::new(p, cli.width, cli.blocks, common::train::CLASSES))
+    common::run_resnet(&cli.train, &cli.model)
 }

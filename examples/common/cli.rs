@@ -2,23 +2,29 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 use clap::{Args, ValueEnum};
 use tch::Device;
 use tch_mixcut::{MixConfig, MixMode};
 
-/// Which augmentation a run trains with.
+/// Which mixing a run trains with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Recipe {
+    /// No mixing (plain one-hot targets).
     None,
+    /// Mixup alone.
     Mixup,
+    /// CutMix alone.
     Cutmix,
+    /// Mixup or CutMix per batch (`--switch-prob`).
     Both,
+    /// As `both`, with mixing off for the last epochs (`--mix-off-fraction`; timm's mixup_off_epoch).
+    BothOff,
 }
 
 impl Recipe {
-    /// Every recipe, in the order the comparison reports them.
-    pub const ALL: [Recipe; 4] = [Recipe::None, Recipe::Mixup, Recipe::Cutmix, Recipe::Both];
+    /// The recipes of `--compare`, in the order the comparison reports them.
+    pub const COMPARE: [Recipe; 4] = [Recipe::None, Recipe::Mixup, Recipe::Cutmix, Recipe::Both];
 
     /// Lower-case name, as on the command line.
     pub fn name(self) -> &'static str {
@@ -27,6 +33,7 @@ impl Recipe {
             Recipe::Mixup => "mixup",
             Recipe::Cutmix => "cutmix",
             Recipe::Both => "both",
+            Recipe::BothOff => "both-off",
         }
     }
 }
@@ -34,13 +41,19 @@ impl Recipe {
 /// Options every training example takes.
 #[derive(Args, Clone, Debug)]
 pub struct TrainArgs {
-    /// Augmentation recipe (ignored with --compare).
+    /// Mixing recipe (ignored with --compare or --recipes).
     #[arg(long, value_enum, default_value_t = Recipe::Both)]
     pub recipe: Recipe,
     /// Train the same model under none, mixup, cutmix and both (same seed, data and budget) and write
     /// the side-by-side report.
     #[arg(long)]
     pub compare: bool,
+    /// Recipes to train one after the other, comma-separated (overrides --recipe and --compare).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub recipes: Vec<Recipe>,
+    /// Fraction of the epochs, at the end, that `both-off` trains without mixing (at least one epoch).
+    #[arg(long, default_value_t = 0.1)]
+    pub mix_off_fraction: f64,
     /// Mixup α.
     #[arg(long, default_value_t = 0.2)]
     pub mixup_alpha: f64,
@@ -71,9 +84,20 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: i64,
-    /// Train on the first N training images (0: all 60,000).
+    /// Train on the first N training images (0: all that are not held out). Fashion-MNIST only.
     #[arg(long, default_value_t = 20_000)]
     pub train_subset: i64,
+    /// Hold out this many training images (Fashion-MNIST: the training file's last; image folder: a fixed
+    /// random pick) to fit a temperature on; the report then shows calibration before and after it.
+    #[arg(long, default_value_t = 0)]
+    pub holdout: i64,
+    /// Fashion-MNIST: random crop with 4-pixel zero padding and horizontal flip on every training batch,
+    /// before mixing (image folders always use RandomResizedCrop and flip).
+    #[arg(long)]
+    pub augment: bool,
+    /// Evaluate on the test split every N epochs (and after the last).
+    #[arg(long, default_value_t = 1)]
+    pub eval_every: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
@@ -86,15 +110,36 @@ pub struct TrainArgs {
     /// auto (CUDA if present), cpu, or cuda:N.
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceArg,
-    /// Seed of the weights, the batch order and the mixer.
+    /// Seed of the weights, the batch order, the augmentation and the mixer (ignored with --seeds).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Seeds to train every recipe with, comma-separated (overrides --seed); the report gives the mean
+    /// and half-range over them.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Skip runs whose result file already exists in the output folder (with the same settings).
+    #[arg(long)]
+    pub resume: bool,
     /// Folder for the report, pictures and CSV.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Fashion-MNIST folder (gzipped IDX files); default $FASHION_MNIST_DIR, else Debian's.
+    /// Data: a Fashion-MNIST folder (gzipped IDX files; default $FASHION_MNIST_DIR, else Debian's), or an
+    /// ImageNet-layout folder holding train/<class>/* and val/<class>/* (JPEG or PNG).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Image folders: side of the square images the model gets (RandomResizedCrop for training; resize
+    /// of the shorter side to size/0.875 and centre crop for evaluation).
+    #[arg(long, default_value_t = 224)]
+    pub image_size: i64,
+    /// Image folders: decoding threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Image folders: decoded batches each worker may hold ready (the bound on memory).
+    #[arg(long, default_value_t = 2)]
+    pub prefetch: usize,
+    /// Image folders: leave out files that cannot be decoded (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_images: bool,
 }
 
 /// `--device` as given.
@@ -134,15 +179,62 @@ impl TrainArgs {
         }
     }
 
-    /// The mixer options for `recipe` (None: `None` trains without mixing).
-    pub fn mix_config(&self, recipe: Recipe, classes: i64) -> Option<MixConfig> {
-        let (mixup_alpha, cutmix_alpha, minmax) = match recipe {
-            Recipe::None => return None,
-            Recipe::Mixup => (self.mixup_alpha, 0.0, None),
-            Recipe::Cutmix => (0.0, self.cutmix_alpha, self.cutmix_minmax),
-            Recipe::Both => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax),
+    /// The recipes to train, in order.
+    pub fn recipe_list(&self) -> Vec<Recipe> {
+        match (self.recipes.is_empty(), self.compare) {
+            (false, _) => self.recipes.clone(),
+            (true, true) => Recipe::COMPARE.to_vec(),
+            (true, false) => vec![self.recipe],
+        }
+    }
+
+    /// The seeds to train with, in order.
+    pub fn seed_list(&self) -> Vec<u64> {
+        if self.seeds.is_empty() {
+            vec![self.seed]
+        } else {
+            self.seeds.clone()
+        }
+    }
+
+    /// Checks the options the mixer does not check; the error names the option, its value and what was
+    /// expected.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.epochs >= 1, "epochs: got {}, expected >= 1", self.epochs);
+        ensure!(self.batch_size >= 1, "batch-size: got {}, expected >= 1", self.batch_size);
+        ensure!(self.eval_every >= 1, "eval-every: got {}, expected >= 1", self.eval_every);
+        ensure!(self.holdout >= 0, "holdout: got {}, expected >= 0", self.holdout);
+        ensure!(self.workers >= 1, "workers: got {}, expected >= 1", self.workers);
+        ensure!(self.prefetch >= 1, "prefetch: got {}, expected >= 1", self.prefetch);
+        ensure!(self.image_size >= 8, "image-size: got {}, expected >= 8", self.image_size);
+        ensure!(
+            (0.0..1.0).contains(&self.mix_off_fraction),
+            "mix-off-fraction: got {}, expected a fraction in [0, 1)",
+            self.mix_off_fraction
+        );
+        ensure!(self.lr > 0.0 && self.lr.is_finite(), "lr: got {}, expected a positive number", self.lr);
+        ensure!(self.warmup_epochs >= 0.0, "warmup-epochs: got {}, expected >= 0", self.warmup_epochs);
+        Ok(())
+    }
+
+    /// The epoch (0-based) from which `both-off` stops mixing: the last `mix_off_fraction` of the
+    /// epochs, rounded, and at least one.
+    pub fn off_epoch(&self) -> usize {
+        let off = ((self.mix_off_fraction * self.epochs as f64).round() as usize).max(1);
+        self.epochs.saturating_sub(off)
+    }
+
+    /// The mixer options for `recipe`; `none` gets a configuration that is off from epoch 0, so its
+    /// targets are the plain (smoothed) one-hots.
+    pub fn mix_config(&self, recipe: Recipe, classes: i64) -> MixConfig {
+        let (mixup_alpha, cutmix_alpha, minmax, off_epoch) = match recipe {
+            Recipe::None => (1.0, 0.0, None, Some(0)),
+            Recipe::Mixup => (self.mixup_alpha, 0.0, None, None),
+            Recipe::Cutmix => (0.0, self.cutmix_alpha, self.cutmix_minmax, None),
+            Recipe::Both => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, None),
+            Recipe::BothOff => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, Some(self.off_epoch())),
         };
-        Some(MixConfig {
+        MixConfig {
             mixup_alpha,
             cutmix_alpha,
             cutmix_minmax: minmax,
@@ -152,8 +244,55 @@ impl TrainArgs {
             correct_lam: !self.no_correct_lam,
             label_smoothing: self.label_smoothing,
             num_classes: classes,
-            off_epoch: None,
+            off_epoch,
             bce_target_thresh: None,
-        })
+        }
     }
+}
+
+/// Which ResNet `train_resnet` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    /// The CIFAR-style ResNet of `--width` and `--blocks` (ResNet-8 by default); any input.
+    Small,
+    /// tch's `vision::resnet::resnet18` (ImageNet's ResNet-18; 3-channel input).
+    Resnet18,
+    /// tch's `vision::resnet::resnet50` (ImageNet's ResNet-50; 3-channel input).
+    Resnet50,
+}
+
+/// `train_resnet`'s model options.
+#[derive(Args, Clone, Debug)]
+pub struct ResNetArgs {
+    /// Model: small (default on Fashion-MNIST), resnet18 (default on image folders) or resnet50.
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Small ResNet: channels of the first stage (then 2x and 4x).
+    #[arg(long, default_value_t = 16)]
+    pub width: i64,
+    /// Small ResNet: basic blocks per stage (1: ResNet-8, 3: ResNet-20).
+    #[arg(long, default_value_t = 1)]
+    pub blocks: usize,
+}
+
+/// `train_vit`'s model options; unset ones take the data's default: a small ViT for Fashion-MNIST
+/// (patch 4, dim 64, depth 4, heads 4, MLP ratio 2), ViT-S/16 for image folders (patch 16, dim 384,
+/// depth 12, heads 6, MLP ratio 4).
+#[derive(Args, Clone, Debug)]
+pub struct VitArgs {
+    /// Patch side in pixels (must divide the image side).
+    #[arg(long)]
+    pub patch: Option<i64>,
+    /// Token width.
+    #[arg(long)]
+    pub dim: Option<i64>,
+    /// Transformer blocks.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Attention heads (must divide dim).
+    #[arg(long)]
+    pub heads: Option<i64>,
+    /// MLP hidden width as a multiple of dim.
+    #[arg(long)]
+    pub mlp_ratio: Option<i64>,
 }

@@ -1,62 +1,156 @@
-//! Code the training examples share: data loading, the training loop, metrics, pictures and reports.
+//! Code the training examples share: data sources (Fashion-MNIST, image folders), models, the training
+//! loop, metrics, pictures and reports.
 #![allow(dead_code)]
 
+pub mod augment;
 pub mod cli;
-pub mod data;
+pub mod fashion_mnist;
+pub mod image_folder;
+pub mod input;
 pub mod metrics;
 pub mod models;
 pub mod report;
+pub mod results;
+pub mod source;
 pub mod train;
+pub mod transforms;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use tch::nn::{self, ModuleT};
+use anyhow::{ensure, Result};
+use tch::{nn, Device};
 
-use cli::{Recipe, TrainArgs};
+use cli::{Arch, ResNetArgs, TrainArgs, VitArgs};
+use source::{InputShape, Source};
 
-/// Trains `model` under the requested recipe (or all four with `--compare`), prints a summary per
-/// epoch, and writes the report, the reliability diagram and one picture of a mixed batch per recipe.
-pub fn run<M: ModuleT>(model: &str, args: &TrainArgs, build: impl Fn(&nn::Path) -> M) -> Result<()> {
-    let device = args.device();
-    let data = train::load(args, device)?;
-    let recipes = if args.compare { Recipe::ALL.to_vec() } else { vec![args.recipe] };
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
-    let outcomes = recipes.iter().map(|&r| train::train(&build, r, args, &data, device)).collect::<Result<Vec<_>>>()?;
+/// Whether `dir` is an ImageNet-layout folder (it has a `train/` folder) rather than Fashion-MNIST files.
+pub fn is_image_folder(dir: &Path) -> bool {
+    dir.join("train").is_dir()
+}
 
-    for o in &outcomes {
-        let title = format!("{model}: first training batch, recipe {}", o.recipe.name());
-        let path = out.join(format!("batch_{}.png", o.recipe.name()));
-        std::fs::create_dir_all(&out)?;
-        report::batch_grid(&path, &title, &o.first_batch.0, &o.first_batch.1, &data::CLASSES)?;
+/// The data set `--data` names (see [`is_image_folder`]), loaded for training on `device`.
+pub fn open_source(args: &TrainArgs, device: Device) -> Result<Box<dyn Source>> {
+    let dir = fashion_mnist::resolve_dir(args.data.as_deref());
+    if is_image_folder(&dir) {
+        Ok(Box::new(image_folder::FolderSource::open(&dir, args, device)?))
+    } else {
+        Ok(Box::new(fashion_mnist::FashionMnist::load(&dir, args.train_subset, args.holdout, args.batch_size, args.augment, device)?))
     }
-    let runs: Vec<(&str, &metrics::Calibration)> = outcomes.iter().map(|o| (o.recipe.name(), &o.eval.calibration)).collect();
-    report::reliability(&out.join("reliability.png"), &format!("{model} on Fashion-MNIST: reliability (test split)"), &runs)?;
-    let rows: Vec<report::Row> = outcomes
-        .iter()
-        .map(|o| report::Row {
-            recipe: o.recipe.name().to_string(),
-            accuracy: o.eval.accuracy,
-            nll: o.eval.nll,
-            ece: o.eval.calibration.ece,
-            train_loss: o.train_loss,
-            seconds: o.seconds,
-            images_per_sec: o.images_per_sec,
-        })
-        .collect();
-    let command: Vec<String> = std::env::args().collect();
-    let description = format!(
-        "Command: `{}`  \nDevice: {device:?}; {} training images, {} epochs, batch {}, seed {}; \
-         test split (10,000 images) evaluated with augmentation off.",
-        command.join(" "),
-        data.train.len(),
+}
+
+/// The settings that decide a run's numbers besides its recipe and seed, in words.
+fn settings(model: &str, args: &TrainArgs, source: &dyn Source, device: Device) -> String {
+    format!(
+        "{model}; {}; {} epochs, batch {}, AdamW lr {} wd {}, warm-up {} epochs then cosine; mixup α {}, cutmix α {}, \
+         minmax {:?}, prob {}, switch {}, mode {:?}, correct λ {}, label smoothing {}, both-off fraction {}; device {device:?}",
+        source.describe(),
         args.epochs,
         args.batch_size,
-        args.seed
+        args.lr,
+        args.weight_decay,
+        args.warmup_epochs,
+        args.mixup_alpha,
+        args.cutmix_alpha,
+        args.cutmix_minmax,
+        args.prob,
+        args.switch_prob,
+        args.mode,
+        !args.no_correct_lam,
+        args.label_smoothing,
+        args.mix_off_fraction,
+    )
+}
+
+/// Trains the model that `build` makes (`model` names it in titles, `options` are its options in
+/// words) under every requested recipe and seed; after each run writes its result file, and rewrites
+/// the report, the reliability diagrams and the batch pictures.
+pub fn run(model: &str, options: &str, args: &TrainArgs, build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>) -> Result<()> {
+    args.validate()?;
+    let device = args.device();
+    let source = open_source(args, device)?;
+    println!("{}, on {device:?}", source.describe());
+    let input = source.input();
+    build(&nn::VarStore::new(Device::Cpu).root(), &input)?; // refuse bad model options before training
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
+    let settings = settings(&format!("{model} ({options})"), args, source.as_ref(), device);
+    let command: Vec<String> = std::env::args().collect();
+    let (recipes, seeds) = (args.recipe_list(), args.seed_list());
+    let description = format!(
+        "Command: `{}`  \nSettings: {settings}; seeds {seeds:?}. Evaluation with augmentation off{}.",
+        command.join(" "),
+        if args.holdout > 0 { "; temperature fitted on the held-out images by minimising their NLL" } else { "" }
     );
-    let md = report::markdown(&format!("{model} on Fashion-MNIST"), &description, &rows);
-    report::write(&out, "report.md", &md)?;
-    report::write(&out, "report.csv", &report::csv(&rows))?;
-    println!("\n{md}\nwrote {}/report.md, report.csv, reliability.png, batch_*.png", out.display());
+    let mut done = Vec::new();
+    for &seed in &seeds {
+        for &recipe in &recipes {
+            let dir = results::run_dir(&out, recipe, seed);
+            let previous = if args.resume { results::load(&dir)? } else { None };
+            let result = match previous {
+                Some(r) => {
+                    ensure!(r.settings == settings, "resume: {} was written with other settings:\n  {}\nexpected:\n  {settings}", dir.display(), r.settings);
+                    println!("{:>8} seed {seed}: kept from {}", recipe.name(), dir.display());
+                    r
+                }
+                None => {
+                    let trained = train::train(&|p: &nn::Path| build(p, &input), recipe, seed, args, source.as_ref(), device)?;
+                    let mut result = trained.result;
+                    result.settings = settings.clone();
+                    results::save(&dir, &result)?;
+                    if seed == seeds[0] {
+                        let title = format!("{model}: first training batch, recipe {}", recipe.name());
+                        let (images, targets) = &trained.first_batch;
+                        report::batch_grid(&out.join(format!("batch_{}.png", recipe.name())), &title, images, targets, source.classes())?;
+                    }
+                    result
+                }
+            };
+            done.push(result);
+            let mut ordered = done.clone();
+            ordered.sort_by_key(|r| (recipes.iter().position(|x| x.name() == r.recipe), r.seed));
+            results::summarise(&out, &format!("{model} on {}", data_name(args)), &description, &ordered)?;
+        }
+    }
+    println!("\n{}\nwrote {}/report.md, report.csv, reliability*.png, batch_*.png, runs/*/result.json", std::fs::read_to_string(out.join("report.md"))?, out.display());
     Ok(())
+}
+
+/// "Fashion-MNIST" or the image folder's name, for titles.
+fn data_name(args: &TrainArgs) -> String {
+    let dir = fashion_mnist::resolve_dir(args.data.as_deref());
+    if is_image_folder(&dir) {
+        dir.file_name().map_or("an image folder".into(), |n| n.to_string_lossy().into_owned())
+    } else {
+        "Fashion-MNIST".into()
+    }
+}
+
+/// The ResNet that `m` asks for (default: the small one on Fashion-MNIST, ResNet-18 on image folders).
+fn resnet_arch(args: &TrainArgs, m: &ResNetArgs) -> Arch {
+    m.arch.unwrap_or(if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { Arch::Resnet18 } else { Arch::Small })
+}
+
+/// `train_resnet`: the chosen ResNet under [`run`].
+pub fn run_resnet(args: &TrainArgs, m: &ResNetArgs) -> Result<()> {
+    let arch = resnet_arch(args, m);
+    let name = match arch {
+        Arch::Small => "ResNet",
+        Arch::Resnet18 => "ResNet-18",
+        Arch::Resnet50 => "ResNet-50",
+    };
+    let options = match arch {
+        Arch::Small => format!("width {}, {} blocks per stage", m.width, m.blocks),
+        _ => "tch::vision::resnet".to_string(),
+    };
+    run(name, &options, args, &|p, input| models::resnet_for(p, arch, m, input))
+}
+
+/// `train_vit`: a ViT (the data's default shape, or the flags') under [`run`].
+pub fn run_vit(args: &TrainArgs, v: &VitArgs) -> Result<()> {
+    let name = if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { "ViT-S" } else { "ViT" };
+    let set: Vec<String> = [("patch", v.patch), ("dim", v.dim), ("depth", v.depth.map(|d| d as i64)), ("heads", v.heads), ("MLP ratio", v.mlp_ratio)]
+        .iter()
+        .filter_map(|(name, value)| value.map(|x| format!("{name} {x}")))
+        .collect();
+    let options = if set.is_empty() { "the data's default shape".to_string() } else { format!("{}, the rest by default", set.join(", ")) };
+    run(name, &options, args, &|p, input| models::vit_for(p, v, input))
 }

@@ -1,162 +1,169 @@
-//! The two models of the training examples, sized for 28 × 28 grey images.
+//! The examples' models, written the way tch-rs writes its own (`tch::vision::resnet`): functions that
+//! return `impl ModuleT` blocks, assembled with `nn::seq_t` and `nn::func_t` into a `FuncT` model.
 
+use anyhow::{ensure, Result};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-/// A CIFAR-style ResNet (He et al. 2016, §4.2): a 3×3 stem, three stages of basic blocks at
-/// `width`, `2·width`, `4·width` channels (stride 2 between stages: 28 → 14 → 7), global average
-/// pooling and a linear classifier.
-#[derive(Debug)]
-pub struct ResNet {
-    stem: nn::Conv2D,
-    stem_bn: nn::BatchNorm,
-    blocks: Vec<BasicBlock>,
-    fc: nn::Linear,
+use super::cli::{Arch, ResNetArgs, VitArgs};
+use super::source::InputShape;
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
+    nn::conv2d(p, c_in, c_out, k, nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() })
 }
 
-#[derive(Debug)]
-struct BasicBlock {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
-    shortcut: Option<(nn::Conv2D, nn::BatchNorm)>,
+fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
 }
 
-fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
-    nn::conv2d(p, i, o, k, cfg)
-}
-
-impl BasicBlock {
-    fn new(p: &nn::Path, i: i64, o: i64, stride: i64) -> Self {
-        let shortcut = (stride != 1 || i != o).then(|| (conv(p / "down", i, o, 1, stride), nn::batch_norm2d(p / "down_bn", o, Default::default())));
-        BasicBlock {
-            conv1: conv(p / "conv1", i, o, 3, stride),
-            bn1: nn::batch_norm2d(p / "bn1", o, Default::default()),
-            conv2: conv(p / "conv2", o, o, 3, 1),
-            bn2: nn::batch_norm2d(p / "bn2", o, Default::default()),
-            shortcut,
-        }
-    }
-
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let y = x.apply(&self.conv1).apply_t(&self.bn1, train).relu().apply(&self.conv2).apply_t(&self.bn2, train);
-        let skip = match &self.shortcut {
-            Some((c, bn)) => x.apply(c).apply_t(bn, train),
-            None => x.shallow_clone(),
-        };
-        (y + skip).relu()
+/// The identity, or a strided 1×1 convolution and batch norm where the block changes shape.
+fn shortcut(p: &nn::Path, c_in: i64, c_out: i64, stride: i64) -> nn::SequentialT {
+    if stride != 1 || c_in != c_out {
+        nn::seq_t().add(conv(p / "down", c_in, c_out, 1, stride)).add(batch_norm(p / "down_bn", c_out))
+    } else {
+        nn::seq_t()
     }
 }
 
-impl ResNet {
-    /// `blocks_per_stage` basic blocks in each of the three stages (1 → ResNet-8, 3 → ResNet-20).
-    pub fn new(p: &nn::Path, width: i64, blocks_per_stage: usize, classes: i64) -> Self {
-        let mut blocks = Vec::new();
-        let mut channels = width;
-        for stage in 0..3 {
-            let out = width << stage;
-            for b in 0..blocks_per_stage {
-                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(&(p / format!("stage{stage}_{b}")), channels, out, stride));
-                channels = out;
-            }
+/// Two 3×3 convolutions with batch norm and a residual connection (He et al. 2016).
+fn basic_block(p: &nn::Path, c_in: i64, c_out: i64, stride: i64) -> impl ModuleT {
+    let skip = shortcut(p, c_in, c_out, stride);
+    let conv1 = conv(p / "conv1", c_in, c_out, 3, stride);
+    let bn1 = batch_norm(p / "bn1", c_out);
+    let conv2 = conv(p / "conv2", c_out, c_out, 3, 1);
+    let bn2 = batch_norm(p / "bn2", c_out);
+    nn::func_t(move |x, train| {
+        let y = x.apply(&conv1).apply_t(&bn1, train).relu().apply(&conv2).apply_t(&bn2, train);
+        (y + x.apply_t(&skip, train)).relu()
+    })
+}
+
+/// A CIFAR-style ResNet (He et al. 2016, §4.2): a 3×3 stem, three stages of `blocks_per_stage` basic
+/// blocks at `width`, `2·width`, `4·width` channels (stride 2 between stages), global average pooling
+/// and a linear classifier. `blocks_per_stage` 1 gives ResNet-8, 3 gives ResNet-20.
+pub fn resnet(p: &nn::Path, in_channels: i64, width: i64, blocks_per_stage: usize, classes: i64) -> nn::FuncT<'static> {
+    let mut body = nn::seq_t();
+    let mut channels = width;
+    for stage in 0..3 {
+        let out = width << stage;
+        for b in 0..blocks_per_stage {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            body = body.add(basic_block(&(p / format!("stage{stage}_{b}")), channels, out, stride));
+            channels = out;
         }
-        ResNet {
-            stem: conv(p / "stem", 1, width, 3, 1),
-            stem_bn: nn::batch_norm2d(p / "stem_bn", width, Default::default()),
-            blocks,
-            fc: nn::linear(p / "fc", channels, classes, Default::default()),
+    }
+    let stem = conv(p / "stem", in_channels, width, 3, 1);
+    let stem_bn = batch_norm(p / "stem_bn", width);
+    let fc = nn::linear(p / "fc", channels, classes, Default::default());
+    nn::func_t(move |x, train| {
+        x.apply(&stem).apply_t(&stem_bn, train).relu().apply_t(&body, train).adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&fc)
+    })
+}
+
+/// The shape of a Vision Transformer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VitConfig {
+    /// Side of the square input images.
+    pub image: i64,
+    /// Input channels.
+    pub channels: i64,
+    /// Patch side (must divide `image`).
+    pub patch: i64,
+    /// Token width.
+    pub dim: i64,
+    /// Transformer blocks.
+    pub depth: usize,
+    /// Attention heads (must divide `dim`).
+    pub heads: i64,
+    /// MLP hidden width as a multiple of `dim`.
+    pub mlp_ratio: i64,
+    /// Classes of the head.
+    pub classes: i64,
+}
+
+impl VitConfig {
+    /// Checks the shape; the error names the option, its value and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [("image-size", self.image), ("patch", self.patch), ("dim", self.dim), ("heads", self.heads), ("mlp-ratio", self.mlp_ratio)] {
+            ensure!(v >= 1, "{name}: got {v}, expected >= 1");
         }
+        ensure!(self.depth >= 1, "depth: got {}, expected >= 1", self.depth);
+        ensure!(self.image % self.patch == 0, "patch: got {}, expected a divisor of the image side {}", self.patch, self.image);
+        ensure!(self.dim % self.heads == 0, "heads: got {}, expected a divisor of dim = {}", self.heads, self.dim);
+        Ok(())
     }
 }
 
-impl ModuleT for ResNet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = x.apply(&self.stem).apply_t(&self.stem_bn, train).relu();
-        for b in &self.blocks {
-            y = b.forward_t(&y, train);
-        }
-        y.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
-    }
-}
-
-/// A small Vision Transformer (Dosovitskiy et al. 2021): non-overlapping `patch × patch` patches embedded
-/// by a strided convolution, a class token, learnt position embeddings, pre-norm transformer blocks
-/// (multi-head self-attention, GELU MLP), and a linear head on the class token.
-#[derive(Debug)]
-pub struct Vit {
-    patch_embed: nn::Conv2D,
-    cls: Tensor,
-    pos: Tensor,
-    blocks: Vec<VitBlock>,
-    norm: nn::LayerNorm,
-    head: nn::Linear,
-    heads: i64,
-}
-
-#[derive(Debug)]
-struct VitBlock {
-    norm1: nn::LayerNorm,
-    qkv: nn::Linear,
-    proj: nn::Linear,
-    norm2: nn::LayerNorm,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-}
-
-impl Vit {
-    /// `dim`-wide tokens, `depth` blocks of `heads` heads, MLP ratio 2.
-    pub fn new(p: &nn::Path, patch: i64, dim: i64, depth: usize, heads: i64, classes: i64) -> Self {
-        let tokens = (28 / patch) * (28 / patch) + 1;
-        let ln = |q: nn::Path| nn::layer_norm(q, vec![dim], Default::default());
-        let lin = |q: nn::Path, i, o| nn::linear(q, i, o, Default::default());
-        let blocks = (0..depth)
-            .map(|d| {
-                let b = p / format!("block{d}");
-                VitBlock {
-                    norm1: ln(&b / "norm1"),
-                    qkv: lin(&b / "qkv", dim, 3 * dim),
-                    proj: lin(&b / "proj", dim, dim),
-                    norm2: ln(&b / "norm2"),
-                    fc1: lin(&b / "fc1", dim, 2 * dim),
-                    fc2: lin(&b / "fc2", 2 * dim, dim),
-                }
-            })
-            .collect();
-        Vit {
-            patch_embed: nn::conv2d(p / "patch_embed", 1, dim, patch, nn::ConvConfig { stride: patch, ..Default::default() }),
-            cls: p.var("cls", &[1, 1, dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
-            pos: p.var("pos", &[1, tokens, dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
-            blocks,
-            norm: ln(p / "norm"),
-            head: lin(p / "head", dim, classes),
-            heads,
-        }
-    }
-}
-
-impl VitBlock {
-    fn forward(&self, x: &Tensor, heads: i64) -> Tensor {
-        let (b, t, d) = x.size3().unwrap();
-        let qkv = x.apply(&self.norm1).apply(&self.qkv).view([b, t, 3, heads, d / heads]).permute([2, 0, 3, 1, 4]);
+/// A pre-norm transformer block: multi-head self-attention, then a GELU MLP, each with a residual.
+fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64) -> impl ModuleT {
+    let ln = |q: nn::Path| nn::layer_norm(q, vec![dim], Default::default());
+    let lin = |q: nn::Path, i, o| nn::linear(q, i, o, Default::default());
+    let norm1 = ln(p / "norm1");
+    let qkv = lin(p / "qkv", dim, 3 * dim);
+    let proj = lin(p / "proj", dim, dim);
+    let norm2 = ln(p / "norm2");
+    let fc1 = lin(p / "fc1", dim, mlp_ratio * dim);
+    let fc2 = lin(p / "fc2", mlp_ratio * dim, dim);
+    nn::func_t(move |x, _train| {
+        let (b, t, d) = x.size3().expect("tokens [B, T, D]");
+        let qkv = x.apply(&norm1).apply(&qkv).view([b, t, 3, heads, d / heads]).permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false);
-        let x = x + attn.transpose(1, 2).reshape([b, t, d]).apply(&self.proj);
-        let mlp = x.apply(&self.norm2).apply(&self.fc1).gelu("none").apply(&self.fc2);
+        let x = x + attn.transpose(1, 2).reshape([b, t, d]).apply(&proj);
+        let mlp = x.apply(&norm2).apply(&fc1).gelu("none").apply(&fc2);
         x + mlp
-    }
+    })
 }
 
-impl ModuleT for Vit {
-    fn forward_t(&self, x: &Tensor, _train: bool) -> Tensor {
-        let patches = x.apply(&self.patch_embed).flatten(2, -1).transpose(1, 2);
+/// A Vision Transformer (Dosovitskiy et al. 2021): non-overlapping patches embedded by a strided
+/// convolution, a class token, learnt position embeddings, pre-norm blocks, and a linear head on the
+/// class token. Call [`VitConfig::validate`] first.
+pub fn vit(p: &nn::Path, c: &VitConfig) -> nn::FuncT<'static> {
+    let tokens = (c.image / c.patch) * (c.image / c.patch) + 1;
+    let blocks = (0..c.depth).fold(nn::seq_t(), |s, d| s.add(vit_block(&(p / format!("block{d}")), c.dim, c.heads, c.mlp_ratio)));
+    let patch_embed = nn::conv2d(p / "patch_embed", c.channels, c.dim, c.patch, nn::ConvConfig { stride: c.patch, ..Default::default() });
+    let cls = p.var("cls", &[1, 1, c.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
+    let pos = p.var("pos", &[1, tokens, c.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
+    let norm = nn::layer_norm(p / "norm", vec![c.dim], Default::default());
+    let head = nn::linear(p / "head", c.dim, c.classes, Default::default());
+    nn::func_t(move |x, train| {
+        let patches = x.apply(&patch_embed).flatten(2, -1).transpose(1, 2);
         let b = patches.size()[0];
-        let mut y = Tensor::cat(&[self.cls.expand([b, -1, -1], false), patches], 1) + &self.pos;
-        for blk in &self.blocks {
-            y = blk.forward(&y, self.heads);
-        }
-        y.apply(&self.norm).select(1, 0).apply(&self.head)
+        let y = Tensor::cat(&[cls.expand([b, -1, -1], false), patches], 1) + &pos;
+        y.apply_t(&blocks, train).apply(&norm).select(1, 0).apply(&head)
+    })
+}
+
+/// The ResNet of `arch` for `input`; tch's ImageNet ResNets need 3-channel images.
+pub fn resnet_for(p: &nn::Path, arch: Arch, m: &ResNetArgs, input: &InputShape) -> Result<nn::FuncT<'static>> {
+    ensure!(m.width >= 1, "width: got {}, expected >= 1", m.width);
+    ensure!(m.blocks >= 1, "blocks: got {}, expected >= 1", m.blocks);
+    if arch != Arch::Small {
+        ensure!(input.channels == 3, "arch: got {arch:?}, expected small for {}-channel images (tch's ImageNet ResNets take RGB)", input.channels);
     }
+    Ok(match arch {
+        Arch::Small => resnet(p, input.channels, m.width, m.blocks, input.classes),
+        Arch::Resnet18 => tch::vision::resnet::resnet18(p, input.classes),
+        Arch::Resnet50 => {
+            let model = tch::vision::resnet::resnet50(p, input.classes);
+            nn::func_t(move |x, train| model.forward_t(x, train))
+        }
+    })
+}
+
+/// The ViT of `v` for `input`: unset options from the small Fashion-MNIST ViT (1 channel) or ViT-S/16.
+pub fn vit_for(p: &nn::Path, v: &VitArgs, input: &InputShape) -> Result<nn::FuncT<'static>> {
+    let (patch, dim, depth, heads, mlp_ratio) = if input.channels == 1 { (4, 64, 4, 4, 2) } else { (16, 384, 12, 6, 4) };
+    let config = VitConfig {
+        image: input.size,
+        channels: input.channels,
+        patch: v.patch.unwrap_or(patch),
+        dim: v.dim.unwrap_or(dim),
+        depth: v.depth.unwrap_or(depth),
+        heads: v.heads.unwrap_or(heads),
+        mlp_ratio: v.mlp_ratio.unwrap_or(mlp_ratio),
+        classes: input.classes,
+    };
+    config.validate()?;
+    Ok(vit(p, &config))
 }

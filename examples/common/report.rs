@@ -1,7 +1,6 @@
-//! Pictures and tables: a captioned grid of one mixed batch, a reliability diagram overlaying recipes,
-//! and the Markdown / CSV report.
+//! Pictures: a captioned grid of one mixed batch and a reliability diagram overlaying runs; and the
+//! file writer the reports use.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -36,35 +35,38 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing: {e:?}")
 }
 
-/// A grid of grey `images` (uint8 `[N, 1, H, W]`), each captioned with its top two soft-target classes
-/// and weights, so a reader sees Mixup blend and CutMix paste.
-pub fn batch_grid(path: &Path, title: &str, images: &Tensor, targets: &Tensor, classes: &[&str]) -> Result<()> {
+/// A grid of `images` (uint8 `[N, C, H, W]`, C = 1 grey or 3 RGB, any strides), each captioned with its
+/// top two soft-target classes and weights, so a reader sees Mixup blend and CutMix paste. Small images
+/// are drawn enlarged (28 × 28 four times).
+pub fn batch_grid(path: &Path, title: &str, images: &Tensor, targets: &Tensor, classes: &[String]) -> Result<()> {
     font()?;
-    let (n, _, h, w) = images.size4()?;
-    let (cols, scale, caption) = (4i64, 4i64, 34i64);
+    let (n, c, h, w) = images.size4()?;
+    anyhow::ensure!(c == 1 || c == 3, "images: got {c} channels, expected 1 or 3");
+    let (cols, scale, caption) = (4i64, (112 / w).max(1), 34i64);
     let rows = (n + cols - 1) / cols;
     let (tile_w, tile_h) = (w * scale + 24, h * scale + caption);
     let size = ((cols * tile_w) as u32, (rows * tile_h + 30) as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     root.draw(&Text::new(title.to_string(), (8, 6), ("sans-serif", 16).into_font())).map_err(draw_err)?;
-    let pixels = Vec::<u8>::try_from(images.to_kind(Kind::Uint8).contiguous().flatten(0, -1))?;
+    let pixels = Vec::<u8>::try_from(images.to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous().flatten(0, -1))?;
     let weights = Vec::<f32>::try_from(targets.to_kind(Kind::Float).contiguous().flatten(0, -1))?;
-    let c = targets.size()[1] as usize;
+    let width = targets.size()[1] as usize;
     for i in 0..n {
         let (x0, y0) = ((i % cols) * tile_w + 12, (i / cols) * tile_h + 30);
         for y in 0..h {
             for x in 0..w {
-                let v = pixels[(i * h * w + y * w + x) as usize];
+                let at = ((i * h * w + y * w + x) * c) as usize;
+                let (r, g, b) = if c == 3 { (pixels[at], pixels[at + 1], pixels[at + 2]) } else { (pixels[at], pixels[at], pixels[at]) };
                 let rect = [((x0 + x * scale) as i32, (y0 + y * scale) as i32), ((x0 + (x + 1) * scale) as i32, (y0 + (y + 1) * scale) as i32)];
-                root.draw(&Rectangle::new(rect, RGBColor(v, v, v).filled())).map_err(draw_err)?;
+                root.draw(&Rectangle::new(rect, RGBColor(r, g, b).filled())).map_err(draw_err)?;
             }
         }
-        let row = &weights[i as usize * c..(i as usize + 1) * c];
-        let mut order: Vec<usize> = (0..c).collect();
+        let row = &weights[i as usize * width..(i as usize + 1) * width];
+        let mut order: Vec<usize> = (0..width).collect();
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
         for (line, &k) in order.iter().take(2).enumerate() {
-            let label = format!("{} {:.2}", classes.get(k).copied().unwrap_or("?"), row[k]);
+            let label = format!("{} {:.2}", classes.get(k).map_or("?", String::as_str), row[k]);
             let at = (x0 as i32, (y0 + h * scale + 2 + 15 * line as i64) as i32);
             root.draw(&Text::new(label, at, ("sans-serif", 13).into_font())).map_err(draw_err)?;
         }
@@ -107,49 +109,6 @@ pub fn reliability(path: &Path, title: &str, runs: &[(&str, &Calibration)]) -> R
         .map_err(draw_err)?;
     root.present().map_err(draw_err)?;
     Ok(())
-}
-
-/// One row of the report.
-pub struct Row {
-    pub recipe: String,
-    pub accuracy: f64,
-    pub nll: f64,
-    pub ece: f64,
-    pub train_loss: f64,
-    pub seconds: f64,
-    pub images_per_sec: f64,
-}
-
-const HEADER: [&str; 7] = ["recipe", "top-1 accuracy (%)", "test NLL", "ECE (15 bins)", "train loss", "train time (s)", "images/s"];
-
-fn cells(r: &Row) -> [String; 7] {
-    [
-        r.recipe.clone(),
-        format!("{:.2}", 100.0 * r.accuracy),
-        format!("{:.4}", r.nll),
-        format!("{:.4}", r.ece),
-        format!("{:.4}", r.train_loss),
-        format!("{:.1}", r.seconds),
-        format!("{:.0}", r.images_per_sec),
-    ]
-}
-
-/// The results table as CSV.
-pub fn csv(rows: &[Row]) -> String {
-    let mut out = HEADER.join(",") + "\n";
-    for r in rows {
-        out += &(cells(r).join(",") + "\n");
-    }
-    out
-}
-
-/// The results table as Markdown, under a heading and the run's description.
-pub fn markdown(title: &str, description: &str, rows: &[Row]) -> String {
-    let mut out = format!("# {title}\n\n{description}\n\n| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len()));
-    for r in rows {
-        let _ = writeln!(out, "| {} |", cells(r).join(" | "));
-    }
-    out
 }
 
 /// Writes `text` to `dir/name`, creating `dir`.

@@ -1,57 +1,20 @@
-//! The training loop shared by the examples: batches built on the model's device, mixing through
-//! tch-mixcut, AdamW with linear warm-up and cosine decay, and evaluation with augmentation off.
+//! The training loop shared by the examples: uint8 batches from a [`Source`], mixing in place through
+//! tch-mixcut, normalisation, AdamW with linear warm-up and cosine decay, and evaluation with
+//! augmentation off (logits kept for calibration and temperature scaling).
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer};
+use tch_mixcut::{soft_cross_entropy, Mixer};
 
 use super::cli::{Recipe, TrainArgs};
-use super::data::{self, Split};
-use super::metrics::{calibration, Evaluation};
-
-/// Fashion-MNIST's pixel mean and standard deviation.
-const MEAN: f64 = 0.2860;
-const STD: f64 = 0.3530;
-/// Classes of Fashion-MNIST.
-pub const CLASSES: i64 = 10;
-
-/// uint8 pixels → normalised float input.
-pub fn normalise(x: &Tensor) -> Tensor {
-    (x.to_kind(Kind::Float) / 255.0 - MEAN) / STD
-}
-
-/// Both splits, moved to `device` once (batches are then gathered there).
-pub struct Data {
-    pub train: Split,
-    pub test: Split,
-}
-
-/// Loads Fashion-MNIST (the first `train_subset` training images, all test images) onto `device`.
-pub fn load(args: &TrainArgs, device: Device) -> Result<Data> {
-    let dir = data::resolve_dir(args.data.as_deref());
-    let train = data::load(&dir, "train")?;
-    let train = if args.train_subset > 0 { train.take(args.train_subset) } else { train };
-    let test = data::load(&dir, "t10k")?;
-    println!("Fashion-MNIST from {}: {} train, {} test images, on {device:?}", dir.display(), train.len(), test.len());
-    let to = |s: Split| Split { images: s.images.to_device(device), labels: s.labels.to_device(device) };
-    Ok(Data { train: to(train), test: to(test) })
-}
-
-/// What one training run produced.
-pub struct Outcome {
-    pub recipe: Recipe,
-    pub eval: Evaluation,
-    /// Mean training loss (against the mixed targets) of the last epoch.
-    pub train_loss: f64,
-    pub seconds: f64,
-    pub images_per_sec: f64,
-    /// The first training batch after mixing (uint8 images and soft targets, on the CPU), for pictures.
-    pub first_batch: (Tensor, Tensor),
-}
+use super::input::normalise;
+use super::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
+use super::results::{EpochLog, RunResult};
+use super::source::{EvalSplit, Source};
 
 /// Learning rate at `step`: linear warm-up, then cosine decay to zero.
 pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
@@ -63,98 +26,125 @@ pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
     }
 }
 
-/// The mixer of a recipe; `none` gets a disabled one, so its targets are the same (smoothed) one-hots.
-fn mixer_for(args: &TrainArgs, recipe: Recipe) -> Result<Mixer> {
-    match args.mix_config(recipe, CLASSES) {
-        Some(config) => Ok(Mixer::new(config, args.seed)?),
-        None => {
-            let mut m = Mixer::new(MixConfig { label_smoothing: args.label_smoothing, ..MixConfig::mixup(1.0, CLASSES) }, args.seed)?;
-            m.set_enabled(false);
-            Ok(m)
-        }
-    }
+/// Builds a fresh model under a given variable path.
+pub type Build<'a> = dyn Fn(&nn::Path) -> Result<nn::FuncT<'static>> + 'a;
+
+/// One finished run: its result, and its first mixed training batch (uint8 images `[≤16, C, H, W]`
+/// and soft targets, on the CPU) for pictures.
+pub struct Trained {
+    /// Metrics, timings and the per-epoch log.
+    pub result: RunResult,
+    /// The first 16 images of the first batch after mixing, with their targets.
+    pub first_batch: (Tensor, Tensor),
 }
 
-/// Trains a fresh model from `build` under `recipe` and evaluates it on the test split.
-pub fn train<M: ModuleT>(build: impl Fn(&nn::Path) -> M, recipe: Recipe, args: &TrainArgs, data: &Data, device: Device) -> Result<Outcome> {
-    tch::manual_seed(args.seed as i64);
+/// Trains a fresh model from `build` under `recipe` with `seed`, evaluates it on the test split, and
+/// (when the source has a held-out split) fits a temperature there and evaluates again with it.
+pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source: &dyn Source, device: Device) -> Result<Trained> {
+    tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
-    let model = build(&vs.root());
+    let model = build(&vs.root())?;
     let mut opt = nn::AdamW { wd: args.weight_decay, ..Default::default() }.build(&vs, args.lr)?;
-    let mut mixer = mixer_for(args, recipe)?;
-    let n = data.train.len();
-    let steps_per_epoch = (n as usize).div_ceil(args.batch_size as usize);
+    let classes = source.input().classes;
+    let mut mixer = Mixer::new(args.mix_config(recipe, classes), seed)?;
+    let n = source.train_len();
+    ensure!(n > 0, "data: no training images");
+    let steps_per_epoch = n.div_ceil(args.batch_size as usize);
     let total = steps_per_epoch * args.epochs;
     let warmup = (args.warmup_epochs * steps_per_epoch as f64) as usize;
-    let mut first_batch = None;
-    let (mut step, mut seen, mut train_loss) = (0, 0i64, 0.0);
-    let mut eval = None;
-    let mut train_seconds = 0.0;
-    for epoch in 1..=args.epochs {
-        let epoch_start = Instant::now();
-        let bar = ProgressBar::new(steps_per_epoch as u64).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "),
+    let (mut first_batch, mut epochs, mut eval) = (None, Vec::new(), None);
+    let (mut step, mut seen, mut skipped, mut train_seconds) = (0, 0usize, 0usize, 0.0);
+    for epoch in 0..args.epochs {
+        mixer.set_epoch(epoch);
+        let start = Instant::now();
+        let bar = ProgressBar::new(n as u64).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
         );
-        bar.set_prefix(format!("{:>6} epoch {epoch}/{}", recipe.name(), args.epochs));
-        let order = Tensor::randperm(n, (Kind::Int64, device));
+        bar.set_prefix(format!("{:>8} seed {seed} epoch {}/{}", recipe.name(), epoch + 1, args.epochs));
         let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
-        for index in order.split(args.batch_size, 0) {
-            let mut images = data.train.images.index_select(0, &index);
-            let labels = data.train.labels.index_select(0, &index);
+        let mut epoch_images = 0;
+        for batch in source.train_batches(epoch, seed)? {
+            let batch = batch?;
+            skipped += batch.skipped;
+            let mut images = batch.images;
+            let size = images.size()[0];
             // Mix the uint8 batch in place on its device (as timm's FastCollateMixup), then normalise.
-            let targets = mixer.apply_(&mut images, &labels)?;
+            let targets = mixer.apply_(&mut images, &batch.labels)?;
             if first_batch.is_none() {
-                first_batch = Some((images.narrow(0, 0, 16.min(images.size()[0])).to_device(Device::Cpu), targets.narrow(0, 0, 16.min(images.size()[0])).to_device(Device::Cpu)));
+                let k = 16.min(size);
+                first_batch = Some((images.narrow(0, 0, k).to_device(Device::Cpu), targets.narrow(0, 0, k).to_device(Device::Cpu)));
             }
-            let loss = soft_cross_entropy(&model.forward_t(&normalise(&images), true), &targets);
+            let loss = soft_cross_entropy(&model.forward_t(&normalise(&images, source.stats())?, true), &targets);
             opt.set_lr(lr_at(step, warmup, total, args.lr));
             opt.backward_step(&loss);
-            loss_sum += loss.detach() * index.size()[0] as f64;
+            loss_sum += loss.detach() * size as f64;
             step += 1;
-            seen += index.size()[0];
-            bar.inc(1);
+            epoch_images += size as usize;
+            bar.inc(size as u64);
+            bar.set_message(format!("{:.0} images/s", epoch_images as f64 / start.elapsed().as_secs_f64()));
         }
-        train_loss = loss_sum.double_value(&[]) / n as f64;
+        seen += epoch_images;
+        let train_loss = loss_sum.double_value(&[]) / epoch_images.max(1) as f64;
         bar.finish_and_clear();
-        train_seconds += epoch_start.elapsed().as_secs_f64();
-        let e = evaluate(&model, &data.test, &mut mixer)?;
-        println!(
-            "{:>6} epoch {epoch}/{}  train loss {train_loss:.4}  test acc {:.2}%  NLL {:.4}  ECE {:.4}  {:.0} images/s",
-            recipe.name(),
-            args.epochs,
-            100.0 * e.accuracy,
-            e.nll,
-            e.calibration.ece,
-            n as f64 / epoch_start.elapsed().as_secs_f64()
-        );
-        eval = Some(e);
+        let seconds = start.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        let mut line = format!("{:>8} seed {seed} epoch {}/{}  train loss {train_loss:.4}", recipe.name(), epoch + 1, args.epochs);
+        let mut log = EpochLog { train_loss, images_per_sec: epoch_images as f64 / seconds, test: None };
+        if (epoch + 1) % args.eval_every == 0 || epoch + 1 == args.epochs {
+            let (logits, bad) = evaluate(&model, source, EvalSplit::Test)?;
+            skipped += bad;
+            let e = logits.evaluate(1.0);
+            line += &format!("  test acc {:.2}%  NLL {:.4}  ECE {:.4}", 100.0 * e.accuracy, e.nll, e.calibration.ece);
+            log.test = Some(e);
+            eval = Some(logits);
+        }
+        println!("{line}  {:.0} images/s", log.images_per_sec);
+        epochs.push(log);
     }
-    Ok(Outcome {
-        recipe,
-        eval: eval.expect("at least one epoch"),
-        train_loss,
-        seconds: train_seconds,
+    let test = eval.expect("the last epoch evaluates");
+    let temperature = if source.eval_len(EvalSplit::Holdout) > 0 {
+        let (holdout, bad) = evaluate(&model, source, EvalSplit::Holdout)?;
+        skipped += bad;
+        let t = fit_temperature(&holdout)?;
+        let (lo, hi) = TEMPERATURE_RANGE;
+        if t < lo * 1.001 || t > hi / 1.001 {
+            println!("{:>8} seed {seed}: the fitted temperature {t:.3} is at an end of the searched range [{lo}, {hi}]", recipe.name());
+        }
+        Some(t)
+    } else {
+        None
+    };
+    if skipped > 0 {
+        println!("{:>8} seed {seed}: {skipped} unreadable images skipped (--skip-bad-images)", recipe.name());
+    }
+    let result = RunResult {
+        recipe: recipe.name().to_string(),
+        seed,
+        settings: String::new(),
+        test: test.evaluate(1.0),
+        temperature,
+        test_scaled: temperature.map(|t| test.evaluate(t)),
+        train_loss: epochs.last().map_or(0.0, |e| e.train_loss),
+        train_seconds,
         images_per_sec: seen as f64 / train_seconds,
-        first_batch: first_batch.expect("at least one batch"),
-    })
+        skipped_images: skipped,
+        epochs,
+    };
+    Ok(Trained { result, first_batch: first_batch.expect("at least one batch") })
 }
 
-/// Test-split accuracy, NLL and 15-bin calibration, with augmentation off (`apply_t(.., false)`).
-pub fn evaluate(model: &impl ModuleT, test: &Split, mixer: &mut Mixer) -> Result<Evaluation> {
-    let (mut confidences, mut correct, mut nll) = (Vec::new(), Vec::new(), 0.0);
+/// A split's logits with augmentation off (`forward_t(.., false)`, no mixing), and the number of
+/// unreadable images left out.
+pub fn evaluate(model: &impl ModuleT, source: &dyn Source, split: EvalSplit) -> Result<(Logits, usize)> {
+    let mut logits = Logits { values: Vec::new(), labels: Vec::new(), classes: source.input().classes as usize };
+    let mut skipped = 0;
     tch::no_grad(|| -> Result<()> {
-        for index in Tensor::arange(test.len(), (Kind::Int64, test.labels.device())).split(1000, 0) {
-            let (images, labels) = (test.images.index_select(0, &index), test.labels.index_select(0, &index));
-            let (images, _) = mixer.apply_t(&images, &labels, false)?;
-            let logits = model.forward_t(&normalise(&images), false);
-            let log_probs = logits.log_softmax(-1, Kind::Float);
-            nll -= log_probs.gather(1, &labels.view([-1, 1]), false).sum(Kind::Double).double_value(&[]);
-            let (conf, pred) = log_probs.exp().max_dim(-1, false);
-            confidences.extend(Vec::<f64>::try_from(conf.to_kind(Kind::Double).to_device(Device::Cpu))?);
-            correct.extend(Vec::<bool>::try_from(pred.eq_tensor(&labels).to_device(Device::Cpu))?);
+        for batch in source.eval_batches(split)? {
+            let batch = batch?;
+            skipped += batch.skipped;
+            logits.push(&model.forward_t(&normalise(&batch.images, source.stats())?, false), &batch.labels)?;
         }
         Ok(())
     })?;
-    let accuracy = correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64;
-    Ok(Evaluation { accuracy, nll: nll / correct.len() as f64, calibration: calibration(&confidences, &correct, 15) })
+    Ok((logits, skipped))
 }

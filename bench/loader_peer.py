@@ -1,0 +1,39 @@
+"""torchvision's ImageFolder + DataLoader over the same folder and transforms as the Rust loader
+(bench/loader_speed.sh): RandomResizedCrop(size) + RandomHorizontalFlip() + PILToTensor() (uint8, as the
+Rust loader's batches), shuffled, batch 128, the given number of workers. Prints images/s for one pass.
+"""
+import argparse
+import time
+
+import torch
+from torchvision import datasets, transforms
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", required=True, help="folder holding train/<class>/*")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--image-size", type=int, default=224)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    tf = transforms.Compose([transforms.RandomResizedCrop(args.image_size), transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+    data = datasets.ImageFolder(f"{args.data}/train", transform=tf)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers)
+    start = time.perf_counter()
+    images, first = 0, None
+    for x, _ in loader:
+        if first is None:
+            first = time.perf_counter()
+            after_first = -x.shape[0]
+        images += x.shape[0]
+        after_first += x.shape[0]
+    end = time.perf_counter()
+    print(
+        f"torchvision ImageFolder + DataLoader, {args.workers} workers: {images} images in {end - start:.2f} s, "
+        f"{images / (end - start):.0f} images/s ({after_first / (end - first):.0f} images/s after the first batch)"
+    )
+
+
+if __name__ == "__main__":
+    main()
