@@ -1,6 +1,6 @@
-//! The training loop shared by the examples: uint8 batches from a [`Source`], mixing in place through
-//! tch-mixcut, normalisation, AdamW with linear warm-up and cosine decay, and evaluation with
-//! augmentation off (logits kept for calibration and temperature scaling).
+//! The training loop shared by the examples: uint8 batches from a [`Source`], mixed, converted and
+//! normalised into the model's input in one pass by tch-mixcut, AdamW with linear warm-up and cosine
+//! decay, and evaluation with augmentation off (logits kept for calibration and temperature scaling).
 
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 use tch_mixcut::{soft_cross_entropy, Mixer};
 
 use super::cli::{Recipe, TrainArgs};
-use super::input::normalise;
+use super::input;
 use super::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
 use super::results::{EpochLog, RunResult};
 use super::source::{EvalSplit, Source};
@@ -66,15 +66,20 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
         for batch in source.train_batches(epoch, seed)? {
             let batch = batch?;
             skipped += batch.skipped;
-            let mut images = batch.images;
+            let images = batch.images;
             let size = images.size()[0];
-            // Mix the uint8 batch in place on its device (as timm's FastCollateMixup), then normalise.
-            let targets = mixer.apply_(&mut images, &batch.labels)?;
+            // The uint8 batch mixed, converted and normalised in one pass on its device.
+            let plan = mixer.sample_plan(&images.size())?;
+            let norm = input::fused(source.stats(), &images);
+            let (x, targets) = mixer.apply_plan_normalized(&plan, &images, &batch.labels, &norm)?;
             if first_batch.is_none() {
+                // The picture of the first batch: the same plan on the uint8 images.
+                let (mixed, _) = mixer.apply_plan(&plan, &images, &batch.labels)?;
                 let k = 16.min(size);
-                first_batch = Some((images.narrow(0, 0, k).to_device(Device::Cpu), targets.narrow(0, 0, k).to_device(Device::Cpu)));
+                first_batch = Some((mixed.narrow(0, 0, k).to_device(Device::Cpu), targets.narrow(0, 0, k).to_device(Device::Cpu)));
+                bar.println(format!("{:>8} seed {seed}: mixing on {device:?} with the {} executor", recipe.name(), mixer.last_executor().map_or("no".into(), |k| format!("{k:?}"))));
             }
-            let loss = soft_cross_entropy(&model.forward_t(&normalise(&images, source.stats())?, true), &targets);
+            let loss = soft_cross_entropy(&model.forward_t(&x, true), &targets);
             opt.set_lr(lr_at(step, warmup, total, args.lr));
             opt.backward_step(&loss);
             loss_sum += loss.detach() * size as f64;
@@ -91,7 +96,7 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
         let mut line = format!("{:>8} seed {seed} epoch {}/{}  train loss {train_loss:.4}", recipe.name(), epoch + 1, args.epochs);
         let mut log = EpochLog { train_loss, images_per_sec: epoch_images as f64 / seconds, test: None };
         if (epoch + 1) % args.eval_every == 0 || epoch + 1 == args.epochs {
-            let (logits, bad) = evaluate(&model, source, EvalSplit::Test)?;
+            let (logits, bad) = evaluate(&model, &mut mixer, source, EvalSplit::Test)?;
             skipped += bad;
             let e = logits.evaluate(1.0);
             line += &format!("  test acc {:.2}%  NLL {:.4}  ECE {:.4}", 100.0 * e.accuracy, e.nll, e.calibration.ece);
@@ -103,7 +108,7 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
     }
     let test = eval.expect("the last epoch evaluates");
     let temperature = if source.eval_len(EvalSplit::Holdout) > 0 {
-        let (holdout, bad) = evaluate(&model, source, EvalSplit::Holdout)?;
+        let (holdout, bad) = evaluate(&model, &mut mixer, source, EvalSplit::Holdout)?;
         skipped += bad;
         let t = fit_temperature(&holdout)?;
         let (lo, hi) = TEMPERATURE_RANGE;
@@ -133,16 +138,19 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
     Ok(Trained { result, first_batch: first_batch.expect("at least one batch") })
 }
 
-/// A split's logits with augmentation off (`forward_t(.., false)`, no mixing), and the number of
+/// A split's logits with augmentation off (`forward_t(.., false)`; the fused pass only converts and
+/// normalises, `apply_normalized_t(.., false)`), and the number of
 /// unreadable images left out.
-pub fn evaluate(model: &impl ModuleT, source: &dyn Source, split: EvalSplit) -> Result<(Logits, usize)> {
+pub fn evaluate(model: &impl ModuleT, mixer: &mut Mixer, source: &dyn Source, split: EvalSplit) -> Result<(Logits, usize)> {
     let mut logits = Logits { values: Vec::new(), labels: Vec::new(), classes: source.input().classes as usize };
     let mut skipped = 0;
     tch::no_grad(|| -> Result<()> {
         for batch in source.eval_batches(split)? {
             let batch = batch?;
             skipped += batch.skipped;
-            logits.push(&model.forward_t(&normalise(&batch.images, source.stats())?, false), &batch.labels)?;
+            let norm = input::fused(source.stats(), &batch.images);
+            let (x, _) = mixer.apply_normalized_t(&batch.images, &batch.labels, &norm, false)?;
+            logits.push(&model.forward_t(&x, false), &batch.labels)?;
         }
         Ok(())
     })?;
