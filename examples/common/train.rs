@@ -77,7 +77,8 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
                 let (mixed, _) = mixer.apply_plan(&plan, &images, &batch.labels)?;
                 let k = 16.min(size);
                 first_batch = Some((mixed.narrow(0, 0, k).to_device(Device::Cpu), targets.narrow(0, 0, k).to_device(Device::Cpu)));
-                bar.println(format!("{:>8} seed {seed}: mixing on {device:?} with the {} executor", recipe.name(), mixer.last_executor().map_or("no".into(), |k| format!("{k:?}"))));
+                let executor = mixer.last_executor().map_or("no".into(), |k| format!("{k:?}"));
+                bar.suspend(|| println!("{:>8} seed {seed}: mixing on {device:?} with the {executor} executor", recipe.name()));
             }
             let loss = soft_cross_entropy(&model.forward_t(&x, true), &targets);
             opt.set_lr(lr_at(step, warmup, total, args.lr));
