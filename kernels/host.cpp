@@ -1,35 +1,132 @@
 // Host entry points of the fused pass: the same per-thread logic as the CUDA kernels (mix.cuh), run by
-// CPU threads over ranges of the same virtual grid. The Rust side splits the grid between threads.
+// CPU threads over ranges of the same virtual grid. The Rust side splits the grid between threads and
+// picks the instruction-set level: build.rs compiles this file once per level, with MIX_ISA naming it
+// (baseline, v3, avx512) and the level's -march flags.
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef MIX_ISA
+#define MIX_ISA baseline
+#endif
+#define MIX_PASTE2(a, b) a##b
+#define MIX_PASTE(a, b) MIX_PASTE2(a, b)
+// Each level's copy of the inline functions and templates lives in its own namespace (mixcut_v3, ...):
+// the linker merges same-named inline code across objects, and must never hand the baseline entry points
+// an AVX-512 copy.
+#define mixcut MIX_PASTE(mixcut_, MIX_ISA)
 
 #include "mix.cuh"
+#include "host_simd.h"
 
 namespace mixcut {
 
-// Runs grid rows [pair_lo, pair_hi): for each pair, every vector position, then its targets.
+// Where a vector's elements [vs, ve) lie against a run [b, e) of box elements.
+enum RunCover { RUN_NONE, RUN_ALL, RUN_PART };
+inline RunCover run_cover(int64_t vs, int64_t ve, int64_t b, int64_t e) {
+    return ve <= b || vs >= e ? RUN_NONE : b <= vs && ve <= e ? RUN_ALL : RUN_PART;
+}
+
+// The first element of vector v at coordinates for mix_vector_at, without coord_of's divisions where the
+// vector begins inside row y (which begins at element `row`).
+inline Coord vector_coord(int64_t v, int V, int32_t c, int32_t y, int64_t row, const Geometry& g) {
+    const int64_t d = v * V - row;
+    if (d < 0) return coord_of((uint32_t)(v * V), g);
+    if (g.channels_last) return Coord{(uint32_t)(d % g.channels), (uint32_t)y, (uint32_t)(d / g.channels)};
+    return Coord{(uint32_t)c, (uint32_t)y, (uint32_t)d};
+}
+
+// In place, a pair whose samples are each kept or CutMix'ed changes only inside the boxes: visit the
+// vectors that hold the boxes' rows, each once, in storage order. In a row y (of channel c; channels-last
+// rows hold every channel), a box is one run of elements, [element_offset(c, y, x0), element_offset(c, y,
+// x1)). A vector wholly inside a run takes the partner's lanes everywhere for that run's sample, and for
+// the other sample everywhere or nowhere where its run covers the whole vector or none of it: no box test.
+// The vectors where a run begins or ends (which may reach into another row) get mix_vector_at's. Cost
+// scales with the box area, not the image.
+template <typename T, int V>
+void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
+    const MixSample* s[2] = {&w.si, &w.sj};
+    int32_t y_lo = w.g.height, y_hi = 0;
+    for (const MixSample* b : s)
+        if (b->op == OP_CUTMIX && b->x0 < b->x1 && b->y0 < b->y1) {
+            y_lo = b->y0 < y_lo ? b->y0 : y_lo;
+            y_hi = b->y1 > y_hi ? b->y1 : y_hi;
+        }
+    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
+    const int32_t planes = w.g.channels_last ? 1 : w.g.channels;
+    int64_t next = vec_lo;  // first vector not yet visited
+    for (int32_t c = 0; c < planes; ++c)
+        for (int32_t y = y_lo; y < y_hi; ++y) {
+            const int64_t row = element_offset(c, y, 0, w.g);
+            int64_t b[2] = {0, 0}, e[2] = {0, 0};  // each sample's run in this row (empty: none)
+            for (int k = 0; k < 2; ++k)
+                if (s[k]->op == OP_CUTMIX && y >= s[k]->y0 && y < s[k]->y1 && s[k]->x0 < s[k]->x1)
+                    b[k] = element_offset(c, y, s[k]->x0, w.g), e[k] = element_offset(c, y, s[k]->x1, w.g);
+            for (int r = 0; r < 2; ++r) {
+                const int k = (b[1] < b[0]) == (r == 0) ? 1 : 0, o = 1 - k;  // run k now, the other sample's o
+                if (b[k] == e[k]) continue;
+                const int64_t inner_lo = (b[k] + V - 1) / V, inner_hi = e[k] / V;  // vectors wholly in run k
+                const int64_t hi = (e[k] + V - 1) / V < vec_hi ? (e[k] + V - 1) / V : vec_hi;
+                for (int64_t v = b[k] / V > next ? b[k] / V : next; v < hi;) {
+                    const RunCover co = run_cover(v * V, v * V + V, b[o], e[o]);
+                    if (v >= inner_lo && v < inner_hi && co != RUN_PART) {
+                        uint64_t box[2];
+                        box[k] = all, box[o] = co == RUN_ALL ? all : 0;
+                        // The stretch of vectors the other run covers alike.
+                        int64_t end = inner_hi < hi ? inner_hi : hi;
+                        const int64_t turn = co == RUN_ALL ? e[o] / V : b[o] > v * V ? b[o] / V : end;
+                        end = turn > v && turn < end ? turn : end;
+                        for (; v < end; ++v) mix_vector_masked<T, V>(w, v, box[0], box[1]);
+                    } else {
+                        mix_vector_at<T, V>(w, v, vector_coord(v, V, c, y, row, w.g));
+                        ++v;
+                    }
+                }
+                next = hi > next ? hi : next;
+            }
+        }
+}
+
+// A pair's target rows, with what write() tests per class fixed for the whole row: AVX2 code would
+// otherwise turn those tests into masked loads and stores, slower than the rest of the pass.
+template <bool SOFT, bool PAIR>
+void target_rows(const PairTargets& t, int32_t classes) {
+    for (int32_t c = 0; c < classes; ++c) t.write_as<SOFT, PAIR>(c);
+}
+
+// Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi), then its targets.
 template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
-        for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
-        if (vec_hi == a.vecs_per_sample)
-            for (int32_t c = 0; c < a.num_classes; ++c) mix_pair_targets(a, k, c);
+        if (w.in_place && w.si.op != OP_MIXUP && w.sj.op != OP_MIXUP)
+            run_boxes<T, V>(w, vec_lo, vec_hi);
+        else
+            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
+        if (vec_hi == a.vecs_per_sample) {
+            const PairTargets t = pair_targets(a, k, true);
+            if (t.soft)
+                t.tj ? target_rows<true, true>(t, a.num_classes) : target_rows<true, false>(t, a.num_classes);
+            else
+                t.tj ? target_rows<false, true>(t, a.num_classes) : target_rows<false, false>(t, a.num_classes);
+        }
     }
 }
 
 }  // namespace mixcut
 
 // A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (targets with the last slice),
-// with vectors of `vector_bytes` (64, 16, or 0 for single elements).
-#define MIX_HOST(NAME, T)                                                                               \
-    extern "C" void mixcut_host_##NAME(const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo,\
-                                       int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {              \
-        if (vector_bytes == 64)                                                                         \
-            mixcut::run_pairs<T, 64 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                 \
-        else if (vector_bytes == 16)                                                                    \
-            mixcut::run_pairs<T, 16 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                 \
-        else                                                                                            \
-            mixcut::run_pairs<T, 1>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                              \
+// with vectors of `vector_bytes` (64, 16, or 0 for single elements). Named mixcut_host_<level>_<dtype>.
+#define MIX_HOST(NAME, T)                                                                                  \
+    extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _##NAME)(                                  \
+        const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, \
+        int64_t vec_hi) {                                                                                  \
+        if (vector_bytes == 64)                                                                            \
+            mixcut::run_pairs<T, 64 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                    \
+        else if (vector_bytes == 16)                                                                       \
+            mixcut::run_pairs<T, 16 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                    \
+        else                                                                                               \
+            mixcut::run_pairs<T, 1>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                                 \
     }
 
 MIX_HOST(f32, float)
@@ -37,7 +134,7 @@ MIX_HOST(f16, mixcut::half_t)
 MIX_HOST(bf16, mixcut::bf16_t)
 MIX_HOST(u8, uint8_t)
 
-// Layout checks for the Rust mirror of MixArgs.
-extern "C" uint64_t mixcut_args_size(void) { return sizeof(mixcut::MixArgs); }
-extern "C" uint64_t mixcut_args_first_offset(void) { return offsetof(mixcut::MixArgs, first); }
-extern "C" uint64_t mixcut_args_on_offset(void) { return offsetof(mixcut::MixArgs, on); }
+// Layout checks for the Rust mirror of MixArgs (one copy per level, all equal).
+extern "C" uint64_t MIX_PASTE(mixcut_args_size_, MIX_ISA)(void) { return sizeof(mixcut::MixArgs); }
+extern "C" uint64_t MIX_PASTE(mixcut_args_first_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, first); }
+extern "C" uint64_t MIX_PASTE(mixcut_args_on_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, on); }

@@ -83,13 +83,18 @@ struct Elem<float> {
     static MIX_HD float load(float v) { return v; }
     static MIX_HD float store(float f) { return f; }
 };
+// A blended u8 value before its conversion: saturated to [0, 255], then rounded half to even (np.rint,
+// torch.round), so the conversion to an integer is exact. F is float, or a host SIMD vector of floats.
+template <typename F>
+MIX_HD F byte_value(F f) {
+    F c = f > 0.f ? f : 0.f;  // (NaN cannot occur: u8 inputs and finite weights)
+    c = c < 255.f ? c : 255.f;
+    return round_byte(c);
+}
 template <>
 struct Elem<uint8_t> {
     static MIX_HD float load(uint8_t v) { return (float)v; }
-    static MIX_HD uint8_t store(float f) {  // saturate, then round half to even (np.rint, torch.round)
-        const float c = f < 0.f ? 0.f : (f > 255.f ? 255.f : f);
-        return (uint8_t)(int32_t)round_byte(c);
-    }
+    static MIX_HD uint8_t store(float f) { return (uint8_t)(int32_t)byte_value(f); }
 };
 template <>
 struct Elem<half_t> {
@@ -103,20 +108,59 @@ struct Elem<bf16_t> {
 };
 
 // `a·wa + b·wb` rounded after each operation, never fused into an FMA: the reference executor's tch ops
-// round the same way, so the two agree bit for bit.
-MIX_HD float blend(float a, float b, float wa, float wb) {
+// round the same way, so the two agree bit for bit. F is float, or a host SIMD vector of floats (lane-wise
+// the same operations).
+template <typename F>
+MIX_HD F blend(F a, F b, float wa, float wb) {
 #if defined(__CUDA_ARCH__)
     return __fadd_rn(__fmul_rn(a, wa), __fmul_rn(b, wb));
 #else
-    return a * wa + b * wb;  // host.cpp is built with -ffp-contract=off
+    // host.cpp is built with -ffp-contract=off. Which NaN the sum of two NaNs returns depends on the operand
+    // order the compiler picked, which differs between the host's instruction-set builds: every NaN result
+    // becomes the one quiet NaN, so all builds give the same bits.
+    return quiet_nan(a * wa + b * wb);
 #endif
 }
 
 // V consecutive elements: one 16-byte access on the GPU (V·sizeof(T) == 16); the host build also uses
-// 64-byte groups, which its compiler turns into unrolled SIMD loops.
+// 64-byte groups, which its SIMD forms below (host_simd.h) process a register at a time.
 template <typename T, int V>
 struct alignas(V * sizeof(T) >= 16 ? 16 : alignof(T)) Vec {
     T v[V];
+};
+
+// One vector's lanes between reading and writing them: here the vector itself (on the GPU one 16-byte
+// register); host_simd.h holds the host's 64-byte vectors in SIMD registers instead.
+template <typename T, int V>
+struct Lanes {
+    Vec<T, V> x;
+    static MIX_HD Lanes read(const Vec<T, V>& from) {
+        Lanes l;
+        l.x = from;
+        return l;
+    }
+    MIX_HD void write(Vec<T, V>& to) const { to = x; }
+};
+
+// Mixup of V lanes: `out` = Elem<T>::store(blend(own, other)) lane by lane, converting through float. This
+// form goes lane by lane (the GPU, the host's baseline build); host_simd.h specialises it per host
+// instruction set (AVX2 + F16C, AVX-512), a register of lanes at a time with the same results.
+template <typename T, int V>
+struct Blend {
+    static MIX_HD void run(Lanes<T, V>& out, const Lanes<T, V>& own, const Lanes<T, V>& other, float w_own, float w_other) {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l)
+            out.x.v[l] = Elem<T>::store(blend(Elem<T>::load(own.x.v[l]), Elem<T>::load(other.x.v[l]), w_own, w_other));
+    }
+};
+
+// `out` lane l = `other` lane l where bit l of `box` is set, else `own` lane l (host_simd.h: mask blends).
+template <typename T, int V>
+struct Select {
+    static MIX_HD void run(Lanes<T, V>& out, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) out.x.v[l] = (box >> l) & 1ull ? other.x.v[l] : own.x.v[l];
+    }
 };
 
 // What the CutMix box test needs of the sample layout.
@@ -145,54 +189,54 @@ MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     return p;
 }
 
+// Where element (c, y, x) of a sample lies: the inverse of coord_of. Channels-last, (0, y, x) begins the
+// pixel's run of channels, so [element_offset(0, y, x0), element_offset(0, y, x1)) covers columns x0..x1
+// of row y in every channel; in NCHW the same range with channel c covers them in that channel.
+MIX_HD int64_t element_offset(int32_t c, int32_t y, int32_t x, const Geometry& g) {
+    return g.channels_last ? ((int64_t)y * g.width + x) * g.channels + c : ((int64_t)c * g.height + y) * g.width + x;
+}
+
 // Lanes [from, to) as a bit mask.
 MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
 }
 
 // Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
-// box. Walks the lanes in runs that share a row (NCHW) or a pixel (channels-last): a few steps, not V.
+// box. Walks the lanes in runs that share a row: a row holds `inner` lanes per column (channels-last: the
+// pixel's channels; NCHW: 1), so a few steps, not V.
 template <int V>
 MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
     if (s.op != OP_CUTMIX) return 0;
     uint64_t mask = 0;
-    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = (int32_t)p.c;
-    for (int32_t l = 0; l < V;) {
-        const bool row_inside = y >= s.y0 && y < s.y1;
-        if (g.channels_last) {  // lanes [l, l + run) are the channels of pixel (y, x)
-            const int32_t run = V - l < g.channels - c ? V - l : g.channels - c;
-            if (row_inside && x >= s.x0 && x < s.x1) mask |= lane_bits(l, l + run);
-            l += run;
-            c = 0;
-            if (++x == g.width) x = 0, ++y;
-        } else {  // lanes [l, l + run) are columns x, x + 1, ... of row y
-            const int32_t run = V - l < g.width - x ? V - l : g.width - x;
-            if (row_inside) {
-                const int32_t lo = s.x0 - x > 0 ? s.x0 - x : 0, hi = s.x1 - x < run ? s.x1 - x : run;
-                if (lo < hi) mask |= lane_bits(l + lo, l + hi);
-            }
-            l += run;
-            x = 0;
-            if (++y == g.height) y = 0;
+    const int32_t inner = g.channels_last ? g.channels : 1;
+    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
+    for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
+        const int32_t left = (g.width - x) * inner - c;
+        const int32_t run = V - l < left ? V - l : left;
+        if (y >= s.y0 && y < s.y1) {
+            const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
+            const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
+            if (lo < hi) mask |= lane_bits(l + lo, l + hi);
         }
+        l += run;
+        x = 0;
+        c = 0;
+        if (++y == g.height) y = 0;  // NCHW: the next channel's first row
     }
     return mask;
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from box_lanes).
 template <typename T, int V>
-MIX_HD Vec<T, V> mix_lanes(const MixSample& s, const Vec<T, V>& own, const Vec<T, V>& other, uint64_t box) {
-    Vec<T, V> out;
+MIX_HD Lanes<T, V> mix_lanes(const MixSample& s, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
+    Lanes<T, V> out;
     if (s.op == OP_MIXUP) {
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l)
-            out.v[l] = Elem<T>::store(blend(Elem<T>::load(own.v[l]), Elem<T>::load(other.v[l]), s.w_self, s.w_other));
+        Blend<T, V>::run(out, own, other, s.w_self, s.w_other);
     } else {
         const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
         if (box == 0) return own;  // outside the box (or kept)
         if (box == all) return other;  // wholly inside the box
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) out.v[l] = (box >> l) & 1ull ? other.v[l] : own.v[l];
+        Select<T, V>::run(out, own, other, box);
     }
     return out;
 }
@@ -227,46 +271,109 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
     return w;
 }
 
-// The image work of one thread: vector v of its pair. In place, a sample is written only where its
+// Vector v of a pair with the CutMix lanes of each sample given (`box_i`, `box_j`: bit l set where lane l
+// takes the partner's value; 0 for Mixup and kept samples). In place, a sample is written only where its
 // operation changes it, and nothing is read where neither sample changes.
 template <typename T, int V>
-MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
-    uint64_t box_i = 0, box_j = 0;
-    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
-        const Coord p = coord_of((uint32_t)(v * V), w.g);
-        box_i = box_lanes<V>(w.si, p, w.g);
-        box_j = box_lanes<V>(w.sj, p, w.g);
-    }
+MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i, uint64_t box_j) {
     const bool write_i = !w.in_place || w.si.op == OP_MIXUP || box_i != 0;
     const bool write_j = !w.self_paired && (!w.in_place || w.sj.op == OP_MIXUP || box_j != 0);
     if (!write_i && !write_j) return;
-    const Vec<T, V> xi = w.src_i[v];
-    const Vec<T, V> xj = w.src_j[v];
-    if (write_i) w.dst_i[v] = mix_lanes<T, V>(w.si, xi, xj, box_i);
-    if (write_j) w.dst_j[v] = mix_lanes<T, V>(w.sj, xj, xi, box_j);
+    const Lanes<T, V> xi = Lanes<T, V>::read(w.src_i[v]);
+    const Lanes<T, V> xj = Lanes<T, V>::read(w.src_j[v]);
+    if (write_i) mix_lanes<T, V>(w.si, xi, xj, box_i).write(w.dst_i[v]);
+    if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
 
-// Target value of class c for a sample whose label row is described by (index, soft row).
-MIX_HD float label_value(const MixArgs& a, int64_t sample, int32_t c) {
-    if (a.soft) return a.soft[sample * a.num_classes + c];
+// The image work of one thread: vector v of its pair, whose first element sits at coordinates `p` (read
+// only when a sample of the pair is CutMix).
+template <typename T, int V>
+MIX_HD void mix_vector_at(const PairWork<T, V>& w, int64_t v, Coord p) {
+    uint64_t box_i = 0, box_j = 0;
+    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
+        box_i = box_lanes<V>(w.si, p, w.g);
+        box_j = box_lanes<V>(w.sj, p, w.g);
+    }
+    mix_vector_masked<T, V>(w, v, box_i, box_j);
+}
+
+// mix_vector_at with the coordinates computed from the vector's index.
+template <typename T, int V>
+MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
+    Coord p = {0, 0, 0};
+    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) p = coord_of((uint32_t)(v * V), w.g);
+    mix_vector_at<T, V>(w, v, p);
+}
+
+// A sample's label row: its soft targets, or its class index with the one-hot values (both 0 for an index
+// outside [0, C), which `flag` reports).
+struct LabelRow {
+    const float* soft;
+    int32_t label;
+    float on, off;
+};
+
+MIX_HD LabelRow label_row(const MixArgs& a, int64_t sample, bool flag) {
+    LabelRow r = {nullptr, -1, 0.f, 0.f};
+    if (a.soft) {
+        r.soft = a.soft + sample * a.num_classes;
+        return r;
+    }
     const int64_t label = a.labels[sample];
     if (label < 0 || label >= a.num_classes) {
-        if (c == 0) flag_error(a.error, a.error_token);
-        return 0.f;
+        if (flag) flag_error(a.error, a.error_token);
+        return r;
     }
-    return label == c ? a.on : a.off;
+    r.label = (int32_t)label;
+    r.on = a.on;
+    r.off = a.off;
+    return r;
+}
+
+// Target value of class c in a label row (SOFT: whether the rows are soft targets).
+template <bool SOFT>
+MIX_HD float label_value(const LabelRow& r, int32_t c) {
+    return SOFT ? r.soft[c] : (r.label == c ? r.on : r.off);
 }
 
 MIX_HD float target_value(const MixSample& s, float own, float other) {
     return s.op == OP_KEEP ? own : blend(own, other, s.w_self, s.w_other);
 }
 
-// The target work of one thread: pair k of this launch, class c.
-MIX_HD void mix_pair_targets(const MixArgs& a, int64_t k, int32_t c) {
+// The target rows of pair k of a launch, read once; `write(c)` is the work of one (pair, class) thread.
+// `flag`: this thread reports an out-of-range class index (one per pair does).
+struct PairTargets {
+    MixSample si, sj;
+    LabelRow ri, rj;
+    float* ti;
+    float* tj;  // null for a self-paired sample
+    bool soft;
+    // write(c) for rows known to be soft targets (SOFT) or not and a partner known to exist (PAIR) or not.
+    template <bool SOFT, bool PAIR>
+    MIX_HD void write_as(int32_t c) const {
+        const float yi = label_value<SOFT>(ri, c), yj = label_value<SOFT>(rj, c);
+        ti[c] = target_value(si, yi, yj);
+        if (PAIR) tj[c] = target_value(sj, yj, yi);
+    }
+    MIX_HD void write(int32_t c) const {
+        if (soft)
+            tj ? write_as<true, true>(c) : write_as<true, false>(c);
+        else
+            tj ? write_as<false, true>(c) : write_as<false, false>(c);
+    }
+};
+
+MIX_HD PairTargets pair_targets(const MixArgs& a, int64_t k, bool flag) {
     const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
-    const float yi = label_value(a, i, c), yj = label_value(a, j, c);
-    a.targets[i * a.num_classes + c] = target_value(a.first[k], yi, yj);
-    if (j != i) a.targets[j * a.num_classes + c] = target_value(a.second[k], yj, yi);
+    PairTargets t;
+    t.si = a.first[k];
+    t.sj = a.second[k];
+    t.ri = label_row(a, i, flag);
+    t.rj = label_row(a, j, flag);
+    t.ti = a.targets + i * a.num_classes;
+    t.tj = j != i ? a.targets + j * a.num_classes : nullptr;
+    t.soft = a.soft != nullptr;
+    return t;
 }
 
 }  // namespace mixcut
