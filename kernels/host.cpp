@@ -21,12 +21,6 @@
 
 namespace mixcut {
 
-// Where a vector's elements [vs, ve) lie against a run [b, e) of box elements.
-enum RunCover { RUN_NONE, RUN_ALL, RUN_PART };
-inline RunCover run_cover(int64_t vs, int64_t ve, int64_t b, int64_t e) {
-    return ve <= b || vs >= e ? RUN_NONE : b <= vs && ve <= e ? RUN_ALL : RUN_PART;
-}
-
 // The first element of vector v at coordinates for mix_vector_at, without coord_of's divisions where the
 // vector begins inside row y (which begins at element `row`).
 inline Coord vector_coord(int64_t v, int V, int32_t c, int32_t y, int64_t row, const Geometry& g) {
@@ -39,52 +33,46 @@ inline Coord vector_coord(int64_t v, int V, int32_t c, int32_t y, int64_t row, c
 // In place, a pair whose samples are each kept or CutMix'ed changes only inside the boxes: visit the
 // vectors that hold the boxes' rows, each once, in storage order. In a row y (of channel c; channels-last
 // rows hold every channel), a box is one run of elements, [element_offset(c, y, x0), element_offset(c, y,
-// x1)). A vector wholly inside a run takes the partner's lanes everywhere for that run's sample, and for
-// the other sample everywhere or nowhere where its run covers the whole vector or none of it: no box test.
-// The vectors where a run begins or ends (which may reach into another row) get mix_vector_at's. Cost
-// scales with the box area, not the image.
+// x1)), so a vector inside the row takes the partner's lanes where it meets its sample's run (run_lanes);
+// a vector that reaches into another row gets mix_vector_at's box test. Cost scales with the box area.
 template <typename T, int V>
 void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
+    const Geometry& g = w.g;
+    // Per sample: its box rows and its run's place in a row (all rows alike: element_offset is affine).
     const MixSample* s[2] = {&w.si, &w.sj};
-    int32_t y_lo = w.g.height, y_hi = 0;
-    for (const MixSample* b : s)
-        if (b->op == OP_CUTMIX && b->x0 < b->x1 && b->y0 < b->y1) {
-            y_lo = b->y0 < y_lo ? b->y0 : y_lo;
-            y_hi = b->y1 > y_hi ? b->y1 : y_hi;
-        }
-    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
-    const int32_t planes = w.g.channels_last ? 1 : w.g.channels;
+    int32_t y0[2], y1[2];
+    int64_t rb[2], re[2];
+    int32_t y_lo = g.height, y_hi = 0;
+    for (int k = 0; k < 2; ++k) {
+        const bool box = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
+        y0[k] = box ? s[k]->y0 : 0, y1[k] = box ? s[k]->y1 : 0;
+        rb[k] = element_offset(0, 0, s[k]->x0, g), re[k] = element_offset(0, 0, s[k]->x1, g);
+        if (box) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
+    }
+    const int64_t row_len = element_offset(0, 1, 0, g);  // elements from one row to the next
+    const int32_t planes = g.channels_last ? 1 : g.channels;
     int64_t next = vec_lo;  // first vector not yet visited
-    for (int32_t c = 0; c < planes; ++c)
-        for (int32_t y = y_lo; y < y_hi; ++y) {
-            const int64_t row = element_offset(c, y, 0, w.g);
-            int64_t b[2] = {0, 0}, e[2] = {0, 0};  // each sample's run in this row (empty: none)
-            for (int k = 0; k < 2; ++k)
-                if (s[k]->op == OP_CUTMIX && y >= s[k]->y0 && y < s[k]->y1 && s[k]->x0 < s[k]->x1)
-                    b[k] = element_offset(c, y, s[k]->x0, w.g), e[k] = element_offset(c, y, s[k]->x1, w.g);
-            for (int r = 0; r < 2; ++r) {
-                const int k = (b[1] < b[0]) == (r == 0) ? 1 : 0, o = 1 - k;  // run k now, the other sample's o
-                if (b[k] == e[k]) continue;
-                const int64_t inner_lo = (b[k] + V - 1) / V, inner_hi = e[k] / V;  // vectors wholly in run k
-                const int64_t hi = (e[k] + V - 1) / V < vec_hi ? (e[k] + V - 1) / V : vec_hi;
-                for (int64_t v = b[k] / V > next ? b[k] / V : next; v < hi;) {
-                    const RunCover co = run_cover(v * V, v * V + V, b[o], e[o]);
-                    if (v >= inner_lo && v < inner_hi && co != RUN_PART) {
-                        uint64_t box[2];
-                        box[k] = all, box[o] = co == RUN_ALL ? all : 0;
-                        // The stretch of vectors the other run covers alike.
-                        int64_t end = inner_hi < hi ? inner_hi : hi;
-                        const int64_t turn = co == RUN_ALL ? e[o] / V : b[o] > v * V ? b[o] / V : end;
-                        end = turn > v && turn < end ? turn : end;
-                        for (; v < end; ++v) mix_vector_masked<T, V>(w, v, box[0], box[1]);
-                    } else {
-                        mix_vector_at<T, V>(w, v, vector_coord(v, V, c, y, row, w.g));
-                        ++v;
-                    }
-                }
-                next = hi > next ? hi : next;
+    for (int32_t c = 0; c < planes; ++c) {
+        int64_t row = element_offset(c, y_lo, 0, g);
+        for (int32_t y = y_lo; y < y_hi; ++y, row += row_len) {
+            int64_t b[2], e[2];  // each sample's run in this row (empty: none)
+            for (int k = 0; k < 2; ++k) {
+                const bool in = y >= y0[k] && y < y1[k];
+                b[k] = in ? row + rb[k] : 0, e[k] = in ? row + re[k] : 0;
             }
+            const int64_t lo = b[0] == e[0] ? b[1] : b[1] == e[1] || b[0] < b[1] ? b[0] : b[1];
+            const int64_t hi = e[0] > e[1] ? e[0] : e[1];
+            const int64_t first = lo / V > next ? lo / V : next, last = (hi + V - 1) / V < vec_hi ? (hi + V - 1) / V : vec_hi;
+            for (int64_t v = first; v < last; ++v) {
+                const int64_t vs = v * V;
+                if (vs >= row && vs + V <= row + row_len)
+                    mix_vector_masked<T, V>(w, v, run_lanes<V>(vs, b[0], e[0]), run_lanes<V>(vs, b[1], e[1]));
+                else
+                    mix_vector_at<T, V>(w, v, vector_coord(v, V, c, y, row, g));
+            }
+            next = last > next ? last : next;
         }
+    }
 }
 
 // A pair's target rows, with what write() tests per class fixed for the whole row: AVX2 code would
@@ -101,6 +89,8 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
         const PairWork<T, V> w = pair_work<T, V>(a, k);
         if (w.in_place && w.si.op != OP_MIXUP && w.sj.op != OP_MIXUP)
             run_boxes<T, V>(w, vec_lo, vec_hi);
+        else if (w.si.op != OP_CUTMIX && w.sj.op != OP_CUTMIX)  // no box anywhere: no lane masks to compute
+            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
         else
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
         if (vec_hi == a.vecs_per_sample) {

@@ -52,12 +52,18 @@ inline half_t half_from_f32(float f) {
 
 inline float to_f32(bf16_t b) { return bits_f32((uint32_t)b.bits << 16); }
 
-// The bf16 bits (low 16 bits of the result) of the f32 with bits `x`: round to nearest even, NaN as the
-// canonical 0x7fc0. U is uint32_t, or a host SIMD vector of them (host_simd.h): lane-wise the same.
+// The bf16 bits (low 16 bits of the result) of the f32 with bits `x`, rounded to nearest even: right for
+// every value but a NaN other than quiet_nan's 0x7fc00000 (which gives 0x7fc0). U is uint32_t, or a host
+// SIMD vector of them (host_simd.h): lane-wise the same.
+template <typename U>
+inline U bf16_round(U x) {
+    return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // branch-free, so it vectorises
+}
+
+// bf16_round for every f32, any NaN becoming the canonical 0x7fc0.
 template <typename U>
 inline U bf16_bits(U x) {
-    const U rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // branch-free, so it vectorises
-    return (x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded;
+    return (x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : bf16_round(x);
 }
 
 inline bf16_t bf16_from_f32(float f) { return bf16_t{(uint16_t)bf16_bits(f32_bits(f))}; }

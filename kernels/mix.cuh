@@ -111,14 +111,23 @@ struct Elem<bf16_t> {
 // round the same way, so the two agree bit for bit. F is float, or a host SIMD vector of floats (lane-wise
 // the same operations).
 template <typename F>
-MIX_HD F blend(F a, F b, float wa, float wb) {
+MIX_HD F blend_rn(F a, F b, float wa, float wb) {
 #if defined(__CUDA_ARCH__)
     return __fadd_rn(__fmul_rn(a, wa), __fmul_rn(b, wb));
 #else
-    // host.cpp is built with -ffp-contract=off. Which NaN the sum of two NaNs returns depends on the operand
-    // order the compiler picked, which differs between the host's instruction-set builds: every NaN result
-    // becomes the one quiet NaN, so all builds give the same bits.
-    return quiet_nan(a * wa + b * wb);
+    return a * wa + b * wb;  // host.cpp is built with -ffp-contract=off
+#endif
+}
+
+// blend_rn as stored. On the host, which NaN the sum of two NaNs returns depends on the operand order the
+// compiler picked, which differs between the instruction-set builds: every NaN result becomes the one
+// quiet NaN, so all builds give the same bits.
+template <typename F>
+MIX_HD F blend(F a, F b, float wa, float wb) {
+#if defined(__CUDA_ARCH__)
+    return blend_rn(a, b, wa, wb);
+#else
+    return quiet_nan(blend_rn(a, b, wa, wb));
 #endif
 }
 
@@ -151,6 +160,12 @@ struct Blend {
         MIX_UNROLL
         for (int l = 0; l < V; ++l)
             out.x.v[l] = Elem<T>::store(blend(Elem<T>::load(own.x.v[l]), Elem<T>::load(other.x.v[l]), w_own, w_other));
+    }
+    // Both samples of a pair: `out_a` from (a, b) with weights (wa, wb), `out_b` from (b, a) with (va, vb).
+    static MIX_HD void run_pair(Lanes<T, V>& out_a, Lanes<T, V>& out_b, const Lanes<T, V>& a, const Lanes<T, V>& b, float wa,
+                                float wb, float va, float vb) {
+        run(out_a, a, b, wa, wb);
+        run(out_b, b, a, va, vb);
     }
 };
 
@@ -199,6 +214,14 @@ MIX_HD int64_t element_offset(int32_t c, int32_t y, int32_t x, const Geometry& g
 // Lanes [from, to) as a bit mask.
 MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
+}
+
+// The lanes of V elements from `start` that fall in the run [b, e) (element positions; b may lie before
+// `start` or e beyond its lanes).
+template <int V>
+MIX_HD uint64_t run_lanes(int64_t start, int64_t b, int64_t e) {
+    const int64_t lo = b - start > 0 ? b - start : 0, hi = e - start < V ? e - start : V;
+    return lo < hi ? lane_bits((int32_t)lo, (int32_t)hi) : 0;
 }
 
 // Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
@@ -281,6 +304,13 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
     if (!write_i && !write_j) return;
     const Lanes<T, V> xi = Lanes<T, V>::read(w.src_i[v]);
     const Lanes<T, V> xj = Lanes<T, V>::read(w.src_j[v]);
+    if (w.si.op == OP_MIXUP && w.sj.op == OP_MIXUP && write_j) {  // both blends from the same inputs
+        Lanes<T, V> oi, oj;
+        Blend<T, V>::run_pair(oi, oj, xi, xj, w.si.w_self, w.si.w_other, w.sj.w_self, w.sj.w_other);
+        oi.write(w.dst_i[v]);
+        oj.write(w.dst_j[v]);
+        return;
+    }
     if (write_i) mix_lanes<T, V>(w.si, xi, xj, box_i).write(w.dst_i[v]);
     if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
