@@ -63,7 +63,18 @@ void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
             const int64_t lo = b[0] == e[0] ? b[1] : b[1] == e[1] || b[0] < b[1] ? b[0] : b[1];
             const int64_t hi = e[0] > e[1] ? e[0] : e[1];
             const int64_t first = lo / V > next ? lo / V : next, last = (hi + V - 1) / V < vec_hi ? (hi + V - 1) / V : vec_hi;
+            // One run (both samples' alike, or one sample's): the vectors wholly inside it take the partner's
+            // lanes everywhere for the samples that have it, a loop with nothing to test.
+            const bool one_run = (b[0] == b[1] && e[0] == e[1]) || b[0] == e[0] || b[1] == e[1];
+            const int64_t inner_lo = one_run ? (lo + V - 1) / V : last, inner_hi = one_run ? hi / V : last;
             for (int64_t v = first; v < last; ++v) {
+                if (v >= inner_lo && v < inner_hi) {
+                    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
+                    const uint64_t box_i = b[0] < e[0] ? all : 0, box_j = b[1] < e[1] ? all : 0;
+                    const int64_t stop = inner_hi < last ? inner_hi : last;
+                    for (; v < stop; ++v) mix_vector_masked<T, V>(w, v, box_i, box_j);
+                    if (v == last) break;
+                }
                 const int64_t vs = v * V;
                 if (vs >= row && vs + V <= row + row_len)
                     mix_vector_masked<T, V>(w, v, run_lanes<V>(vs, b[0], e[0]), run_lanes<V>(vs, b[1], e[1]));

@@ -34,6 +34,11 @@ fn plans_with_every_op_kind_match_including_empty_and_full_boxes() {
 }
 
 #[test]
+fn in_place_cutmix_over_box_rows_matches_on_wide_images() {
+    on_every_level(|| equivalence::wide_boxes(Device::Cpu));
+}
+
+#[test]
 fn batches_larger_than_one_launch_match() {
     on_every_level(|| equivalence::large_batches(Device::Cpu));
 }
