@@ -87,6 +87,12 @@ impl<T: Task> Pool<T> {
         self.shared.slots.len()
     }
 
+    /// Whether every worker is awake (looking for work, not parked): handing it a task costs next to
+    /// nothing then. A hint: it may change right after.
+    pub(crate) fn awake(&self) -> bool {
+        self.shared.slots.iter().all(|s| !s.sleeping.load(Ordering::Relaxed))
+    }
+
     /// Runs `mine` on the calling thread and each of `others` on a worker, and returns when all are done.
     /// With more tasks than workers, or while another call has the workers, the caller runs them all.
     pub(crate) fn run(&self, mine: T, others: &[T]) {
@@ -170,6 +176,8 @@ mod tests {
     fn every_task_runs_once_per_call_also_after_the_workers_park() {
         let pool = Pool::<Mark>::new(3, "test-pool");
         assert_eq!(pool.workers(), 3);
+        std::thread::sleep(SPIN * 20);
+        assert!(!pool.awake(), "idle workers park");
         for round in 1..=50u32 {
             pool.run(Mark(0), &[Mark(1), Mark(2), Mark(3)]);
             // All done when run returns.
@@ -177,7 +185,7 @@ mod tests {
                 assert_eq!(h.load(Ordering::SeqCst), round);
             }
             if round % 10 == 0 {
-                std::thread::sleep(SPIN * 4); // the workers park; the next call must wake them
+                std::thread::sleep(SPIN * 20); // the workers park; the next call must wake them
             }
         }
         // More tasks than workers: the caller runs them all.
