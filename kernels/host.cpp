@@ -42,13 +42,21 @@ void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
     const MixSample* s[2] = {&w.si, &w.sj};
     int32_t y0[2], y1[2];
     int64_t rb[2], re[2];
+    bool has[2];
     int32_t y_lo = g.height, y_hi = 0;
     for (int k = 0; k < 2; ++k) {
-        const bool box = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
-        y0[k] = box ? s[k]->y0 : 0, y1[k] = box ? s[k]->y1 : 0;
+        has[k] = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
+        y0[k] = has[k] ? s[k]->y0 : 0, y1[k] = has[k] ? s[k]->y1 : 0;
         rb[k] = element_offset(0, 0, s[k]->x0, g), re[k] = element_offset(0, 0, s[k]->x1, g);
-        if (box) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
+        if (has[k]) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
     }
+    // Both samples' boxes alike (batch mode), or one sample's alone, and wide enough to hold a few vectors:
+    // a row's vectors wholly inside its run take the partner's lanes everywhere for the samples that have
+    // it, in a loop with nothing to test.
+    const bool alike = !has[0] || !has[1] || (y0[0] == y0[1] && y1[0] == y1[1] && rb[0] == rb[1] && re[0] == re[1]);
+    const bool stretches = alike && (has[0] ? re[0] - rb[0] : re[1] - rb[1]) >= 2 * V;
+    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
+    const uint64_t all_i = has[0] ? all : 0, all_j = has[1] ? all : 0;
     const int64_t row_len = element_offset(0, 1, 0, g);  // elements from one row to the next
     const int32_t planes = g.channels_last ? 1 : g.channels;
     int64_t next = vec_lo;  // first vector not yet visited
@@ -63,16 +71,11 @@ void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
             const int64_t lo = b[0] == e[0] ? b[1] : b[1] == e[1] || b[0] < b[1] ? b[0] : b[1];
             const int64_t hi = e[0] > e[1] ? e[0] : e[1];
             const int64_t first = lo / V > next ? lo / V : next, last = (hi + V - 1) / V < vec_hi ? (hi + V - 1) / V : vec_hi;
-            // One run (both samples' alike, or one sample's): the vectors wholly inside it take the partner's
-            // lanes everywhere for the samples that have it, a loop with nothing to test.
-            const bool one_run = (b[0] == b[1] && e[0] == e[1]) || b[0] == e[0] || b[1] == e[1];
-            const int64_t inner_lo = one_run ? (lo + V - 1) / V : last, inner_hi = one_run ? hi / V : last;
+            const int64_t inner_lo = stretches ? (lo + V - 1) / V : last, inner_hi = stretches ? hi / V : last;
             for (int64_t v = first; v < last; ++v) {
                 if (v >= inner_lo && v < inner_hi) {
-                    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
-                    const uint64_t box_i = b[0] < e[0] ? all : 0, box_j = b[1] < e[1] ? all : 0;
                     const int64_t stop = inner_hi < last ? inner_hi : last;
-                    for (; v < stop; ++v) mix_vector_masked<T, V>(w, v, box_i, box_j);
+                    for (; v < stop; ++v) mix_vector_masked<T, V>(w, v, all_i, all_j);
                     if (v == last) break;
                 }
                 const int64_t vs = v * V;
