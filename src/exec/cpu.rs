@@ -53,6 +53,7 @@ host_level!(avx512, "avx512");
 /// An instruction-set level the fused CPU kernels are built for. The crate runs the highest level the
 /// CPU supports (detected once at run time; see [`fused_cpu_isa`]); every level gives the same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum CpuIsa {
     /// The target's baseline instruction set (x86-64 with SSE2; NEON on aarch64).
     Baseline,
