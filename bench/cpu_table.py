@@ -1,5 +1,5 @@
-"""The CPU speed table from one bench/cpu_run.sh run: the crate's criterion medians (crate.log) beside the
-peers' (peers.log), each with its ratio to the best peer and as a fraction of a copy's bandwidth, and the
+"""The CPU speed table from one bench/cpu_run.sh run: the crate's criterion estimates (crate.log: the
+middle value of each `time:` line) beside the peers' medians (peers.log), each with its ratio to the best peer and as a fraction of a copy's bandwidth, and the
 issue's targets checked. Standard library only.
 
     python3 bench/cpu_table.py bench/results/cpu-<date>      # prints Markdown
@@ -17,7 +17,7 @@ DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16", "u8": "uint8"}
 
 
 def crate_medians(text):
-    """{case name: median ms} from criterion's output."""
+    """{case name: ms} from criterion's output (the point estimate of each `time:` line)."""
     out = {}
     pattern = r"^(cpu/\S+)\s*\n?\s*time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]"
     for name, value, unit in re.findall(pattern, text, flags=re.M):
@@ -87,6 +87,7 @@ def main():
         half = row(big, dtype, "CutMix box 50%, in place", "cutmix_box50/batch/in_place/fused", ("timm CutMix batch",), 0.5, 2,
                    "target ≥ 2× timm's batch CutMix")
         tenth = row(big, dtype, "CutMix box 10%, in place", "cutmix_box10/batch/in_place/fused", ("timm CutMix batch box10",), 0.1)
+        row(big, dtype, "CutMix box of one pixel, in place (a call's fixed cost)", "cutmix_box1px/batch/in_place/fused", None, None)
         if half and tenth:
             checks.append((f"{big} {dtype} CutMix box 10% costs {tenth / half:.2f} of box 50% (target ≤ 0.33)", tenth / half <= 1 / 3))
         for level in ["baseline", "v3", "avx512"]:

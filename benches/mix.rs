@@ -26,7 +26,7 @@ fn batch(shape: &[i64], kind: Kind) -> Tensor {
 }
 
 /// CutMix in every sample (the middle one of an odd batch keeps) with a centred box covering about
-/// `area` of the H×W image, λ the kept fraction.
+/// `area` of the H×W image (at least one pixel), λ the kept fraction.
 fn box_plan(n: usize, (h, w): (usize, usize), area: f64) -> MixPlan {
     let side = |len: usize| ((len as f64 * area.sqrt()).round() as usize).clamp(1, len);
     let (bh, bw) = (side(h), side(w));
@@ -89,7 +89,8 @@ fn imagenet_112(c: &mut Criterion) {
         // Box sides 0.6–0.8 of the image: about half its area, sampled per call.
         let cutmix = MixConfig { cutmix_minmax: Some((0.6, 0.8)), ..MixConfig::cutmix(1.0, 1000) };
         in_place(&mut group, "cutmix/batch/in_place", &x, &labels, fused(cutmix.clone()), None, None);
-        for (id, area) in [("cutmix_box50/batch/in_place", 0.5), ("cutmix_box10/batch/in_place", 0.1)] {
+        // A one-pixel box: what a call costs whatever the box (checks, the 1000-class targets).
+        for (id, area) in [("cutmix_box50/batch/in_place", 0.5), ("cutmix_box10/batch/in_place", 0.1), ("cutmix_box1px/batch/in_place", 0.0)] {
             in_place(&mut group, id, &x, &labels, fused(cutmix.clone()), Some(&box_plan(256, (112, 112), area)), None);
         }
         // The dispatch: the same Mixup on every level this machine has.
@@ -139,7 +140,60 @@ fn imagenet_224(c: &mut Criterion) {
 
 criterion_group!(benches, imagenet_112, cifar, imagenet_224);
 
+/// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
+/// counts each apart).
+fn box_calls(x: &mut Tensor, labels: &Tensor, area: f64, calls: usize) {
+    let (h, w) = (x.size()[2] as usize, x.size()[3] as usize);
+    let plan = box_plan(x.size()[0] as usize, (h, w), area);
+    let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+    for _ in 0..calls {
+        drop(mixer.apply_plan_(&plan, x, labels).unwrap());
+    }
+}
+#[inline(never)]
+fn box1px_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.0, calls)
+}
+#[inline(never)]
+fn box10_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.1, calls)
+}
+#[inline(never)]
+fn box50_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.5, calls)
+}
+#[inline(never)]
+fn mixup_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    let mut mixer = fused(MixConfig::mixup(1.0, 1000));
+    for _ in 0..calls {
+        drop(mixer.apply_(x, labels).unwrap());
+    }
+}
+
+/// `MIX_PROFILE=<f32|bf16|f16|u8>`: instead of the benches, 10 in-place calls each of Mixup and of CutMix
+/// with boxes of one pixel, 10% and 50% at 256×3×112×112, on one thread (so that each function's inclusive
+/// count holds all the work), for instruction counts (bench/cpu_callgrind.sh).
+fn profile(dtype: &str) {
+    tch::set_num_threads(1);
+    let kind = match dtype {
+        "f32" => Kind::Float,
+        "bf16" => Kind::BFloat16,
+        "f16" => Kind::Half,
+        "u8" => Kind::Uint8,
+        other => panic!("MIX_PROFILE: got {other}, expected f32, bf16, f16 or u8"),
+    };
+    let mut x = batch(&[256, 3, 112, 112], kind);
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    mixup_calls(&mut x, &labels, 10);
+    box1px_calls(&mut x, &labels, 10);
+    box10_calls(&mut x, &labels, 10);
+    box50_calls(&mut x, &labels, 10);
+}
+
 fn main() {
+    if let Ok(dtype) = std::env::var("MIX_PROFILE") {
+        return profile(&dtype);
+    }
     println!(
         "fused CPU kernels: level {} (available: {}); libtorch intra-op threads {}",
         tch_mixcut::fused_cpu_isa(),
