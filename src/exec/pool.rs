@@ -43,6 +43,8 @@ pub(crate) struct Pool<T: Task> {
     shared: Arc<Shared<T>>,
     /// Held for the whole of a call that uses the workers.
     busy: Mutex<()>,
+    /// The process the workers run in: a forked child has none of them.
+    pid: u32,
 }
 
 fn lock<G>(m: &Mutex<G>) -> MutexGuard<'_, G> {
@@ -79,7 +81,7 @@ impl<T: Task> Pool<T> {
                 .expect("spawning a fused CPU executor thread");
             let _ = shared.slots[w].thread.set(handle.thread().clone());
         }
-        Pool { shared, busy: Mutex::new(()) }
+        Pool { shared, busy: Mutex::new(()), pid: std::process::id() }
     }
 
     /// How many worker threads the pool has.
@@ -94,8 +96,14 @@ impl<T: Task> Pool<T> {
     }
 
     /// Runs `mine` on the calling thread and each of `others` on a worker, and returns when all are done.
-    /// With more tasks than workers, or while another call has the workers, the caller runs them all.
+    /// With more tasks than workers, while another call has the workers, or in a forked child, the caller
+    /// runs them all.
     pub(crate) fn run(&self, mine: T, others: &[T]) {
+        if others.is_empty() || std::process::id() != self.pid {
+            mine.run();
+            others.iter().for_each(T::run);
+            return;
+        }
         let guard = match self.busy.try_lock() {
             Ok(g) => Some(g),
             Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
