@@ -12,11 +12,12 @@ mod cuda;
 #[path = "build/nvcc.rs"]
 mod nvcc;
 
-const WATCHED: [&str; 8] = [
+const WATCHED: [&str; 9] = [
     "kernels/mix.cuh",
     "kernels/mix.cu",
     "kernels/host.cpp",
     "kernels/host_shim.h",
+    "kernels/host_simd.h",
     "shim/torch_stream.cpp",
     "shim/c10_layout_check.cpp",
     "build/cuda.rs",
@@ -33,22 +34,49 @@ fn main() {
     link_libtorch();
 }
 
-/// The fused CPU executor: the same kernel source, built by the C++ compiler, always optimised (it is the
-/// hot loop even in debug builds), with FMA contraction off so it rounds as the reference does.
+/// The fused CPU executor: the same kernel source, built by the C++ compiler once per instruction-set
+/// level (`MIX_ISA` names the level: it prefixes the entry points and the C++ namespace, so the copies
+/// never share a symbol), always optimised (it is the hot loop even in debug builds), with FMA contraction
+/// off so every level rounds as the reference does. x86_64 gets baseline x86-64, x86-64-v3 (AVX2, F16C,
+/// FMA) and x86-64-v4 (AVX-512 F/BW/DQ/VL/CD), chosen at run time (src/exec/cpu.rs); other targets get
+/// their baseline (NEON on aarch64). `MIXCUT_HOST_ISAS` tells the crate which levels carry their flags: a
+/// compiler that refuses a level's flags builds it without them (correct, never chosen).
 fn build_host_kernels() {
-    cc::Build::new()
-        .cpp(true)
-        .file("kernels/host.cpp")
-        .include("kernels")
-        .std("c++17")
-        .opt_level(3)
-        .debug(false)
-        .flag("-ffp-contract=off")
-        .flag("-fno-trapping-math") // lets selects (u8 clamp, bf16 NaN) vectorise; results unchanged
-        .flag_if_supported("-fno-math-errno")
-        .warnings(true)
-        .extra_warnings(true)
-        .compile("mixcut_host");
+    let x86_64 = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "x86_64");
+    let levels: &[(&str, &[&str])] = if x86_64 {
+        &[("baseline", &[]), ("v3", &["-march=x86-64-v3"]), ("avx512", &["-march=x86-64-v4", "-mprefer-vector-width=512"])]
+    } else {
+        &[("baseline", &[])]
+    };
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let mut built = Vec::new();
+    for &(isa, flags) in levels {
+        let mut build = cc::Build::new();
+        build
+            .out_dir(out_dir.join(format!("host-{isa}")))
+            .cpp(true)
+            .file("kernels/host.cpp")
+            .include("kernels")
+            .std("c++17")
+            .opt_level(3)
+            .debug(false)
+            .define("MIX_ISA", isa)
+            .flag("-ffp-contract=off")
+            .flag("-fno-trapping-math") // lets selects (u8 clamp, bf16 NaN) vectorise; results unchanged
+            .flag_if_supported("-fno-math-errno")
+            .warnings(true)
+            .extra_warnings(true);
+        if flags.iter().all(|f| build.is_flag_supported(f).unwrap_or(false)) {
+            for f in flags {
+                build.flag(f);
+            }
+            built.push(isa);
+        } else {
+            warn(&format!("the C++ compiler refuses {flags:?}: the fused CPU path runs without the {isa} kernels"));
+        }
+        build.compile(&format!("mixcut_host_{isa}"));
+    }
+    println!("cargo:rustc-env=MIXCUT_HOST_ISAS={}", built.join(","));
 }
 
 fn warn(message: &str) {

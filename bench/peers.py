@@ -9,7 +9,7 @@ A peer that refuses an input prints `refused` with its error. Without a GPU (`--
 torch it prints why and exits 0, or 1 when TCH_MIXCUT_REQUIRE_GPU=1.
 
     python bench/peers.py --device cuda           # the GPU kit (bench/gpu_bench.sh)
-    python bench/peers.py --device cpu --shapes 256x3x112x112 --dtypes float32,bfloat16,uint8
+    python bench/peers.py --device cpu --shapes 256x3x112x112,128x3x32x32 --all-dtypes   # bench/cpu_run.sh
 """
 import argparse
 import os
@@ -76,10 +76,15 @@ def peers(x, y, classes, device):
             m = Mixup(mixup_alpha=1.0, cutmix_alpha=0.0, mode=mode, label_smoothing=0.0, num_classes=classes)
             rows.append((f"timm Mixup {mode}", lambda m=m: m(x, y)))  # mixes x in place
         if x.dim() == 4:
-            # Box sides 0.70-0.71 of the image: about half its area (λ ≈ 0.5), as the crate's CutMix benches.
+            # Box sides 0.70-0.72 of the image: about half its area (λ ≈ 0.5), as the crate's CutMix benches.
+            # (timm draws sides with randint(int(0.70·H), int(0.72·H)), which needs two distinct ints: 0.71
+            # gave none at 32×32.)
             for mode in ["batch", "elem"]:
-                c = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, cutmix_minmax=(0.70, 0.71), mode=mode, num_classes=classes)
+                c = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, cutmix_minmax=(0.70, 0.72), mode=mode, num_classes=classes)
                 rows.append((f"timm CutMix {mode}", lambda c=c: c(x, y)))
+            # Sides 0.31-0.33: about a tenth of the area (the crate's cutmix_box10 case).
+            c = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, cutmix_minmax=(0.31, 0.33), mode="batch", num_classes=classes)
+            rows.append(("timm CutMix batch box10", lambda c=c: c(x, y)))
         if device.type == "cpu" and x.dtype == torch.uint8 and x.dim() == 4:
             # timm's uint8 path: mixes while collating numpy images into the batch tensor.
             items = [(img, int(t)) for img, t in zip(x.numpy(), y.tolist())]
@@ -103,6 +108,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--shapes", default="256x3x224x224,128x3x32x32,256x1x16000")
     ap.add_argument("--dtypes", default="float32,bfloat16,uint8", help="for the first shape; the others run float32")
+    ap.add_argument("--all-dtypes", action="store_true", help="run --dtypes for every shape (the CPU run)")
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--budget-ms", type=float, default=300.0, help="about how long one sample runs")
@@ -120,7 +126,7 @@ def main():
     print(f"device {name}; {', '.join(versions)}; median of {args.reps} samples, ms per call")
     shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
     for k, shape in enumerate(shapes):
-        dtypes = args.dtypes.split(",") if k == 0 else ["float32"]
+        dtypes = args.dtypes.split(",") if k == 0 or args.all_dtypes else ["float32"]
         for dtype_name in dtypes:
             dtype = getattr(torch, dtype_name)
             x = batch(shape, dtype, device)

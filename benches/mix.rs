@@ -1,73 +1,205 @@
-//! Executors side by side on the CPU: reference (tch ops) vs fused (one pass). The GPU's are in benches/gpu.rs.
+//! The fused CPU executor (and, for f32, the reference) beside a copy of the same bytes, the bandwidth
+//! limit. The GPU's cases are in benches/gpu.rs; bench/cpu_run.sh runs these and the Python peers
+//! (bench/peers.py) in one command.
 //!
-//! `cargo bench --bench mix` runs everything; filter with a substring, e.g.
-//! `cargo bench --bench mix -- 'cpu/256x3x112x112/f32'`. Each group also times a plain copy of the
-//! batch (`copy`), the bandwidth limit in-place Mixup is measured against.
+//! `cargo bench --bench mix` runs everything (about 2 minutes on 2 cores); filter with a substring, e.g.
+//! `cargo bench --bench mix -- 'cpu/256x3x112x112/u8/'`. Case names: `<recipe>/<mode>/<place>/<executor>`;
+//! `cutmix_box10` / `cutmix_box50` apply a fixed plan whose centred box covers 10% / 50% of the image in
+//! every sample; `fused_<level>` forces an instruction-set level of the host kernels (the plain `fused`
+//! runs the level chosen at run time, printed first).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::time::Duration;
+
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{Executor, MixConfig, MixMode, Mixer};
+use tch_mixcut::testing::with_cpu_isa;
+use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixOp, MixPlan, Mixer};
 
-/// What to mix with: (name, config).
-fn recipes(mode: MixMode) -> Vec<(&'static str, MixConfig)> {
-    vec![
-        ("mixup", MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }),
-        // minmax (0.6, 0.8): box sides 0.6–0.8 of the image, about half its area, so λ ≈ 0.5 like the GPU target's CutMix case.
-        ("cutmix", MixConfig { mode, cutmix_minmax: Some((0.6, 0.8)), ..MixConfig::cutmix(1.0, 1000) }),
-        ("both", MixConfig { mode, ..MixConfig::deit(1000) }),
-    ]
+type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+fn batch(shape: &[i64], kind: Kind) -> Tensor {
+    tch::manual_seed(0);
+    match kind {
+        Kind::Uint8 => Tensor::randint(256, shape, (Kind::Uint8, Device::Cpu)),
+        k => Tensor::rand(shape, (k, Device::Cpu)),
+    }
 }
 
-fn bench_device(c: &mut Criterion, device: Device, shape: &[i64], kinds: &[Kind], full: bool) {
-    let dev = if device == Device::Cpu { "cpu".to_string() } else { "cuda".to_string() };
-    let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
-    for &kind in kinds {
-        let name = match kind {
-            Kind::Float => "f32",
-            Kind::BFloat16 => "bf16",
-            Kind::Half => "f16",
-            _ => "u8",
-        };
-        let mut group = c.benchmark_group(format!("{dev}/{dims}/{name}"));
-        group.sample_size(10).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-        tch::manual_seed(0);
-        let x = match kind {
-            Kind::Uint8 => Tensor::randint(256, shape, (Kind::Uint8, device)),
-            k => Tensor::rand(shape, (k, device)),
-        };
-        let labels = Tensor::randint(1000, [shape[0]], (Kind::Int64, device));
-        let sync = || if let Device::Cuda(_) = device { tch::Cuda::synchronize(0) };
-        let mut dst = x.copy();
-        group.bench_function("copy", |b| b.iter(|| { dst.copy_(&x); sync(); }));
-        let modes: &[MixMode] = if full { &[MixMode::Batch, MixMode::Elem] } else { &[MixMode::Batch] };
-        for &mode in modes {
-            for (recipe, config) in recipes(mode) {
-                if !full && recipe == "both" {
-                    continue;
-                }
-                for executor in [Executor::Reference, Executor::Fused] {
-                    let mut mixer = Mixer::new(config.clone(), 0).unwrap().with_executor(executor);
-                    let ex = if executor == Executor::Fused { "fused" } else { "reference" };
-                    let id = |place: &str| BenchmarkId::new(format!("{recipe}/{mode:?}/{place}").to_lowercase(), ex);
-                    let mut y = x.copy();
-                    group.bench_function(id("in_place"), |b| b.iter(|| { let _ = mixer.apply_(&mut y, &labels).unwrap(); sync(); }));
-                    if full {
-                        group.bench_function(id("out_of_place"), |b| b.iter(|| { let _ = mixer.apply(&x, &labels).unwrap(); sync(); }));
-                    }
-                }
-            }
+/// CutMix in every sample (the middle one of an odd batch keeps) with a centred box covering about
+/// `area` of the H×W image (at least one pixel), λ the kept fraction.
+fn box_plan(n: usize, (h, w): (usize, usize), area: f64) -> MixPlan {
+    let side = |len: usize| ((len as f64 * area.sqrt()).round() as usize).clamp(1, len);
+    let (bh, bw) = (side(h), side(w));
+    let (y0, x0) = ((h - bh) / 2, (w - bw) / 2);
+    let bbox = CutBox { y0, y1: y0 + bh, x0, x1: x0 + bw };
+    let lam = 1.0 - (bh * bw) as f64 / (h * w) as f64;
+    let mut plan = MixPlan::identity(n, Some((h, w)));
+    for (i, op) in plan.ops.iter_mut().enumerate() {
+        if 2 * i + 1 != n {
+            *op = MixOp::CutMix { bbox, lam };
+        }
+    }
+    plan
+}
+
+fn group<'a>(c: &'a mut Criterion, name: String) -> Group<'a> {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    group
+}
+
+fn copy_case(group: &mut Group, x: &Tensor) {
+    let mut dst = x.copy();
+    group.bench_function("copy", |b| b.iter(|| dst.copy_(x)));
+}
+
+/// In-place calls of `mixer` (sampling its own plans, or applying `plan`), on the fused executor forced to
+/// `level` or at the level chosen at run time.
+fn in_place(group: &mut Group, id: &str, x: &Tensor, labels: &Tensor, mut mixer: Mixer, plan: Option<&MixPlan>, level: Option<CpuIsa>) {
+    let executor = level.map_or("fused".to_string(), |l| format!("fused_{l}"));
+    let mut y = x.copy();
+    let mut call = || match plan {
+        Some(p) => drop(mixer.apply_plan_(p, &mut y, labels).unwrap()),
+        None => drop(mixer.apply_(&mut y, labels).unwrap()),
+    };
+    group.bench_function(BenchmarkId::new(id, executor), |b| {
+        b.iter(|| match level {
+            Some(l) => with_cpu_isa(l, &mut call).expect("an available level"),
+            None => call(),
+        })
+    });
+}
+
+fn fused(config: MixConfig) -> Mixer {
+    Mixer::new(config, 0).unwrap().with_executor(Executor::Fused)
+}
+
+/// 256×3×112×112, the size the peers were measured at on this kind of machine.
+fn imagenet_112(c: &mut Criterion) {
+    let shape = [256i64, 3, 112, 112];
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    for (name, kind) in [("f32", Kind::Float), ("bf16", Kind::BFloat16), ("f16", Kind::Half), ("u8", Kind::Uint8)] {
+        let mut group = group(c, format!("cpu/256x3x112x112/{name}"));
+        let x = batch(&shape, kind);
+        copy_case(&mut group, &x);
+        for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
+            let id = format!("mixup/{mode:?}/in_place").to_lowercase();
+            in_place(&mut group, &id, &x, &labels, fused(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }), None, None);
+        }
+        // Box sides 0.6–0.8 of the image: about half its area, sampled per call.
+        let cutmix = MixConfig { cutmix_minmax: Some((0.6, 0.8)), ..MixConfig::cutmix(1.0, 1000) };
+        in_place(&mut group, "cutmix/batch/in_place", &x, &labels, fused(cutmix.clone()), None, None);
+        // A one-pixel box: what a call costs whatever the box (checks, the 1000-class targets).
+        for (id, area) in [("cutmix_box50/batch/in_place", 0.5), ("cutmix_box10/batch/in_place", 0.1), ("cutmix_box1px/batch/in_place", 0.0)] {
+            in_place(&mut group, id, &x, &labels, fused(cutmix.clone()), Some(&box_plan(256, (112, 112), area)), None);
+        }
+        // The dispatch: the same Mixup on every level this machine has.
+        for level in CpuIsa::ALL.into_iter().filter(|l| l.is_available()) {
+            in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, Some(level));
+        }
+        let mut mixer = fused(MixConfig::mixup(1.0, 1000));
+        group.bench_function(BenchmarkId::new("mixup/batch/out_of_place", "fused"), |b| b.iter(|| drop(mixer.apply(&x, &labels).unwrap())));
+        if kind == Kind::Float {
+            let mut reference = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
+            let mut y = x.copy();
+            let id = BenchmarkId::new("mixup/batch/in_place", "reference");
+            group.bench_function(id, |b| b.iter(|| drop(reference.apply_(&mut y, &labels).unwrap())));
         }
         group.finish();
     }
 }
 
-fn executors(c: &mut Criterion) {
-    let all = [Kind::Float, Kind::BFloat16, Kind::Uint8];
-    bench_device(c, Device::Cpu, &[128, 3, 32, 32], &all, true);
-    // The size timm and torchvision were measured at on this kind of machine (../shared/TARGETS.md).
-    bench_device(c, Device::Cpu, &[256, 3, 112, 112], &all, true);
-    bench_device(c, Device::Cpu, &[256, 3, 224, 224], &[Kind::Float], false);
+/// 128×3×32×32 end to end (plan, checks, images and targets), DeiT's recipe and plain Mixup.
+fn cifar(c: &mut Criterion) {
+    let shape = [128i64, 3, 32, 32];
+    let labels = Tensor::randint(1000, [128], (Kind::Int64, Device::Cpu));
+    for (name, kind) in [("f32", Kind::Float), ("bf16", Kind::BFloat16), ("u8", Kind::Uint8)] {
+        let mut group = group(c, format!("cpu/128x3x32x32/{name}"));
+        let x = batch(&shape, kind);
+        copy_case(&mut group, &x);
+        in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
+        in_place(&mut group, "deit/batch/in_place", &x, &labels, fused(MixConfig::deit(1000)), None, None);
+        let plan = box_plan(128, (32, 32), 0.5);
+        in_place(&mut group, "cutmix_box50/batch/in_place", &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+        group.finish();
+    }
 }
 
-criterion_group!(benches, executors);
-criterion_main!(benches);
+/// 256×3×224×224 f32: ImageNet's size, far beyond the caches.
+fn imagenet_224(c: &mut Criterion) {
+    let shape = [256i64, 3, 224, 224];
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    let mut group = group(c, "cpu/256x3x224x224/f32".to_string());
+    let x = batch(&shape, Kind::Float);
+    copy_case(&mut group, &x);
+    in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
+    let plan = box_plan(256, (224, 224), 0.5);
+    in_place(&mut group, "cutmix_box50/batch/in_place", &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+    group.finish();
+}
+
+criterion_group!(benches, imagenet_112, cifar, imagenet_224);
+
+/// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
+/// counts each apart).
+fn box_calls(x: &mut Tensor, labels: &Tensor, area: f64, calls: usize) {
+    let (h, w) = (x.size()[2] as usize, x.size()[3] as usize);
+    let plan = box_plan(x.size()[0] as usize, (h, w), area);
+    let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+    for _ in 0..calls {
+        drop(mixer.apply_plan_(&plan, x, labels).unwrap());
+    }
+}
+#[inline(never)]
+fn box1px_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.0, calls)
+}
+#[inline(never)]
+fn box10_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.1, calls)
+}
+#[inline(never)]
+fn box50_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    box_calls(x, labels, 0.5, calls)
+}
+#[inline(never)]
+fn mixup_calls(x: &mut Tensor, labels: &Tensor, calls: usize) {
+    let mut mixer = fused(MixConfig::mixup(1.0, 1000));
+    for _ in 0..calls {
+        drop(mixer.apply_(x, labels).unwrap());
+    }
+}
+
+/// `MIX_PROFILE=<f32|bf16|f16|u8>`: instead of the benches, 10 in-place calls each of Mixup and of CutMix
+/// with boxes of one pixel, 10% and 50% at 256×3×112×112, on one thread (so that each function's inclusive
+/// count holds all the work), for instruction counts (bench/cpu_callgrind.sh).
+fn profile(dtype: &str) {
+    tch::set_num_threads(1);
+    let kind = match dtype {
+        "f32" => Kind::Float,
+        "bf16" => Kind::BFloat16,
+        "f16" => Kind::Half,
+        "u8" => Kind::Uint8,
+        other => panic!("MIX_PROFILE: got {other}, expected f32, bf16, f16 or u8"),
+    };
+    let mut x = batch(&[256, 3, 112, 112], kind);
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    mixup_calls(&mut x, &labels, 10);
+    box1px_calls(&mut x, &labels, 10);
+    box10_calls(&mut x, &labels, 10);
+    box50_calls(&mut x, &labels, 10);
+}
+
+fn main() {
+    if let Ok(dtype) = std::env::var("MIX_PROFILE") {
+        return profile(&dtype);
+    }
+    println!(
+        "fused CPU kernels: level {} (available: {}); libtorch intra-op threads {}",
+        tch_mixcut::fused_cpu_isa(),
+        CpuIsa::ALL.into_iter().filter(|l| l.is_available()).map(|l| l.name()).collect::<Vec<_>>().join(", "),
+        tch::get_num_threads()
+    );
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -52,16 +52,37 @@ inline half_t half_from_f32(float f) {
 
 inline float to_f32(bf16_t b) { return bits_f32((uint32_t)b.bits << 16); }
 
-inline bf16_t bf16_from_f32(float f) {
-    const uint32_t x = f32_bits(f);
-    const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // branch-free, so loops vectorise
-    return bf16_t{(uint16_t)((x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded)};
+// The bf16 bits (low 16 bits of the result) of the f32 with bits `x`, rounded to nearest even: right for
+// every value but a NaN other than quiet_nan's 0x7fc00000 (which gives 0x7fc0). U is uint32_t, or a host
+// SIMD vector of them (host_simd.h): lane-wise the same.
+template <typename U>
+inline U bf16_round(U x) {
+    return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;  // branch-free, so it vectorises
 }
+
+// bf16_round for every f32, any NaN becoming the canonical 0x7fc0.
+template <typename U>
+inline U bf16_bits(U x) {
+    return (x & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : bf16_round(x);
+}
+
+inline bf16_t bf16_from_f32(float f) { return bf16_t{(uint16_t)bf16_bits(f32_bits(f))}; }
 
 // Round half to even for 0 <= v <= 255, in the default rounding mode. Baseline x86-64 has no SIMD
 // rounding instruction (SSE4.1), so rintf would be a call per element: adding and subtracting 2^23 rounds
 // the same way (exact for |v| < 2^23) and vectorises.
-inline float round_byte(float v) { return (v + 8388608.0f) - 8388608.0f; }
+// F is float, or a host SIMD vector of floats.
+template <typename F>
+inline F round_byte(F v) {
+    return (v + 8388608.0f) - 8388608.0f;
+}
+
+// `v`, with a NaN replaced by the quiet NaN 0x7fc00000 (which every conversion here keeps a NaN: 0x7e00 as
+// half, 0x7fc0 as bf16). F is float, or a host SIMD vector of floats.
+template <typename F>
+inline F quiet_nan(F v) {
+    return v == v ? v : __builtin_nanf("");
+}
 
 inline void flag_error(int32_t* flag, int32_t code) { __atomic_store_n(flag, code, __ATOMIC_RELAXED); }
 

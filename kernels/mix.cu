@@ -15,7 +15,8 @@ __device__ __forceinline__ void run(const MixArgs& a) {
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
             Pass::vector(a, w, v);
     } else {
-        for (int32_t c = threadIdx.x; c < a.num_classes; c += blockDim.x) mix_pair_targets(a, k, c);
+        const PairTargets t = pair_targets(a, k, threadIdx.x == 0);
+        for (int32_t c = threadIdx.x; c < a.num_classes; c += blockDim.x) t.write(c);
     }
 }
 

@@ -91,13 +91,18 @@ struct Elem<float> {
     static MIX_HD float load(float v) { return v; }
     static MIX_HD float store(float f) { return f; }
 };
+// A blended u8 value before its conversion: saturated to [0, 255], then rounded half to even (np.rint,
+// torch.round), so the conversion to an integer is exact. F is float, or a host SIMD vector of floats.
+template <typename F>
+MIX_HD F byte_value(F f) {
+    F c = f > 0.f ? f : 0.f;  // (NaN cannot occur: u8 inputs and finite weights)
+    c = c < 255.f ? c : 255.f;
+    return round_byte(c);
+}
 template <>
 struct Elem<uint8_t> {
     static MIX_HD float load(uint8_t v) { return (float)v; }
-    static MIX_HD uint8_t store(float f) {  // saturate, then round half to even (np.rint, torch.round)
-        const float c = f < 0.f ? 0.f : (f > 255.f ? 255.f : f);
-        return (uint8_t)(int32_t)round_byte(c);
-    }
+    static MIX_HD uint8_t store(float f) { return (uint8_t)(int32_t)byte_value(f); }
 };
 template <>
 struct Elem<half_t> {
@@ -111,8 +116,10 @@ struct Elem<bf16_t> {
 };
 
 // `a·wa + b·wb` rounded after each operation, never fused into an FMA: the reference executor's tch ops
-// round the same way, so the two agree bit for bit.
-MIX_HD float blend(float a, float b, float wa, float wb) {
+// round the same way, so the two agree bit for bit. F is float, or a host SIMD vector of floats (lane-wise
+// the same operations).
+template <typename F>
+MIX_HD F blend_rn(F a, F b, float wa, float wb) {
 #if defined(__CUDA_ARCH__)
     return __fadd_rn(__fmul_rn(a, wa), __fmul_rn(b, wb));
 #else
@@ -120,11 +127,63 @@ MIX_HD float blend(float a, float b, float wa, float wb) {
 #endif
 }
 
+// blend_rn as stored. On the host, which NaN the sum of two NaNs returns depends on the operand order the
+// compiler picked, which differs between the instruction-set builds: every NaN result becomes the one
+// quiet NaN, so all builds give the same bits.
+template <typename F>
+MIX_HD F blend(F a, F b, float wa, float wb) {
+#if defined(__CUDA_ARCH__)
+    return blend_rn(a, b, wa, wb);
+#else
+    return quiet_nan(blend_rn(a, b, wa, wb));
+#endif
+}
+
 // V consecutive elements: one 16-byte access on the GPU (V·sizeof(T) == 16); the host build also uses
-// 64-byte groups, which its compiler turns into unrolled SIMD loops.
+// 64-byte groups, which its SIMD forms below (host_simd.h) process a register at a time.
 template <typename T, int V>
 struct alignas(V * sizeof(T) >= 16 ? 16 : alignof(T)) Vec {
     T v[V];
+};
+
+// One vector's lanes between reading and writing them: here the vector itself (on the GPU one 16-byte
+// register); host_simd.h holds the host's 64-byte vectors in SIMD registers instead.
+template <typename T, int V>
+struct Lanes {
+    Vec<T, V> x;
+    static MIX_HD Lanes read(const Vec<T, V>& from) {
+        Lanes l;
+        l.x = from;
+        return l;
+    }
+    MIX_HD void write(Vec<T, V>& to) const { to = x; }
+};
+
+// Mixup of V lanes: `out` = Elem<T>::store(blend(own, other)) lane by lane, converting through float. This
+// form goes lane by lane (the GPU, the host's baseline build); host_simd.h specialises it per host
+// instruction set (AVX2 + F16C, AVX-512), a register of lanes at a time with the same results.
+template <typename T, int V>
+struct Blend {
+    static MIX_HD void run(Lanes<T, V>& out, const Lanes<T, V>& own, const Lanes<T, V>& other, float w_own, float w_other) {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l)
+            out.x.v[l] = Elem<T>::store(blend(Elem<T>::load(own.x.v[l]), Elem<T>::load(other.x.v[l]), w_own, w_other));
+    }
+    // Both samples of a pair: `out_a` from (a, b) with weights (wa, wb), `out_b` from (b, a) with (va, vb).
+    static MIX_HD void run_pair(Lanes<T, V>& out_a, Lanes<T, V>& out_b, const Lanes<T, V>& a, const Lanes<T, V>& b, float wa,
+                                float wb, float va, float vb) {
+        run(out_a, a, b, wa, wb);
+        run(out_b, b, a, va, vb);
+    }
+};
+
+// `out` lane l = `other` lane l where bit l of `box` is set, else `own` lane l (host_simd.h: mask blends).
+template <typename T, int V>
+struct Select {
+    static MIX_HD void run(Lanes<T, V>& out, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) out.x.v[l] = (box >> l) & 1ull ? other.x.v[l] : own.x.v[l];
+    }
 };
 
 // What the CutMix box test needs of the sample layout.
@@ -153,54 +212,62 @@ MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     return p;
 }
 
+// Where element (c, y, x) of a sample lies: the inverse of coord_of. Channels-last, (0, y, x) begins the
+// pixel's run of channels, so [element_offset(0, y, x0), element_offset(0, y, x1)) covers columns x0..x1
+// of row y in every channel; in NCHW the same range with channel c covers them in that channel.
+MIX_HD int64_t element_offset(int32_t c, int32_t y, int32_t x, const Geometry& g) {
+    return g.channels_last ? ((int64_t)y * g.width + x) * g.channels + c : ((int64_t)c * g.height + y) * g.width + x;
+}
+
 // Lanes [from, to) as a bit mask.
 MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
 }
 
+// The lanes of V elements from `start` that fall in the run [b, e) (element positions; b may lie before
+// `start` or e beyond its lanes).
+template <int V>
+MIX_HD uint64_t run_lanes(int64_t start, int64_t b, int64_t e) {
+    const int64_t lo = b - start > 0 ? b - start : 0, hi = e - start < V ? e - start : V;
+    return lo < hi ? lane_bits((int32_t)lo, (int32_t)hi) : 0;
+}
+
 // Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
-// box. Walks the lanes in runs that share a row (NCHW) or a pixel (channels-last): a few steps, not V.
+// box. Walks the lanes in runs that share a row: a row holds `inner` lanes per column (channels-last: the
+// pixel's channels; NCHW: 1), so a few steps, not V.
 template <int V>
 MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
     if (s.op != OP_CUTMIX) return 0;
     uint64_t mask = 0;
-    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = (int32_t)p.c;
-    for (int32_t l = 0; l < V;) {
-        const bool row_inside = y >= s.y0 && y < s.y1;
-        if (g.channels_last) {  // lanes [l, l + run) are the channels of pixel (y, x)
-            const int32_t run = V - l < g.channels - c ? V - l : g.channels - c;
-            if (row_inside && x >= s.x0 && x < s.x1) mask |= lane_bits(l, l + run);
-            l += run;
-            c = 0;
-            if (++x == g.width) x = 0, ++y;
-        } else {  // lanes [l, l + run) are columns x, x + 1, ... of row y
-            const int32_t run = V - l < g.width - x ? V - l : g.width - x;
-            if (row_inside) {
-                const int32_t lo = s.x0 - x > 0 ? s.x0 - x : 0, hi = s.x1 - x < run ? s.x1 - x : run;
-                if (lo < hi) mask |= lane_bits(l + lo, l + hi);
-            }
-            l += run;
-            x = 0;
-            if (++y == g.height) y = 0;
+    const int32_t inner = g.channels_last ? g.channels : 1;
+    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
+    for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
+        const int32_t left = (g.width - x) * inner - c;
+        const int32_t run = V - l < left ? V - l : left;
+        if (y >= s.y0 && y < s.y1) {
+            const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
+            const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
+            if (lo < hi) mask |= lane_bits(l + lo, l + hi);
         }
+        l += run;
+        x = 0;
+        c = 0;
+        if (++y == g.height) y = 0;  // NCHW: the next channel's first row
     }
     return mask;
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from box_lanes).
 template <typename T, int V>
-MIX_HD Vec<T, V> mix_lanes(const MixSample& s, const Vec<T, V>& own, const Vec<T, V>& other, uint64_t box) {
-    Vec<T, V> out;
+MIX_HD Lanes<T, V> mix_lanes(const MixSample& s, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
+    Lanes<T, V> out;
     if (s.op == OP_MIXUP) {
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l)
-            out.v[l] = Elem<T>::store(blend(Elem<T>::load(own.v[l]), Elem<T>::load(other.v[l]), s.w_self, s.w_other));
+        Blend<T, V>::run(out, own, other, s.w_self, s.w_other);
     } else {
         const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
         if (box == 0) return own;  // outside the box (or kept)
         if (box == all) return other;  // wholly inside the box
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) out.v[l] = (box >> l) & 1ull ? other.v[l] : own.v[l];
+        Select<T, V>::run(out, own, other, box);
     }
     return out;
 }
@@ -235,49 +302,124 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
     return w;
 }
 
-// The image work of one thread: vector v of its pair. In place, a sample is written only where its
+// Vector v of a pair with the CutMix lanes of each sample given (`box_i`, `box_j`: bit l set where lane l
+// takes the partner's value; 0 for Mixup and kept samples). In place, a sample is written only where its
 // operation changes it, and nothing is read where neither sample changes.
 template <typename T, int V>
-MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
-    uint64_t box_i = 0, box_j = 0;
-    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
-        const Coord p = coord_of((uint32_t)(v * V), w.g);
-        box_i = box_lanes<V>(w.si, p, w.g);
-        box_j = box_lanes<V>(w.sj, p, w.g);
-    }
+MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i, uint64_t box_j) {
     const bool write_i = !w.in_place || w.si.op == OP_MIXUP || box_i != 0;
     const bool write_j = !w.self_paired && (!w.in_place || w.sj.op == OP_MIXUP || box_j != 0);
     if (!write_i && !write_j) return;
-    const Vec<T, V> xi = w.src_i[v];
-    const Vec<T, V> xj = w.src_j[v];
-    if (write_i) w.dst_i[v] = mix_lanes<T, V>(w.si, xi, xj, box_i);
-    if (write_j) w.dst_j[v] = mix_lanes<T, V>(w.sj, xj, xi, box_j);
+    const Lanes<T, V> xi = Lanes<T, V>::read(w.src_i[v]);
+    const Lanes<T, V> xj = Lanes<T, V>::read(w.src_j[v]);
+    if (w.si.op == OP_MIXUP && w.sj.op == OP_MIXUP && write_j) {  // both blends from the same inputs
+        Lanes<T, V> oi, oj;
+        Blend<T, V>::run_pair(oi, oj, xi, xj, w.si.w_self, w.si.w_other, w.sj.w_self, w.sj.w_other);
+        oi.write(w.dst_i[v]);
+        oj.write(w.dst_j[v]);
+        return;
+    }
+    if (write_i) mix_lanes<T, V>(w.si, xi, xj, box_i).write(w.dst_i[v]);
+    if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
 
-// Target value of class c for a sample whose label row is described by (index, soft row).
-MIX_HD float label_value(const MixArgs& a, int64_t sample, int32_t c) {
-    if (a.soft) return a.soft[sample * a.num_classes + c];
+// The image work of one thread: vector v of its pair, whose first element sits at coordinates `p` (read
+// only when a sample of the pair is CutMix).
+template <typename T, int V>
+MIX_HD void mix_vector_at(const PairWork<T, V>& w, int64_t v, Coord p) {
+    uint64_t box_i = 0, box_j = 0;
+    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
+        box_i = box_lanes<V>(w.si, p, w.g);
+        box_j = box_lanes<V>(w.sj, p, w.g);
+    }
+    mix_vector_masked<T, V>(w, v, box_i, box_j);
+}
+
+// mix_vector_at with the coordinates computed from the vector's index.
+template <typename T, int V>
+MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
+    Coord p = {0, 0, 0};
+    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) p = coord_of((uint32_t)(v * V), w.g);
+    mix_vector_at<T, V>(w, v, p);
+}
+
+// A sample's label row: its soft targets, or its class index with the one-hot values (both 0 for an index
+// outside [0, C), which `flag` reports).
+struct LabelRow {
+    const float* soft;
+    int32_t label;
+    float on, off;
+};
+
+MIX_HD LabelRow label_row(const MixArgs& a, int64_t sample, bool flag) {
+    LabelRow r = {nullptr, -1, 0.f, 0.f};
+    if (a.num_classes == 0) return r;  // no targets (segmentation masks): no labels to read
+    if (a.soft) {
+        r.soft = a.soft + sample * a.num_classes;
+        return r;
+    }
     const int64_t label = a.labels[sample];
     if (label < 0 || label >= a.num_classes) {
-        if (c == 0) flag_error(a.error, a.error_token);
-        return 0.f;
+        if (flag) flag_error(a.error, a.error_token);
+        return r;
     }
-    return label == c ? a.on : a.off;
+    r.label = (int32_t)label;
+    r.on = a.on;
+    r.off = a.off;
+    return r;
+}
+
+// Target value of class c in a label row (SOFT: whether the rows are soft targets).
+template <bool SOFT>
+MIX_HD float label_value(const LabelRow& r, int32_t c) {
+    return SOFT ? r.soft[c] : (r.label == c ? r.on : r.off);
 }
 
 // Target of a sample from its own and its partner's label value: λ-mixed, then thresholded to {0, 1} when
-// binarize is set (timm's BCE target threshold; NaN compares false, as torch's gt).
-MIX_HD float target_value(const MixArgs& a, const MixSample& s, float own, float other) {
+// `binarize` (timm's BCE target threshold; NaN compares false, as torch's gt).
+MIX_HD float target_value(const MixSample& s, float own, float other, bool binarize, float threshold) {
     const float v = s.op == OP_KEEP ? own : blend(own, other, s.w_self, s.w_other);
-    return a.binarize ? (v > a.threshold ? 1.f : 0.f) : v;
+    return binarize ? (v > threshold ? 1.f : 0.f) : v;
 }
 
-// The target work of one thread: pair k of this launch, class c.
-MIX_HD void mix_pair_targets(const MixArgs& a, int64_t k, int32_t c) {
+// The target rows of pair k of a launch, read once; `write(c)` is the work of one (pair, class) thread.
+// `flag`: this thread reports an out-of-range class index (one per pair does).
+struct PairTargets {
+    MixSample si, sj;
+    LabelRow ri, rj;
+    float* ti;
+    float* tj;  // null for a self-paired sample
+    bool soft;
+    bool binarize;
+    float threshold;
+    // write(c) for rows known to be soft targets (SOFT) or not and a partner known to exist (PAIR) or not.
+    template <bool SOFT, bool PAIR>
+    MIX_HD void write_as(int32_t c) const {
+        const float yi = label_value<SOFT>(ri, c), yj = label_value<SOFT>(rj, c);
+        ti[c] = target_value(si, yi, yj, binarize, threshold);
+        if (PAIR) tj[c] = target_value(sj, yj, yi, binarize, threshold);
+    }
+    MIX_HD void write(int32_t c) const {
+        if (soft)
+            tj ? write_as<true, true>(c) : write_as<true, false>(c);
+        else
+            tj ? write_as<false, true>(c) : write_as<false, false>(c);
+    }
+};
+
+MIX_HD PairTargets pair_targets(const MixArgs& a, int64_t k, bool flag) {
     const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
-    const float yi = label_value(a, i, c), yj = label_value(a, j, c);
-    a.targets[i * a.num_classes + c] = target_value(a, a.first[k], yi, yj);
-    if (j != i) a.targets[j * a.num_classes + c] = target_value(a, a.second[k], yj, yi);
+    PairTargets t;
+    t.si = a.first[k];
+    t.sj = a.second[k];
+    t.ri = label_row(a, i, flag);
+    t.rj = label_row(a, j, flag);
+    t.ti = a.targets + i * a.num_classes;
+    t.tj = j != i ? a.targets + j * a.num_classes : nullptr;
+    t.soft = a.soft != nullptr;
+    t.binarize = a.binarize != 0;
+    t.threshold = a.threshold;
+    return t;
 }
 
 // ---- The normalising pass: uint8 in, float out (f32, f16, bf16), [N, C, H, W] in either memory order on
@@ -297,11 +439,6 @@ MIX_HD float normalize(float m, float scale, float shift) {
 MIX_HD float mixed_value(const MixSample& s, float own, float other, bool in_box) {
     if (s.op == OP_MIXUP) return blend(own, other, s.w_self, s.w_other);
     return s.op == OP_CUTMIX && in_box ? other : own;
-}
-
-// Element offset of coordinates `p` in a sample stored in `g`'s memory order.
-MIX_HD uint32_t offset_of(Coord p, const Geometry& g) {
-    return g.channels_last ? (p.y * g.width + p.x) * g.channels + p.c : (p.c * g.height + p.y) * g.width + p.x;
 }
 
 // Coordinates of the next element in `g`'s memory order.
@@ -369,7 +506,7 @@ MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v)
     Coord p = coord_of(q, w.out);
     Vec<To, V> oi, oj;
     if (V == 1) {
-        const uint32_t at = offset_of(p, w.in);
+        const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
         const float xi = Elem<uint8_t>::load(w.src_i[at]), xj = Elem<uint8_t>::load(w.src_j[at]);
         oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), a.scale[p.c], a.shift[p.c]));
         oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), a.scale[p.c], a.shift[p.c]));

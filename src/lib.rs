@@ -50,6 +50,7 @@ mod torch_cuda;
 
 pub use config::{MixConfig, MixMode};
 pub use error::{Error, Result};
+pub use exec::cpu::{fused_cpu_isa, CpuIsa};
 pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{binary_cross_entropy, f_soft_cross_entropy, soft_cross_entropy, BceOptions};
 pub use mixer::Mixer;
@@ -58,9 +59,15 @@ pub use plan::{CutBox, MixOp, MixPlan};
 pub use rng_state::RngState;
 pub use torch_cuda::{cuda_backend_error, load_cuda_backend};
 
-/// Hooks for this crate's own GPU tests; not part of the API.
+/// Hooks for this crate's own tests; not part of the API.
 #[doc(hidden)]
 pub mod testing {
+    /// Runs `f` with the fused CPU executor forced to `isa` for calls made on this thread; `None` (and `f`
+    /// not run) where this build or CPU lacks the level.
+    pub fn with_cpu_isa<R>(isa: crate::CpuIsa, f: impl FnOnce() -> R) -> Option<R> {
+        crate::exec::cpu::with_isa(isa, f)
+    }
+
     /// Makes a stream from libtorch's pool (`pool`) or the default stream libtorch's current CUDA stream
     /// on `cuda:ordinal` for the calling thread, as `torch.cuda.set_stream` would.
     pub fn set_torch_stream(ordinal: usize, pool: bool) -> crate::Result<()> {

@@ -5,26 +5,151 @@ mod common;
 use common::equivalence::{self, KINDS};
 use common::*;
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{Error, Executor, ExecutorKind, MixConfig, Mixer};
+use tch_mixcut::testing::with_cpu_isa;
+use tch_mixcut::{CpuIsa, CutBox, Error, Executor, ExecutorKind, MixConfig, MixOp, MixPlan, Mixer};
+
+/// The instruction-set levels of the host kernels this build and CPU run, lowest first.
+fn levels() -> Vec<CpuIsa> {
+    let levels: Vec<CpuIsa> = CpuIsa::ALL.into_iter().filter(|l| l.is_available()).collect();
+    assert!(levels.contains(&CpuIsa::Baseline) && levels.contains(&tch_mixcut::fused_cpu_isa()));
+    eprintln!("fused CPU levels here: {levels:?} (default {})", tch_mixcut::fused_cpu_isa());
+    levels
+}
+
+/// Runs `f` once on every level (the fused executor forced to it on this thread).
+fn on_every_level(f: impl Fn()) {
+    for isa in levels() {
+        with_cpu_isa(isa, &f).expect("an available level");
+    }
+}
 
 #[test]
-fn fused_cpu_matches_reference_over_the_matrix() {
-    assert_eq!(equivalence::matrix(Device::Cpu), 2 * 3 * KINDS.len() * 2 * (2 * 2 + 2 * 2 + 2));
+fn fused_cpu_matches_reference_over_the_matrix_on_every_level() {
+    on_every_level(|| assert_eq!(equivalence::matrix(Device::Cpu), 2 * 3 * KINDS.len() * 2 * (2 * 2 + 2 * 2 + 2)));
 }
 
 #[test]
 fn plans_with_every_op_kind_match_including_empty_and_full_boxes() {
-    equivalence::hand_plans(Device::Cpu);
+    on_every_level(|| equivalence::hand_plans(Device::Cpu));
+}
+
+#[test]
+fn in_place_cutmix_over_box_rows_matches_on_wide_images() {
+    on_every_level(|| equivalence::wide_boxes(Device::Cpu));
 }
 
 #[test]
 fn batches_larger_than_one_launch_match() {
-    equivalence::large_batches(Device::Cpu);
+    on_every_level(|| equivalence::large_batches(Device::Cpu));
 }
 
 #[test]
 fn misaligned_storage_takes_the_scalar_path() {
-    equivalence::misaligned(Device::Cpu);
+    on_every_level(|| equivalence::misaligned(Device::Cpu));
+}
+
+#[test]
+fn levels_not_built_or_not_supported_are_refused() {
+    for isa in CpuIsa::ALL {
+        assert_eq!(with_cpu_isa(isa, || ()).is_some(), isa.is_available(), "{isa}");
+    }
+}
+
+/// Raw bits of every element, in logical order.
+fn bits(t: &Tensor) -> Vec<i64> {
+    let t = t.contiguous();
+    let raw = match t.kind() {
+        Kind::Float => t.view_dtype(Kind::Int),
+        Kind::Half | Kind::BFloat16 => t.view_dtype(Kind::Int16),
+        _ => t.shallow_clone(),
+    };
+    Vec::<i64>::try_from(raw.to_kind(Kind::Int64).flatten(0, -1)).unwrap()
+}
+
+/// A batch [6, 1, H, W] whose samples hold every bit pattern of a 16-bit dtype (every u8 value; for f32,
+/// special values and pseudo-random bit patterns), each sample rotated differently: sample 5 is sample 0
+/// shifted by one, so its λ = 0.5 pair averages neighbours (halfway cases of round to nearest even).
+fn edge_batch(kind: Kind) -> Tensor {
+    let patterns: Vec<u32> = match kind {
+        Kind::Half | Kind::BFloat16 => (0..=u16::MAX as u32).collect(),
+        Kind::Uint8 => (0..=255u32).cycle().take(1024).collect(),
+        _ => {
+            let special = [0.0f32, -0.0, 1.0, -1.0, 1.0 + f32::EPSILON, 0.5, 65504.0, 65520.0, 65536.0, 3.4e38, -3.4e38, 1e-45, -1e-45, 1.17e-38,
+                5.96e-8, 2.98e-8, 8.9e-8, 6.1e-5, 3.05e-5, 9.2e-41, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, 255.5, 2.5];
+            let mut state = 0x2545_f491u32;
+            let random = std::iter::repeat_with(move || {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state
+            });
+            special.iter().map(|f| f.to_bits()).chain(random).take(4096).collect()
+        }
+    };
+    let len = patterns.len();
+    let side = (len as f64).sqrt() as i64;
+    let rotations = [0usize, 17, len / 3 + 1, len / 2 + 5, len - 7, 1];
+    let samples: Vec<Tensor> = rotations
+        .iter()
+        .map(|&r| {
+            let rotated: Vec<u32> = (0..len).map(|i| patterns[(i + r) % len]).collect();
+            let t = match kind {
+                Kind::Float => Tensor::from_slice(&rotated.iter().map(|&b| b as i32).collect::<Vec<_>>()).view_dtype(Kind::Float),
+                Kind::Uint8 => Tensor::from_slice(&rotated.iter().map(|&b| b as u8).collect::<Vec<_>>()),
+                k => Tensor::from_slice(&rotated.iter().map(|&b| b as u16 as i16).collect::<Vec<_>>()).view_dtype(k),
+            };
+            t.view([1, 1, side, side])
+        })
+        .collect();
+    Tensor::cat(&samples, 0)
+}
+
+/// Whether raw bits `b` of a `kind` element are a NaN.
+fn is_nan(kind: Kind, b: i64) -> bool {
+    match kind {
+        Kind::Float => (b as u32 & 0x7fff_ffff) > 0x7f80_0000,
+        Kind::Half => (b as u16 & 0x7fff) > 0x7c00,
+        Kind::BFloat16 => (b as u16 & 0x7fff) > 0x7f80,
+        _ => false,
+    }
+}
+
+#[test]
+fn edge_values_give_the_same_bits_on_every_level_and_match_the_reference() {
+    for kind in KINDS {
+        let x = edge_batch(kind);
+        let (h, w) = (x.size()[2] as usize, x.size()[3] as usize);
+        let mut plan = MixPlan::identity(6, Some((h, w)));
+        plan.ops[0] = MixOp::Mixup { lam: 0.5 };
+        plan.ops[5] = MixOp::Mixup { lam: 0.5 };
+        plan.ops[1] = MixOp::Mixup { lam: 0.3 };
+        plan.ops[4] = MixOp::Mixup { lam: 0.9 };
+        plan.ops[2] = MixOp::CutMix { bbox: CutBox { y0: 3, y1: h - 5, x0: 5, x1: w - 9 }, lam: 0.6 };
+        plan.ops[3] = MixOp::Mixup { lam: 0.1 };
+        let y = labels(6, 10);
+        let cfg = MixConfig::mixup(1.0, 10);
+        let (want, want_t) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+        let want = bits(&want);
+        let mut first: Option<(CpuIsa, Vec<i64>)> = None;
+        for isa in levels() {
+            let mut m = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
+            let (got, got_t) = with_cpu_isa(isa, || m.apply_plan(&plan, &x, &y).unwrap()).unwrap();
+            let mut inplace = x.copy();
+            let _ = with_cpu_isa(isa, || m.apply_plan_(&plan, &mut inplace, &y).unwrap()).unwrap();
+            let got = bits(&got);
+            assert_eq!(bits(&inplace), got, "{kind:?} {isa}: in place");
+            assert_eq!(values(&got_t), values(&want_t), "{kind:?} {isa}: targets");
+            // The reference's NaNs carry libtorch's payloads; the kernels give every NaN they compute the
+            // one quiet NaN. Every other element matches bit for bit.
+            for (e, (&g, &r)) in got.iter().zip(&want).enumerate() {
+                assert!(g == r || (is_nan(kind, r) && is_nan(kind, g)), "{kind:?} {isa}: element {e}: got bits {g:#x}, reference {r:#x}");
+            }
+            match &first {
+                None => first = Some((isa, got)),
+                Some((base, bits)) => assert!(bits == &got, "{kind:?}: {isa} differs from {base}"),
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,21 +1,214 @@
-//! The fused CPU executor: kernels/mix.cuh built by the C++ compiler (kernels/host.cpp), run by CPU
-//! threads over the same virtual grid the CUDA kernels cover. One pass over the batch.
+//! The fused CPU executor: kernels/mix.cuh built by the C++ compiler (kernels/host.cpp) once per
+//! instruction-set level, the best level this CPU supports chosen once at run time, run by a persistent
+//! thread pool over the same virtual grid the CUDA kernels cover. One pass over the batch.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::OnceLock;
 
 use super::kernel_args::{self, Buffers, MixArgs};
+use super::params::{SampleParams, OP_CUTMIX, OP_MIXUP};
+use super::pool::{Pool, Task};
 use super::Job;
 use crate::dtype::Dtype;
 use crate::error::Result;
 
+/// A host entry point: `(args, vector bytes, pair range, vector range)`.
 type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
 
-extern "C" {
-    fn mixcut_host_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_u8(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_norm_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_norm_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-    fn mixcut_host_norm_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+/// The entry points of one level, `mixcut_host_<level>_<dtype>` (kernels/host.cpp, built by build.rs).
+macro_rules! host_level {
+    ($module:ident, $level:literal) => {
+        mod $module {
+            use super::{Dtype, HostEntry, MixArgs};
+            extern "C" {
+                #[link_name = concat!("mixcut_host_", $level, "_f32")]
+                fn f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_f16")]
+                fn f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_bf16")]
+                fn bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_u8")]
+                fn u8(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_norm_f32")]
+                fn norm_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_norm_f16")]
+                fn norm_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                #[link_name = concat!("mixcut_host_", $level, "_norm_bf16")]
+                fn norm_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+            }
+            /// This level's entry point for `dtype`.
+            pub(super) fn entry(dtype: Dtype) -> HostEntry {
+                match dtype {
+                    Dtype::F32 => f32,
+                    Dtype::F16 => f16,
+                    Dtype::Bf16 => bf16,
+                    Dtype::U8 => u8,
+                }
+            }
+            /// This level's entry point of the normalising pass into `out` (a float dtype).
+            pub(super) fn norm_entry(out: Dtype) -> Option<HostEntry> {
+                match out {
+                    Dtype::F32 => Some(norm_f32),
+                    Dtype::F16 => Some(norm_f16),
+                    Dtype::Bf16 => Some(norm_bf16),
+                    Dtype::U8 => None,
+                }
+            }
+        }
+    };
+}
+
+host_level!(baseline, "baseline");
+#[cfg(target_arch = "x86_64")]
+host_level!(v3, "v3");
+#[cfg(target_arch = "x86_64")]
+host_level!(avx512, "avx512");
+
+/// An instruction-set level the fused CPU kernels are built for. The crate runs the highest level the
+/// CPU supports (detected once at run time; see [`fused_cpu_isa`]); every level gives the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum CpuIsa {
+    /// The target's baseline instruction set (x86-64 with SSE2; NEON on aarch64).
+    Baseline,
+    /// x86-64-v3: AVX2, F16C, BMI1/2, FMA (never used to contract `a·λ + b·(1−λ)`).
+    V3,
+    /// x86-64-v4: AVX-512 F, BW, CD, DQ and VL.
+    Avx512,
+}
+
+impl CpuIsa {
+    /// Every level, lowest first.
+    pub const ALL: [CpuIsa; 3] = [CpuIsa::Baseline, CpuIsa::V3, CpuIsa::Avx512];
+
+    /// The level's name: `baseline`, `v3` or `avx512` (the values `TCH_MIXCUT_CPU_ISA` takes).
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuIsa::Baseline => "baseline",
+            CpuIsa::V3 => "v3",
+            CpuIsa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this build carries the level's kernels compiled for it and this CPU can run them.
+    pub fn is_available(self) -> bool {
+        let built = || env!("MIXCUT_HOST_ISAS").split(',').any(|level| level == self.name());
+        match self {
+            CpuIsa::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::V3 => built() && x86_v3(),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx512 => built() && x86_v3() && x86_v4(),
+            #[cfg(not(target_arch = "x86_64"))]
+            CpuIsa::V3 | CpuIsa::Avx512 => {
+                let _ = built;
+                false
+            }
+        }
+    }
+
+    /// The level's entry point for `dtype` (only called for available levels).
+    fn entry(self, dtype: Dtype) -> HostEntry {
+        match self {
+            CpuIsa::Baseline => baseline::entry(dtype),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::V3 => v3::entry(dtype),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx512 => avx512::entry(dtype),
+            #[cfg(not(target_arch = "x86_64"))]
+            CpuIsa::V3 | CpuIsa::Avx512 => unreachable!("{self} kernels exist on x86_64 only"),
+        }
+    }
+
+    /// The level's entry point of the normalising pass into `out` (`None` for uint8, never an output).
+    fn norm_entry(self, out: Dtype) -> Option<HostEntry> {
+        match self {
+            CpuIsa::Baseline => baseline::norm_entry(out),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::V3 => v3::norm_entry(out),
+            #[cfg(target_arch = "x86_64")]
+            CpuIsa::Avx512 => avx512::norm_entry(out),
+            #[cfg(not(target_arch = "x86_64"))]
+            CpuIsa::V3 | CpuIsa::Avx512 => unreachable!("{self} kernels exist on x86_64 only"),
+        }
+    }
+}
+
+impl fmt::Display for CpuIsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What `-march=x86-64-v3` lets the compiler use (the v2 features included).
+#[cfg(target_arch = "x86_64")]
+fn x86_v3() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2") && has!("popcnt") && has!("cmpxchg16b")
+        && has!("avx") && has!("avx2") && has!("bmi1") && has!("bmi2") && has!("f16c") && has!("fma") && has!("lzcnt")
+        && has!("movbe") && has!("xsave")
+}
+
+/// What `-march=x86-64-v4` adds to v3.
+#[cfg(target_arch = "x86_64")]
+fn x86_v4() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx512f") && has!("avx512bw") && has!("avx512cd") && has!("avx512dq") && has!("avx512vl")
+}
+
+/// The level the fused CPU executor runs: the highest available one, at most `TCH_MIXCUT_CPU_ISA`
+/// (`baseline`, `v3` or `avx512`) where that is set; read once, on first use. An unknown value is ignored.
+pub fn fused_cpu_isa() -> CpuIsa {
+    static CHOSEN: OnceLock<CpuIsa> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let cap = std::env::var("TCH_MIXCUT_CPU_ISA").ok().and_then(|v| CpuIsa::ALL.into_iter().find(|isa| isa.name() == v));
+        CpuIsa::ALL.into_iter().filter(|isa| isa.is_available() && cap.is_none_or(|cap| *isa <= cap)).max().unwrap_or(CpuIsa::Baseline)
+    })
+}
+
+thread_local! {
+    /// A level forced for calls made on this thread (`testing::with_cpu_isa`).
+    static FORCED: Cell<Option<CpuIsa>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with the fused CPU executor forced to `isa` for calls made on this thread; `None` (and `f` not
+/// run) where the level is not available here.
+pub(crate) fn with_isa<R>(isa: CpuIsa, f: impl FnOnce() -> R) -> Option<R> {
+    if !isa.is_available() {
+        return None;
+    }
+    let before = FORCED.with(|c| c.replace(Some(isa)));
+    struct Restore(Option<CpuIsa>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    Some(f())
+}
+
+/// Clears the upper halves of the AVX registers where the CPU has them. Legacy SSE code (the baseline
+/// kernels) that runs while AVX code (libtorch's, the C library's) left them dirty pays a penalty on every
+/// instruction: twice the time on this project's CPU machine.
+fn clear_upper_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        #[target_feature(enable = "avx")]
+        #[allow(unused_unsafe)] // the intrinsic is safe here from Rust 1.87 on, unsafe before
+        fn zeroupper() {
+            // SAFETY: only reached where the CPU has AVX (checked above); the instruction touches no memory.
+            unsafe { std::arch::x86_64::_mm256_zeroupper() }
+        }
+        // SAFETY: the CPU has AVX, which the function requires.
+        unsafe { zeroupper() }
+    }
+}
+
+/// The level for a call on this thread.
+fn current_isa() -> CpuIsa {
+    FORCED.with(Cell::get).unwrap_or_else(fused_cpu_isa)
 }
 
 /// One thread's rectangle of the grid: pairs × vectors.
@@ -25,13 +218,28 @@ pub(crate) struct Share {
     pub vecs: (i64, i64),
 }
 
-/// Splits `pairs × vecs` into at most `threads` rectangles of about equal size: by pairs when there are
-/// enough of them, else by vectors within each pair.
-pub(crate) fn split(pairs: i64, vecs: i64, threads: usize) -> Vec<Share> {
+/// Splits `pairs × vecs` into at most `threads` rectangles of about equal work: by pairs when there are
+/// enough of them (contiguous ranges of about equal total `cost`, one entry per pair), else by vectors
+/// within each pair.
+pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<Share> {
     let threads = threads.max(1) as i64;
     if pairs >= threads {
-        (0..threads)
-            .map(|t| Share { pairs: (pairs * t / threads, pairs * (t + 1) / threads), vecs: (0, vecs) })
+        debug_assert_eq!(cost.len() as i64, pairs);
+        let total: u64 = cost.iter().sum();
+        // Share t ends at the first pair whose running cost reaches t+1 threads' worth.
+        let mut bounds = vec![0i64];
+        let mut running = 0u64;
+        for (k, &c) in cost.iter().enumerate() {
+            running += c;
+            while (bounds.len() as i64) < threads && running as u128 * threads as u128 >= total as u128 * bounds.len() as u128 {
+                bounds.push(k as i64 + 1);
+            }
+        }
+        bounds.resize(threads as usize + 1, pairs);
+        bounds[threads as usize] = pairs;
+        bounds
+            .windows(2)
+            .map(|b| Share { pairs: (b[0], b[1]), vecs: (0, vecs) })
             .filter(|s| s.pairs.0 < s.pairs.1)
             .collect()
     } else {
@@ -45,59 +253,105 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize) -> Vec<Share> {
     }
 }
 
-/// The host entry point of the mix of each dtype.
-fn mix_entry(dtype: Dtype) -> HostEntry {
-    match dtype {
-        Dtype::F32 => mixcut_host_f32,
-        Dtype::F16 => mixcut_host_f16,
-        Dtype::Bf16 => mixcut_host_bf16,
-        Dtype::U8 => mixcut_host_u8,
+/// Bytes a pair's work reads and writes, roughly: the kernels' cost model for splitting. In place, a pair
+/// without Mixup touches only its boxes (kernels/host.cpp, run_boxes); everything else passes the whole
+/// samples. Each pair also writes its two target rows.
+fn pair_cost(first: &SampleParams, second: &SampleParams, in_place: bool, sample_bytes: u64, (h, w): (usize, usize), classes: u64) -> u64 {
+    let targets = 8 * classes;
+    let boxes_only = in_place && first.op != OP_MIXUP && second.op != OP_MIXUP;
+    if !boxes_only {
+        return 4 * sample_bytes + targets;
     }
+    let area = |p: &SampleParams| if p.op == OP_CUTMIX { ((p.y1 - p.y0) * (p.x1 - p.x0)).max(0) as u64 } else { 0 };
+    let plane = (h * w).max(1) as u64;
+    4 * sample_bytes * (area(first) + area(second)).min(plane) / plane + targets
 }
 
-/// The host entry point of the normalising pass into each float dtype.
-fn norm_entry(out: Dtype) -> Option<HostEntry> {
-    match out {
-        Dtype::F32 => Some(mixcut_host_norm_f32),
-        Dtype::F16 => Some(mixcut_host_norm_f16),
-        Dtype::Bf16 => Some(mixcut_host_norm_bf16),
-        Dtype::U8 => None,
-    }
+/// Below this many bytes of work a call runs on the calling thread, when the pool's workers are awake
+/// (back-to-back calls): handing work over costs more. In-place 128×3×32×32 Mixup with 1000 classes (3.7
+/// MB by this count in f32, 1.3 MB in u8) takes 28 / 36 µs on two threads, 64 / 68 µs on one (2-core
+/// x86_64 VM).
+const PARALLEL_MIN_BYTES: u64 = 1 << 18;
+
+/// The same when the workers sleep: waking one costs tens of microseconds.
+const PARALLEL_MIN_BYTES_ASLEEP: u64 = 1 << 20;
+
+/// The pool's workers: one fewer than the cores, as the calling thread takes a share too.
+fn pool() -> &'static Pool<ShareTask> {
+    static POOL: OnceLock<Pool<ShareTask>> = OnceLock::new();
+    POOL.get_or_init(|| Pool::new(cores().saturating_sub(1), "tch-mixcut"))
 }
 
-/// Raw argument pointer that may cross into scoped threads.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Threads for a call with `bytes` of work: libtorch's intra-op thread count (so this executor never runs
+/// more threads at once than libtorch's own ops would), at most the cores, and 1 for small work.
+fn threads_for(bytes: u64) -> usize {
+    if bytes < if pool().awake() { PARALLEL_MIN_BYTES } else { PARALLEL_MIN_BYTES_ASLEEP } {
+        return 1;
+    }
+    usize::try_from(tch::get_num_threads()).unwrap_or(1).clamp(1, cores())
+}
+
+/// Raw argument pointer that may cross into pool threads.
+#[derive(Clone, Copy)]
 struct ArgsPtr(*const MixArgs);
-// SAFETY: the argument block is only read, and it and every buffer it points to outlive the thread scope
-// they are used in; the threads write disjoint parts of the outputs (see `split`).
+// SAFETY: the argument block is only read, and it and every buffer it points to outlive the call that
+// hands out tasks pointing at them (Pool::run returns only when every task has run); the tasks write
+// disjoint parts of the outputs (see `split`).
 unsafe impl Send for ArgsPtr {}
-// SAFETY: as above: shared references to the pointer only ever read through it.
-unsafe impl Sync for ArgsPtr {}
+
+/// One share of one launch: what a thread runs.
+#[derive(Clone, Copy)]
+struct ShareTask {
+    entry: HostEntry,
+    args: ArgsPtr,
+    vector_bytes: i32,
+    share: Share,
+    /// The baseline level's SSE code: clear the AVX upper halves first.
+    baseline: bool,
+}
+
+impl Task for ShareTask {
+    fn run(&self) {
+        if self.baseline {
+            clear_upper_state();
+        }
+        let Share { pairs, vecs } = self.share;
+        // SAFETY: the argument block and every buffer it points to outlive the task (see ArgsPtr); `entry`
+        // matches the dtype the block was built for and a level this CPU runs; shares are disjoint
+        // rectangles of the grid, and a grid cell writes only its own pair's elements.
+        unsafe { (self.entry)(self.args.0, self.vector_bytes, pairs.0, pairs.1, vecs.0, vecs.1) }
+    }
+}
 
 /// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
 pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
+    let isa = current_isa();
     let entry = match &job.normalize {
-        Some(norm) => norm_entry(norm.out).expect("the normalising pass's output dtype was validated as a float"),
-        None => mix_entry(job.batch.dtype),
+        Some(norm) => isa.norm_entry(norm.out).expect("the normalising pass's output dtype was validated as a float"),
+        None => isa.entry(job.batch.dtype),
     };
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], flag.as_ptr(), 1)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sample_bytes = (job.batch.sample_numel * job.batch.dtype.size()) as u64;
+    let extent = job.batch.extent.unwrap_or((1, 1));
     for a in &blocks {
-        let shares = split(a.pair_count as i64, a.vecs_per_sample, threads);
-        let ptr = ArgsPtr(&**a);
-        std::thread::scope(|scope| {
-            for s in shares.iter().skip(1) {
-                let ptr = &ptr;
-                // SAFETY: the argument block and every buffer it points to outlive the scope; shares are
-                // disjoint rectangles of the grid, and a grid cell writes only its own pair's elements.
-                scope.spawn(move || unsafe { entry(ptr.0, vector_bytes as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) });
-            }
-            if let Some(s) = shares.first() {
-                // SAFETY: as above; this thread takes the first share.
-                unsafe { entry(ptr.0, vector_bytes as i32, s.pairs.0, s.pairs.1, s.vecs.0, s.vecs.1) };
-            }
-        });
+        let cost: Vec<u64> = (0..a.pair_count as usize)
+            .map(|k| pair_cost(&a.first[k], &a.second[k], job.in_place, sample_bytes, extent, job.num_classes as u64))
+            .collect();
+        let threads = threads_for(cost.iter().sum()).min(pool().workers() + 1);
+        let tasks: Vec<ShareTask> = split(a.pair_count as i64, a.vecs_per_sample, threads, &cost)
+            .into_iter()
+            .map(|share| ShareTask { entry, args: ArgsPtr(&**a), vector_bytes: vector_bytes as i32, share, baseline: isa == CpuIsa::Baseline })
+            .collect();
+        if let Some((mine, others)) = tasks.split_first() {
+            pool().run(*mine, others);
+        }
     }
     debug_assert_eq!(flag.into_inner(), 0, "labels are range-checked before the fused CPU pass");
     Ok(())
@@ -108,38 +362,70 @@ mod tests {
     use super::*;
 
     extern "C" {
-        fn mixcut_args_size() -> u64;
-        fn mixcut_args_first_offset() -> u64;
-        fn mixcut_args_on_offset() -> u64;
-        fn mixcut_args_scale_offset() -> u64;
+        fn mixcut_args_size_baseline() -> u64;
+        fn mixcut_args_first_offset_baseline() -> u64;
+        fn mixcut_args_on_offset_baseline() -> u64;
+        fn mixcut_args_scale_offset_baseline() -> u64;
     }
 
     #[test]
     fn args_layout_matches_cpp() {
         // SAFETY: the three functions only return constants.
-        let (size, first, on, scale) =
-            unsafe { (mixcut_args_size(), mixcut_args_first_offset(), mixcut_args_on_offset(), mixcut_args_scale_offset()) };
+        let (size, first, on) =
+            unsafe { (mixcut_args_size_baseline(), mixcut_args_first_offset_baseline(), mixcut_args_on_offset_baseline()) };
         assert_eq!(size as usize, std::mem::size_of::<MixArgs>());
         assert_eq!(first as usize, std::mem::offset_of!(MixArgs, first));
         assert_eq!(on as usize, std::mem::offset_of!(MixArgs, on));
+        // SAFETY: returns a constant.
+        let scale = unsafe { mixcut_args_scale_offset_baseline() };
         assert_eq!(scale as usize, std::mem::offset_of!(MixArgs, scale));
         assert!(std::mem::size_of::<MixArgs>() <= 32764, "argument block must fit CUDA's 32,764-byte limit");
     }
 
     #[test]
     fn split_covers_the_grid_once() {
-        for (pairs, vecs, threads) in [(128, 100, 2), (1, 1000, 4), (3, 7, 8), (5, 1, 2), (1, 1, 16), (480, 3, 7)] {
-            let shares = split(pairs, vecs, threads);
-            assert!(shares.len() <= threads);
-            let mut cells = vec![0u32; (pairs * vecs) as usize];
-            for s in &shares {
-                for k in s.pairs.0..s.pairs.1 {
-                    for v in s.vecs.0..s.vecs.1 {
-                        cells[(k * vecs + v) as usize] += 1;
+        for (pairs, vecs, threads) in [(128, 100, 2), (1, 1000, 4), (3, 7, 8), (5, 1, 2), (1, 1, 16), (480, 3, 7), (4, 9, 4)] {
+            for cost in [vec![1u64; pairs as usize], (0..pairs as u64).map(|k| (k * 7919) % 13).collect(), vec![0; pairs as usize]] {
+                let shares = split(pairs, vecs, threads, &cost);
+                assert!(shares.len() <= threads);
+                let mut cells = vec![0u32; (pairs * vecs) as usize];
+                for s in &shares {
+                    for k in s.pairs.0..s.pairs.1 {
+                        for v in s.vecs.0..s.vecs.1 {
+                            cells[(k * vecs + v) as usize] += 1;
+                        }
                     }
                 }
+                assert!(cells.iter().all(|&c| c == 1), "{pairs}x{vecs} over {threads}, cost {cost:?}: {shares:?}");
             }
-            assert!(cells.iter().all(|&c| c == 1), "{pairs}x{vecs} over {threads}: {shares:?}");
+        }
+    }
+
+    #[test]
+    fn split_balances_the_cost() {
+        // One expensive pair first, then cheap ones: the first share takes it alone.
+        let mut cost = vec![1u64; 64];
+        cost[0] = 63;
+        let shares = split(64, 10, 2, &cost);
+        assert_eq!(shares.iter().map(|s| s.pairs).collect::<Vec<_>>(), vec![(0, 1), (1, 64)]);
+        // Equal costs: equal halves.
+        let shares = split(64, 10, 2, &[5; 64]);
+        assert_eq!(shares.iter().map(|s| s.pairs).collect::<Vec<_>>(), vec![(0, 32), (32, 64)]);
+    }
+
+    #[test]
+    fn the_chosen_level_is_available_and_forcing_is_per_thread() {
+        let chosen = fused_cpu_isa();
+        assert!(chosen.is_available());
+        assert!(CpuIsa::Baseline.is_available());
+        assert_eq!(with_isa(CpuIsa::Baseline, current_isa), Some(CpuIsa::Baseline));
+        assert_eq!(current_isa(), chosen, "the forced level ends with the closure");
+        for isa in CpuIsa::ALL {
+            assert_eq!(with_isa(isa, || ()).is_some(), isa.is_available(), "{isa}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os("TCH_MIXCUT_CPU_ISA").is_none() {
+            assert_eq!(CpuIsa::V3.is_available(), x86_v3(), "built with the v3 kernels: {}", env!("MIXCUT_HOST_ISAS"));
         }
     }
 }

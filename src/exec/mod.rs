@@ -6,6 +6,7 @@ pub(crate) mod cuda;
 pub(crate) mod kernel_args;
 pub(crate) mod label_flag;
 pub(crate) mod params;
+mod pool;
 pub(crate) mod reference;
 #[cfg(mixcut_cuda)]
 pub(crate) mod torch_stream;

@@ -175,6 +175,37 @@ pub fn normalize_matrix(device: Device) -> usize {
     cases
 }
 
+/// CutMix on images wide enough that a row holds several vectors of every dtype (so in-place CutMix takes
+/// the host's box-row paths: vectors inside a run, at its ends, across rows), in every mode (one box for
+/// the batch, one per pair, one per sample), odd and even batches, both layouts, and a pair with one
+/// sample kept; a batch of one pair with large samples, which the CPU executor splits between threads by
+/// vectors.
+pub fn wide_boxes(device: Device) {
+    let cases: [(i64, [i64; 3], &[MixMode]); 4] = [
+        (7, [3, 20, 112], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
+        (6, [2, 9, 130], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
+        (5, [1, 70, 200], &[MixMode::Batch, MixMode::Elem]),
+        (2, [2, 256, 256], &[MixMode::Elem]),
+    ];
+    for (n, shape, modes) in cases {
+        let full = [n, shape[0], shape[1], shape[2]];
+        for &mode in modes {
+            let cfg = MixConfig { mode, cutmix_minmax: None, ..MixConfig::cutmix(1.0, 10) };
+            let mut plan = Mixer::new(cfg.clone(), 23 + n as u64).unwrap().sample_plan(&full).unwrap();
+            if n > 2 {
+                plan.ops[1] = MixOp::Keep;
+            }
+            for kind in KINDS {
+                let x = images(&full, kind).to_device(device);
+                let layouts = if n > 2 { vec![("contiguous", x.shallow_clone()), ("channels_last", channels_last(&x))] } else { vec![("contiguous", x)] };
+                for (layout, xl) in layouts {
+                    compare(&plan, &cfg, &xl, &labels(n, 10), &format!("wide boxes {full:?} {mode:?} {kind:?} {layout}"));
+                }
+            }
+        }
+    }
+}
+
 /// Segmentation batches: images and int64 / uint8 class masks, and soft masks, through both executors.
 /// 8×8 masks take the vectorised byte path (512 and 64 bytes per sample), 9×11 the scalar one.
 pub fn segmentation(device: Device) {
