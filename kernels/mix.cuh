@@ -50,8 +50,11 @@ struct MixSample {
 // Pairs per launch: the per-sample parameters travel inside the kernel arguments (no device buffer,
 // no copy), which CUDA >= 12.1 allows up to 32764 bytes. Larger batches take several launches.
 #define MIX_MAX_PAIRS 480
-// Channels the normalising pass takes (its per-channel constants travel in the arguments too).
+// Channels the normalising pass takes (its per-channel constants travel in the arguments too), and the
+// length of their periodic tables: entry k holds channel k mod C's constant, so the channels-last lanes
+// [c, c + V) of a vector (V <= 64) whose first lane is channel c read one contiguous stretch.
 #define MIX_MAX_CHANNELS 16
+#define MIX_NORM_TABLE (MIX_MAX_CHANNELS + 64)
 
 struct MixArgs {
     const void* src;          // images in: [N, ...], dense per sample
@@ -76,8 +79,8 @@ struct MixArgs {
     // The normalising pass (uint8 in, float out): output memory order and per-channel affine map.
     int32_t dst_channels_last;         // 1: outputs stored [H, W, C] per sample
     int32_t pad;
-    float scale[MIX_MAX_CHANNELS];     // 1 / (255 · std_c), rounded once to f32
-    float shift[MIX_MAX_CHANNELS];     // −mean_c / std_c, rounded once to f32
+    float scale[MIX_NORM_TABLE];       // 1 / (255 · std_c), rounded once to f32, at every k with k mod C == c
+    float shift[MIX_NORM_TABLE];       // −mean_c / std_c, rounded once to f32, likewise
     MixSample first[MIX_MAX_PAIRS];   // sample i = pair_begin + k
     MixSample second[MIX_MAX_PAIRS];  // sample j = n - 1 - i
 };
@@ -488,18 +491,30 @@ MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
     return w;
 }
 
-// Lane l of both samples' outputs, with its channel's constants.
-template <typename To, int V>
-MIX_HD void norm_lane(const NormWork<To>& w, const Vec<uint8_t, V>& xi, const Vec<uint8_t, V>& xj, uint64_t box_i,
-                      uint64_t box_j, int l, float scale, float shift, Vec<To, V>& oi, Vec<To, V>& oj) {
-    const float fi = Elem<uint8_t>::load(xi.v[l]), fj = Elem<uint8_t>::load(xj.v[l]);
-    oi.v[l] = Elem<To>::store(normalize(mixed_value(w.si, fi, fj, (box_i >> l) & 1ull), scale, shift));
-    oj.v[l] = Elem<To>::store(normalize(mixed_value(w.sj, fj, fi, (box_j >> l) & 1ull), scale, shift));
+// Sample s's V lanes in f32: blended with the partner's (Mixup), or its own or the partner's by the box
+// bits (CutMix; kept: no bit set). One loop per case, so each vectorises.
+template <int V>
+MIX_HD void mixed_lanes(const MixSample& s, const float (&own)[V], const float (&other)[V], uint64_t box, float (&out)[V]) {
+    if (s.op == OP_MIXUP) {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) out[l] = blend(own[l], other[l], s.w_self, s.w_other);
+    } else {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) out[l] = (box >> l) & 1ull ? other[l] : own[l];
+    }
 }
 
-// Output elements [v·V, v·V + V) of the pair. V > 1 only when input and output share a memory order
-// (then lanes are consecutive on both sides and the input is read as one vector); V == 1 gathers each
-// input element at the output element's coordinates (a layout change, e.g. a decoder's NHWC to NCHW).
+// The lanes normalised with their channels' constants and rounded into To.
+template <typename To, int V>
+MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const float (&shift)[V], Vec<To, V>& out) {
+    MIX_UNROLL
+    for (int l = 0; l < V; ++l) out.v[l] = Elem<To>::store(normalize(m[l], scale[l], shift[l]));
+}
+
+// Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
+// consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
+// output whose rows hold whole vectors (a decoder's NHWC to NCHW: lane l reads every C-th input byte);
+// V == 1 gathers each input element at the output element's coordinates (any other layout change).
 template <typename To, int V>
 MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v) {
     const uint32_t q = (uint32_t)(v * V);
@@ -511,22 +526,40 @@ MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v)
         oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), a.scale[p.c], a.shift[p.c]));
         oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), a.scale[p.c], a.shift[p.c]));
     } else {
-        const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
-        const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
-        const uint64_t box_i = box_lanes<V>(w.si, p, w.in), box_j = box_lanes<V>(w.sj, p, w.in);
-        // The lanes' channel constants first (one channel for all lanes, or walked lane by lane), so the
-        // arithmetic below is the same for every lane and vectorises.
+        float fi[V], fj[V], mi[V], mj[V];
+        if (w.in.channels_last == w.out.channels_last) {  // the same V consecutive elements on both sides
+            const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
+            const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) fi[l] = Elem<uint8_t>::load(xi.v[l]), fj[l] = Elem<uint8_t>::load(xj.v[l]);
+        } else {  // channels-last in, NCHW out, V columns of one row (the width holds whole vectors): every C-th byte
+            const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
+            const int64_t stride = w.in.channels;
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) fi[l] = Elem<uint8_t>::load(w.src_i[at + l * stride]), fj[l] = Elem<uint8_t>::load(w.src_j[at + l * stride]);
+        }
+        const uint64_t box_i = box_lanes<V>(w.si, p, w.out), box_j = box_lanes<V>(w.sj, p, w.out);
+        mixed_lanes<V>(w.si, fi, fj, box_i, mi);
+        mixed_lanes<V>(w.sj, fj, fi, box_j, mj);
+        // The lanes' channel constants: channels-last, the channel steps with every lane; NCHW, one channel
+        // for all lanes unless the vector crosses a plane (then walked).
         float scale[V], shift[V];
         const uint32_t plane = (uint32_t)w.out.height * w.out.width;
-        const bool one_channel = !w.out.channels_last && q % plane + V <= plane;
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) {
-            scale[l] = a.scale[p.c];
-            shift[l] = a.shift[p.c];
-            if (!one_channel) step(p, w.out);
+        if (w.out.channels_last) {  // lane l is channel (c + l) mod C: the periodic tables' stretch from c
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) scale[l] = a.scale[p.c + l], shift[l] = a.shift[p.c + l];
+        } else if (q % plane + V <= plane) {
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) scale[l] = a.scale[p.c], shift[l] = a.shift[p.c];
+        } else {
+            MIX_UNROLL
+            for (int l = 0; l < V; ++l) {
+                scale[l] = a.scale[p.c], shift[l] = a.shift[p.c];
+                step(p, w.out);
+            }
         }
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) norm_lane<To, V>(w, xi, xj, box_i, box_j, l, scale[l], shift[l], oi, oj);
+        normalized_lanes<To, V>(mi, scale, shift, oi);
+        normalized_lanes<To, V>(mj, scale, shift, oj);
     }
     reinterpret_cast<Vec<To, V>*>(w.dst_i)[v] = oi;
     if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;

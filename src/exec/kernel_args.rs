@@ -16,6 +16,9 @@ pub(crate) const MAX_PAIRS: usize = 480;
 /// Channels the normalising pass takes (`MIX_MAX_CHANNELS`).
 pub(crate) const MAX_CHANNELS: usize = 16;
 
+/// Length of the normalising constants' periodic tables (`MIX_NORM_TABLE`): entry k is channel k mod C's.
+pub(crate) const NORM_TABLE: usize = MAX_CHANNELS + 64;
+
 /// `#[repr(C)]` mirror of `mixcut::MixArgs`; `tests` check size and offsets against the C++ compiler's.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -44,8 +47,8 @@ pub(crate) struct MixArgs {
     pub binarize: i32,
     pub dst_channels_last: i32,
     pub pad: i32,
-    pub scale: [f32; MAX_CHANNELS],
-    pub shift: [f32; MAX_CHANNELS],
+    pub scale: [f32; NORM_TABLE],
+    pub shift: [f32; NORM_TABLE],
     pub first: [SampleParams; MAX_PAIRS],
     pub second: [SampleParams; MAX_PAIRS],
 }
@@ -126,24 +129,30 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32
         }
     };
     // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors, on both
-    // sides, and (normalising) the same memory order on both sides.
+    // sides, in the same memory order; or (normalising channels-last input into NCHW output) output rows
+    // that hold whole vectors, the input being read element by element.
     let out_size = job.normalize.as_ref().map_or(size, |norm| norm.out.size());
-    let aligned = bufs.src.data_ptr() as usize % 16 == 0
-        && bufs.dst.data_ptr() as usize % 16 == 0
-        && dst_channels_last == (batch.layout == Layout::ChannelsLast);
+    let src_channels_last = batch.layout == Layout::ChannelsLast;
+    let src_aligned = bufs.src.data_ptr() as usize % 16 == 0 && dst_channels_last == src_channels_last;
+    let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
+    let (width, dst_aligned) = (batch.extent.map_or(0, |(_, w)| w), bufs.dst.data_ptr() as usize % 16 == 0);
     let vector_bytes = widths
         .iter()
         .copied()
         .find(|&bytes| {
             let lanes = bytes / size;
-            aligned && (batch.sample_numel * size) % bytes == 0 && (stride * size) % bytes == 0 && (lanes * out_size) % 16 == 0
+            let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
+            let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && width % lanes == 0);
+            whole && reads
         })
         .unwrap_or(0);
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
-    let (mut scale, mut shift) = ([0f32; MAX_CHANNELS], [0f32; MAX_CHANNELS]);
+    let (mut scale, mut shift) = ([0f32; NORM_TABLE], [0f32; NORM_TABLE]);
     if let Some(norm) = &job.normalize {
-        scale[..norm.scale.len()].copy_from_slice(&norm.scale);
-        shift[..norm.shift.len()].copy_from_slice(&norm.shift);
+        let channels = norm.scale.len();
+        for k in 0..NORM_TABLE {
+            (scale[k], shift[k]) = (norm.scale[k % channels], norm.shift[k % channels]);
+        }
     }
     let (h, w) = batch.extent.unwrap_or((1, 1));
     let num_classes = super::kernel_classes(job.num_classes)?;

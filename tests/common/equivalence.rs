@@ -148,8 +148,9 @@ pub fn compare_normalized(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &
 /// Input layout × output layout × output dtype × mode × odd/even batch, with CutMix boxes and Mixup.
 pub fn normalize_matrix(device: Device) -> usize {
     let mut cases = 0;
-    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do.
-    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (6, 4, 4, 6)] {
+    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do;
+    // widths 16 and 64 hold whole vectors in a row: NHWC into NCHW reads them every C-th byte.
+    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (6, 4, 4, 6), (5, 3, 4, 16), (4, 3, 2, 64)] {
         for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
             let cfg = config(mode, 4, 10);
             let plan = Mixer::new(cfg.clone(), 31 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
