@@ -44,7 +44,11 @@ fn main() {
 fn build_host_kernels() {
     let x86_64 = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "x86_64");
     let levels: &[(&str, &[&str])] = if x86_64 {
-        &[("baseline", &[]), ("v3", &["-march=x86-64-v3"]), ("avx512", &["-march=x86-64-v4", "-mprefer-vector-width=512"])]
+        &[
+            ("baseline", &[]),
+            ("v3", &["-march=x86-64-v3"]),
+            ("avx512", &["-march=x86-64-v4", "-mprefer-vector-width=512"]),
+        ]
     } else {
         &[("baseline", &[])]
     };
@@ -104,8 +108,12 @@ fn build_cuda_kernels() {
     }
     let candidates = match nvcc::find(&manifest_dir, |v| std::env::var_os(v)) {
         nvcc::Found::Candidates(c) => c,
-        nvcc::Found::Disabled => return warn("fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor"),
-        nvcc::Found::Missing => return warn(&format!("nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): {fix}")),
+        nvcc::Found::Disabled => {
+            return warn("fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor")
+        }
+        nvcc::Found::Missing => {
+            return warn(&format!("nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): {fix}"))
+        }
     };
     let mut refused = Vec::new();
     for nvcc in &candidates {
@@ -118,7 +126,11 @@ fn build_cuda_kernels() {
                     warn(note);
                 }
                 // ptxas's register / spill report, kept for CI's log (.ci/run prints it).
-                std::fs::write(out_dir.join("ptxas-report.txt"), format!("nvcc: {}\n{}", nvcc.display(), kernels.report)).unwrap();
+                std::fs::write(
+                    out_dir.join("ptxas-report.txt"),
+                    format!("nvcc: {}\n{}", nvcc.display(), kernels.report),
+                )
+                .unwrap();
                 build_stream_shim();
                 println!("cargo:rustc-cfg=mixcut_cuda");
                 println!("cargo:rustc-env=MIXCUT_FATBIN={}", kernels.fatbin.display());
@@ -133,7 +145,13 @@ fn build_cuda_kernels() {
 
 /// The C++ shim that calls libtorch's c10 stream functions (it needs no CUDA or libtorch header).
 fn build_stream_shim() {
-    cc::Build::new().cpp(true).file("shim/torch_stream.cpp").std("c++17").opt_level(2).warnings(true).compile("mixcut_torch_stream");
+    cc::Build::new()
+        .cpp(true)
+        .file("shim/torch_stream.cpp")
+        .std("c++17")
+        .opt_level(2)
+        .warnings(true)
+        .compile("mixcut_torch_stream");
 }
 
 /// Where libtorch's and CUDA's headers are at hand, checks (compile only) that the stream shim's mirror of
@@ -145,7 +163,8 @@ fn check_stream_shim(nvcc: &Path) -> Result<(), String> {
     if !torch.join("c10/cuda/CUDAStream.h").is_file() || !cuda.join("cuda_runtime_api.h").is_file() {
         return Ok(());
     }
-    let compiler = cc::Build::new().cpp(true).std("c++17").include(&torch).include(&cuda).cargo_metadata(false).get_compiler();
+    let compiler =
+        cc::Build::new().cpp(true).std("c++17").include(&torch).include(&cuda).cargo_metadata(false).get_compiler();
     let output = match compiler.to_command().args(["-fsyntax-only", "shim/c10_layout_check.cpp"]).output() {
         Ok(output) => output,
         Err(e) => {
@@ -157,7 +176,10 @@ fn check_stream_shim(nvcc: &Path) -> Result<(), String> {
     if output.status.success() {
         Ok(())
     } else if stderr.contains("static assert") || stderr.contains("static_assert") {
-        Err(format!("libtorch's c10::cuda::CUDAStream no longer matches shim/torch_stream.cpp: {}", stderr.lines().find(|l| l.contains("static")).unwrap_or("")))
+        Err(format!(
+            "libtorch's c10::cuda::CUDAStream no longer matches shim/torch_stream.cpp: {}",
+            stderr.lines().find(|l| l.contains("static")).unwrap_or("")
+        ))
     } else {
         warn(&format!("could not check the stream shim against libtorch's headers in {}", torch.display()));
         Ok(())

@@ -62,14 +62,18 @@ fn imagenet(c: &mut Criterion) {
         let mut y = x.copy();
         group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || y.copy_(&x))));
         for mode in [MixMode::Batch, MixMode::Elem] {
-            let mut m = Mixer::new(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }, 0).unwrap().with_executor(Executor::Fused);
+            let mut m = Mixer::new(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }, 0)
+                .unwrap()
+                .with_executor(Executor::Fused);
             let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place").to_lowercase(), "fused");
             group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
         }
         let plan = half_box_plan(256, 224, 224);
         let mut m = Mixer::new(MixConfig::cutmix(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
         let id = BenchmarkId::new("cutmix_half_area/batch/in_place", "fused");
-        group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_plan_(&plan, &mut y, &labels).unwrap()))));
+        group.bench_function(id, |b| {
+            b.iter_custom(|n| timed(n, || drop(m.apply_plan_(&plan, &mut y, &labels).unwrap())))
+        });
         if kind == Kind::Float {
             let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
             let id = BenchmarkId::new("mixup/batch/in_place", "reference");

@@ -55,7 +55,15 @@ fn copy_case(group: &mut Group, x: &Tensor) {
 
 /// In-place calls of `mixer` (sampling its own plans, or applying `plan`), on the fused executor forced to
 /// `level` or at the level chosen at run time.
-fn in_place(group: &mut Group, id: &str, x: &Tensor, labels: &Tensor, mut mixer: Mixer, plan: Option<&MixPlan>, level: Option<CpuIsa>) {
+fn in_place(
+    group: &mut Group,
+    id: &str,
+    x: &Tensor,
+    labels: &Tensor,
+    mut mixer: Mixer,
+    plan: Option<&MixPlan>,
+    level: Option<CpuIsa>,
+) {
     let executor = level.map_or("fused".to_string(), |l| format!("fused_{l}"));
     let mut y = x.copy();
     let mut call = || match plan {
@@ -84,21 +92,43 @@ fn imagenet_112(c: &mut Criterion) {
         copy_case(&mut group, &x);
         for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
             let id = format!("mixup/{mode:?}/in_place").to_lowercase();
-            in_place(&mut group, &id, &x, &labels, fused(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }), None, None);
+            in_place(
+                &mut group,
+                &id,
+                &x,
+                &labels,
+                fused(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }),
+                None,
+                None,
+            );
         }
         // Box sides 0.6–0.8 of the image: about half its area, sampled per call.
         let cutmix = MixConfig { cutmix_minmax: Some((0.6, 0.8)), ..MixConfig::cutmix(1.0, 1000) };
         in_place(&mut group, "cutmix/batch/in_place", &x, &labels, fused(cutmix.clone()), None, None);
         // A one-pixel box: what a call costs whatever the box (checks, the 1000-class targets).
-        for (id, area) in [("cutmix_box50/batch/in_place", 0.5), ("cutmix_box10/batch/in_place", 0.1), ("cutmix_box1px/batch/in_place", 0.0)] {
+        for (id, area) in [
+            ("cutmix_box50/batch/in_place", 0.5),
+            ("cutmix_box10/batch/in_place", 0.1),
+            ("cutmix_box1px/batch/in_place", 0.0),
+        ] {
             in_place(&mut group, id, &x, &labels, fused(cutmix.clone()), Some(&box_plan(256, (112, 112), area)), None);
         }
         // The dispatch: the same Mixup on every level this machine has.
         for level in CpuIsa::ALL.into_iter().filter(|l| l.is_available()) {
-            in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, Some(level));
+            in_place(
+                &mut group,
+                "mixup/batch/in_place",
+                &x,
+                &labels,
+                fused(MixConfig::mixup(1.0, 1000)),
+                None,
+                Some(level),
+            );
         }
         let mut mixer = fused(MixConfig::mixup(1.0, 1000));
-        group.bench_function(BenchmarkId::new("mixup/batch/out_of_place", "fused"), |b| b.iter(|| drop(mixer.apply(&x, &labels).unwrap())));
+        group.bench_function(BenchmarkId::new("mixup/batch/out_of_place", "fused"), |b| {
+            b.iter(|| drop(mixer.apply(&x, &labels).unwrap()))
+        });
         if kind == Kind::Float {
             let mut reference = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
             let mut y = x.copy();
@@ -120,7 +150,15 @@ fn cifar(c: &mut Criterion) {
         in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
         in_place(&mut group, "deit/batch/in_place", &x, &labels, fused(MixConfig::deit(1000)), None, None);
         let plan = box_plan(128, (32, 32), 0.5);
-        in_place(&mut group, "cutmix_box50/batch/in_place", &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+        in_place(
+            &mut group,
+            "cutmix_box50/batch/in_place",
+            &x,
+            &labels,
+            fused(MixConfig::cutmix(1.0, 1000)),
+            Some(&plan),
+            None,
+        );
         group.finish();
     }
 }
@@ -134,7 +172,15 @@ fn imagenet_224(c: &mut Criterion) {
     copy_case(&mut group, &x);
     in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
     let plan = box_plan(256, (224, 224), 0.5);
-    in_place(&mut group, "cutmix_box50/batch/in_place", &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+    in_place(
+        &mut group,
+        "cutmix_box50/batch/in_place",
+        &x,
+        &labels,
+        fused(MixConfig::cutmix(1.0, 1000)),
+        Some(&plan),
+        None,
+    );
     group.finish();
 }
 

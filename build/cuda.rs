@@ -34,7 +34,10 @@ pub fn parse_release(version_output: &str) -> Option<(u32, u32)> {
 
 /// Runs `nvcc` with `args`; its stdout, or why it failed.
 fn run(nvcc: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(nvcc).args(args).output().map_err(|e| format!("running `{} {}`: {e}", nvcc.display(), args.join(" ")))?;
+    let output = Command::new(nvcc)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running `{} {}`: {e}", nvcc.display(), args.join(" ")))?;
     if !output.status.success() {
         return Err(format!(
             "`{} {}` failed ({}): {}",
@@ -50,14 +53,19 @@ fn run(nvcc: &Path, args: &[&str]) -> Result<String, String> {
 fn first_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let shown = lines.iter().take(n).copied().collect::<Vec<_>>().join(" | ");
-    if lines.len() > n { format!("{shown} | … ({} more lines)", lines.len() - n) } else { shown }
+    if lines.len() > n {
+        format!("{shown} | … ({} more lines)", lines.len() - n)
+    } else {
+        shown
+    }
 }
 
 /// nvcc's release, if it runs and is at least [`MIN_RELEASE`].
 pub fn probe(nvcc: &Path) -> Result<(u32, u32), String> {
     let version = run(nvcc, &["--version"])?;
-    let release = parse_release(&version)
-        .ok_or_else(|| format!("`{} --version` printed no \"release X.Y\": {}", nvcc.display(), first_lines(&version, 3)))?;
+    let release = parse_release(&version).ok_or_else(|| {
+        format!("`{} --version` printed no \"release X.Y\": {}", nvcc.display(), first_lines(&version, 3))
+    })?;
     if release < MIN_RELEASE {
         return Err(format!(
             "{} is CUDA {}.{}, older than {}.{} (the kernels' 30 KB __grid_constant__ argument block needs {}.{})",
@@ -108,17 +116,24 @@ pub fn compile(nvcc: &Path, source: &Path, out_dir: &Path) -> Result<Kernels, St
     for code in &codes {
         command.args(["-gencode", code]);
     }
-    let output = command
-        .arg("-o")
-        .arg(&fatbin)
-        .arg(source)
-        .output()
-        .map_err(|e| format!("running {}: {e}", nvcc.display()))?;
+    let output =
+        command.arg("-o").arg(&fatbin).arg(source).output().map_err(|e| format!("running {}: {e}", nvcc.display()))?;
     let report = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() {
-        return Err(format!("{} failed to compile {} ({}): {}", nvcc.display(), source.display(), output.status, first_lines(&report, 10)));
+        return Err(format!(
+            "{} failed to compile {} ({}): {}",
+            nvcc.display(),
+            source.display(),
+            output.status,
+            first_lines(&report, 10)
+        ));
     }
-    let cubins: Vec<String> = codes.iter().filter_map(|c| c.split("code=").nth(1)).filter(|c| c.starts_with("sm_")).map(String::from).collect();
+    let cubins: Vec<String> = codes
+        .iter()
+        .filter_map(|c| c.split("code=").nth(1))
+        .filter(|c| c.starts_with("sm_"))
+        .map(String::from)
+        .collect();
     let ptx = codes.last().and_then(|c| c.split("code=").nth(1)).unwrap_or_default();
     let contents = format!("cubins {} and PTX {ptx} (nvcc {}.{})", cubins.join(", "), release.0, release.1);
     Ok(Kernels { fatbin, contents, report, notes })

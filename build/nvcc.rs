@@ -29,8 +29,12 @@ pub fn find(manifest_dir: &Path, env: impl Fn(&str) -> Option<OsString>) -> Foun
         // An explicit choice is the only candidate.
         Some(explicit) => vec![PathBuf::from(explicit)],
         None => {
-            let on_path = env("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("nvcc"));
-            let homes = ["CUDA_HOME", "CUDA_PATH"].into_iter().filter_map(&env).map(|h| Path::new(&h).join("bin").join("nvcc"));
+            let on_path = env("PATH")
+                .into_iter()
+                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .map(|d| d.join("nvcc"));
+            let homes =
+                ["CUDA_HOME", "CUDA_PATH"].into_iter().filter_map(&env).map(|h| Path::new(&h).join("bin").join("nvcc"));
             let own = std::iter::once(manifest_dir.join("cuda").join("bin").join("nvcc"));
             on_path.chain(homes).chain(own).collect()
         }

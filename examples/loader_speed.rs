@@ -22,7 +22,11 @@ struct Cli {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let dir = common::fashion_mnist::resolve_dir(cli.train.data.as_deref());
-    ensure!(common::is_image_folder(&dir), "data: got {}, expected a folder holding train/<class>/* and val/<class>/*", dir.display());
+    ensure!(
+        common::is_image_folder(&dir),
+        "data: got {}, expected a folder holding train/<class>/* and val/<class>/*",
+        dir.display()
+    );
     let source = common::image_folder::FolderSource::open(&dir, &cli.train, tch::Device::Cpu)?;
     let start = Instant::now();
     let (mut images, mut first, mut after_first) = (0i64, None, 0i64);

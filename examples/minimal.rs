@@ -38,7 +38,8 @@ fn main() -> Result<()> {
             println!("step {step:>3}  train loss {:.3}", loss.double_value(&[]));
         }
     }
-    let accuracy = net.batch_accuracy_for_logits(&normalise(&test.images, &FASHION_MNIST)?, &test.labels, Device::Cpu, 1000);
+    let accuracy =
+        net.batch_accuracy_for_logits(&normalise(&test.images, &FASHION_MNIST)?, &test.labels, Device::Cpu, 1000);
     println!("test accuracy {:.2}% on {} images (no mixing at evaluation)", 100.0 * accuracy, test.len());
     Ok(())
 }

@@ -52,7 +52,10 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     let bad = |message: String| Error::InvalidImages(message);
     ensure!(images.defined(), bad("got an undefined tensor, expected a batch [N, ...]".into()));
     let shape = images.size();
-    ensure!(shape.len() >= 2, bad(format!("got shape {shape:?} (rank {}), expected rank >= 2 ([N, ...])", shape.len())));
+    ensure!(
+        shape.len() >= 2,
+        bad(format!("got shape {shape:?} (rank {}), expected rank >= 2 ([N, ...])", shape.len()))
+    );
     let kind = images.f_kind()?;
     let Some(dtype) = Dtype::of(kind) else {
         return Err(bad(format!("got dtype {kind:?}, expected one of {}", Dtype::accepted())));
@@ -96,8 +99,14 @@ pub(crate) fn labels(labels: &Tensor, batch: &BatchSpec, num_classes: i64) -> Re
     let encoding = match (shape.len(), kind) {
         (1, Kind::Int64) => Labels::Indices,
         (2, k) if is_float(k) => Labels::Soft,
-        (1, k) => return Err(bad(format!("got class indices of dtype {k:?}, expected Int64 (use .to_kind(Kind::Int64))"))),
-        _ => return Err(bad(format!("got shape {shape:?} dtype {kind:?}, expected int64 [N] or float [N, num_classes]"))),
+        (1, k) => {
+            return Err(bad(format!("got class indices of dtype {k:?}, expected Int64 (use .to_kind(Kind::Int64))")))
+        }
+        _ => {
+            return Err(bad(format!(
+                "got shape {shape:?} dtype {kind:?}, expected int64 [N] or float [N, num_classes]"
+            )))
+        }
     };
     ensure!(
         shape[0] as usize == batch.n,

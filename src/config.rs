@@ -22,7 +22,9 @@ impl std::str::FromStr for MixMode {
             "batch" => Ok(MixMode::Batch),
             "pair" => Ok(MixMode::Pair),
             "elem" => Ok(MixMode::Elem),
-            other => Err(Error::config("mode", format!("got {other:?}, expected one of \"batch\", \"pair\", \"elem\""))),
+            other => {
+                Err(Error::config("mode", format!("got {other:?}, expected one of \"batch\", \"pair\", \"elem\"")))
+            }
         }
     }
 }
@@ -128,7 +130,9 @@ impl MixConfig {
     /// Checks every option; the error ([`Error::InvalidConfig`]) names the option, its value and what was
     /// expected. [`Mixer::new`](crate::Mixer::new) calls it.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, value: f64, expected: &str| Error::config(field, format!("got {value}, expected {expected}"));
+        let bad = |field: &'static str, value: f64, expected: &str| {
+            Error::config(field, format!("got {value}, expected {expected}"))
+        };
         for (field, v) in [
             ("mixup_alpha", self.mixup_alpha),
             ("cutmix_alpha", self.cutmix_alpha),
@@ -141,15 +145,24 @@ impl MixConfig {
         ensure!(self.mixup_alpha >= 0.0, bad("mixup_alpha", self.mixup_alpha, ">= 0"));
         ensure!(self.cutmix_alpha >= 0.0, bad("cutmix_alpha", self.cutmix_alpha, ">= 0"));
         ensure!((0.0..=1.0).contains(&self.prob), bad("prob", self.prob, "a probability in [0, 1]"));
-        ensure!((0.0..=1.0).contains(&self.switch_prob), bad("switch_prob", self.switch_prob, "a probability in [0, 1]"));
+        ensure!(
+            (0.0..=1.0).contains(&self.switch_prob),
+            bad("switch_prob", self.switch_prob, "a probability in [0, 1]")
+        );
         ensure!(
             (0.0..1.0).contains(&self.label_smoothing),
             bad("label_smoothing", self.label_smoothing, "a value in [0, 1)")
         );
         if let Some(t) = self.bce_target_thresh {
-            ensure!(t.is_finite() && (0.0..1.0).contains(&t), bad("bce_target_thresh", t, "a finite threshold in [0, 1)"));
+            ensure!(
+                t.is_finite() && (0.0..1.0).contains(&t),
+                bad("bce_target_thresh", t, "a finite threshold in [0, 1)")
+            );
         }
-        ensure!(self.num_classes >= 1, Error::config("num_classes", format!("got {}, expected >= 1", self.num_classes)));
+        ensure!(
+            self.num_classes >= 1,
+            Error::config("num_classes", format!("got {}, expected >= 1", self.num_classes))
+        );
         if let Some((lo, hi)) = self.cutmix_minmax {
             ensure!(
                 lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0,
@@ -160,7 +173,10 @@ impl MixConfig {
             self.prob == 0.0 || self.mixup_enabled() || self.cutmix_enabled(),
             Error::config(
                 "mixup_alpha",
-                format!("got 0 with cutmix_alpha 0 and prob {}, expected one of them > 0 (or prob 0 to turn mixing off)", self.prob)
+                format!(
+                    "got 0 with cutmix_alpha 0 and prob {}, expected one of them > 0 (or prob 0 to turn mixing off)",
+                    self.prob
+                )
             )
         );
         Ok(())

@@ -59,7 +59,14 @@ pub struct BceOptions<'a> {
 impl Default for BceOptions<'_> {
     /// timm's defaults: smoothing 0.1, no threshold, no weights, mean, no class sum.
     fn default() -> Self {
-        BceOptions { smoothing: 0.1, target_threshold: None, weight: None, pos_weight: None, reduction: tch::Reduction::Mean, sum_classes: false }
+        BceOptions {
+            smoothing: 0.1,
+            target_threshold: None,
+            weight: None,
+            pos_weight: None,
+            reduction: tch::Reduction::Mean,
+            sum_classes: false,
+        }
     }
 }
 
@@ -82,16 +89,24 @@ pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOpti
     } else {
         ensure!(
             ts == [n] && targets.f_kind()? == Kind::Int64,
-            Error::argument("targets", format!("got shape {ts:?} dtype {:?}, expected int64 [{n}] or float {shape:?}", targets.kind()))
+            Error::argument(
+                "targets",
+                format!("got shape {ts:?} dtype {:?}, expected int64 [{n}] or float {shape:?}", targets.kind())
+            )
         );
         let off = options.smoothing / classes as f64;
-        Tensor::f_full([n, classes], off, (kind, logits.device()))?.f_scatter_value(1, &targets.f_view([n, 1])?, 1.0 - options.smoothing + off)?
+        Tensor::f_full([n, classes], off, (kind, logits.device()))?.f_scatter_value(
+            1,
+            &targets.f_view([n, 1])?,
+            1.0 - options.smoothing + off,
+        )?
     };
     if let Some(t) = options.target_threshold {
         ensure!(t.is_finite(), Error::argument("target_threshold", format!("got {t}, expected a finite number")));
         target = target.f_gt(t)?.f_to_kind(kind)?;
     }
-    let loss = logits.f_binary_cross_entropy_with_logits(&target, options.weight, options.pos_weight, options.reduction)?;
+    let loss =
+        logits.f_binary_cross_entropy_with_logits(&target, options.weight, options.pos_weight, options.reduction)?;
     if options.sum_classes {
         return Ok(loss.f_sum_dim_intlist(-1, false, None::<Kind>)?.f_mean(None::<Kind>)?);
     }

@@ -208,7 +208,8 @@ impl Mixer {
             check::label_range(labels, self.config.num_classes)?;
         }
         let plan = MixPlan::identity(batch.n, batch.extent);
-        let job = Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, TargetSpec::plain(), false);
+        let job =
+            Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, TargetSpec::plain(), false);
         let targets = exec::reference::targets(&job, labels)?;
         self.last = Some(ExecutorKind::Reference);
         Ok((images.shallow_clone(), targets))
@@ -235,15 +236,32 @@ impl Mixer {
 
     /// [`Mixer::apply_normalized`] under tch's `forward_t` convention: with `train == false` the batch is
     /// converted and normalised without mixing, with plain one-hot targets.
-    pub fn apply_normalized_t(&mut self, images: &Tensor, labels: &Tensor, norm: &Normalize, train: bool) -> Result<(Tensor, Tensor)> {
+    pub fn apply_normalized_t(
+        &mut self,
+        images: &Tensor,
+        labels: &Tensor,
+        norm: &Normalize,
+        train: bool,
+    ) -> Result<(Tensor, Tensor)> {
         if train {
             return self.apply_normalized(images, labels, norm);
         }
-        self.run(Call { normalize: Some(norm), targets: Some(TargetSpec::plain()), identity: true, ..Call::new(None, images, labels) })
+        self.run(Call {
+            normalize: Some(norm),
+            targets: Some(TargetSpec::plain()),
+            identity: true,
+            ..Call::new(None, images, labels)
+        })
     }
 
     /// [`Mixer::apply_normalized`] with a given plan.
-    pub fn apply_plan_normalized(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor, norm: &Normalize) -> Result<(Tensor, Tensor)> {
+    pub fn apply_plan_normalized(
+        &mut self,
+        plan: &MixPlan,
+        images: &Tensor,
+        labels: &Tensor,
+        norm: &Normalize,
+    ) -> Result<(Tensor, Tensor)> {
         self.run(Call { normalize: Some(norm), ..Call::new(Some(plan), images, labels) })
     }
 
@@ -265,7 +283,8 @@ impl Mixer {
     /// Validates images, labels and options, chooses the executor and checks label values where it needs
     /// them. `images` is the call's images as `[N, C, H, W]` when normalising.
     fn check_inputs(&mut self, call: &Call, images: &Tensor) -> Result<Checked> {
-        let cutmix = !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+        let cutmix =
+            !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
         let batch = check::images(images, cutmix)?;
         let normalize = match call.normalize {
             Some(norm) => Some(check::normalizing(&batch, images, norm)?),
@@ -279,7 +298,8 @@ impl Mixer {
         // An earlier launch of this mixer flagged bad labels: report it before touching anything.
         self.take_label_error()?;
         // The fused CUDA kernels check indices on the device, into this mixer's own flag (if it got one).
-        let checked_on_device = kind == ExecutorKind::FusedCuda && !self.strict_labels && self.label_flag.slot().is_some();
+        let checked_on_device =
+            kind == ExecutorKind::FusedCuda && !self.strict_labels && self.label_flag.slot().is_some();
         if encoding == Labels::Indices && !checked_on_device {
             check::label_range(call.labels, self.config.num_classes)?;
         }
@@ -307,7 +327,13 @@ impl Mixer {
     }
 
     /// Runs the plan with the chosen executor.
-    fn dispatch(&mut self, plan: &MixPlan, checked: &Checked, call: &Call, images: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn dispatch(
+        &mut self,
+        plan: &MixPlan,
+        checked: &Checked,
+        call: &Call,
+        images: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
         let soft = checked.encoding == Labels::Soft;
         let targets = call.targets.unwrap_or_else(|| TargetSpec::of(&self.config));
         let mut job = Job::new(plan, &checked.batch, soft, self.config.num_classes, targets, call.in_place);
@@ -325,7 +351,9 @@ impl Mixer {
                     (exec::reference::images(&job, images)?, targets)
                 }
             }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => exec::run_fused(&job, images, call.labels, &self.label_flag)?,
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => {
+                exec::run_fused(&job, images, call.labels, &self.label_flag)?
+            }
         };
         self.last = Some(checked.kind);
         Ok(outputs)
@@ -334,7 +362,13 @@ impl Mixer {
     /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
     /// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
     /// why not.
-    fn choose(&self, batch: &BatchSpec, images: &Tensor, labels: Option<&Tensor>, normalizing: bool) -> Result<ExecutorKind> {
+    fn choose(
+        &self,
+        batch: &BatchSpec,
+        images: &Tensor,
+        labels: Option<&Tensor>,
+        normalizing: bool,
+    ) -> Result<ExecutorKind> {
         let fused = || -> Result<ExecutorKind> {
             let kind = exec::fused_for(batch.device)?;
             kernel_args::supported(batch, images, labels, self.config.num_classes, normalizing)?;
@@ -380,7 +414,10 @@ mod tests {
             let mut fused = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
             let mut inplace = x.copy();
             let err = fused.apply_(&mut inplace, &y).unwrap_err();
-            assert!(matches!(&err, Error::FusedUnavailable { device: Device::Cpu, reason: r } if r == reason), "{err:?}");
+            assert!(
+                matches!(&err, Error::FusedUnavailable { device: Device::Cpu, reason: r } if r == reason),
+                "{err:?}"
+            );
             assert!(err.to_string().contains("compute capability 7.5"), "{err}");
             assert!(inplace.equal(&x), "a refused call leaves the images untouched");
             assert_eq!(fused.last_executor(), None);
@@ -400,7 +437,9 @@ mod tests {
     fn auto_does_not_fall_back_on_other_errors() {
         with_fused_unavailable("forced", || {
             let mut auto = Mixer::new(MixConfig::mixup(1.0, 3), 1).unwrap();
-            let err = auto.apply(&Tensor::rand([2, 3], (Kind::Float, Device::Cpu)), &Tensor::from_slice(&[0i64, 5])).unwrap_err();
+            let err = auto
+                .apply(&Tensor::rand([2, 3], (Kind::Float, Device::Cpu)), &Tensor::from_slice(&[0i64, 5]))
+                .unwrap_err();
             assert!(matches!(err, Error::LabelsOutOfRange { found: Some((0, 5)), .. }), "{err:?}");
         });
     }

@@ -57,19 +57,34 @@ pub struct Normalize {
 impl Normalize {
     /// ImageNet's mean and std (0–1 scale), output `kind`, contiguous, from `[N, C, H, W]` input.
     pub fn imagenet(kind: Kind) -> Self {
-        Normalize { mean: vec![0.485, 0.456, 0.406], std: vec![0.229, 0.224, 0.225], kind, channels_last: false, input: InputLayout::Nchw }
+        Normalize {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+            kind,
+            channels_last: false,
+            input: InputLayout::Nchw,
+        }
     }
 
     /// Checks the options against the images' channel count; the output dtype.
     pub(crate) fn validate(&self, channels: usize) -> Result<Dtype> {
         let out = Dtype::of(self.kind).filter(|d| *d != Dtype::U8);
         let Some(out) = out else {
-            return Err(Error::argument("kind", format!("got {:?}, expected a float output dtype: Float, BFloat16 or Half", self.kind)));
+            return Err(Error::argument(
+                "kind",
+                format!("got {:?}, expected a float output dtype: Float, BFloat16 or Half", self.kind),
+            ));
         };
         for (name, values) in [("mean", &self.mean), ("std", &self.std)] {
             ensure!(
                 values.len() == channels,
-                Error::argument(name, format!("got {} values {values:?}, expected one per channel of the images ({channels})", values.len()))
+                Error::argument(
+                    name,
+                    format!(
+                        "got {} values {values:?}, expected one per channel of the images ({channels})",
+                        values.len()
+                    )
+                )
             );
         }
         if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {

@@ -134,7 +134,9 @@ impl MixPlan {
                 };
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
-                    Error::InvalidPlan(format!("plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"))
+                    Error::InvalidPlan(format!(
+                        "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                    ))
                 );
             }
         }
@@ -155,7 +157,10 @@ impl PlanSampler {
     pub(crate) fn new(config: &MixConfig) -> Result<Self> {
         let beta = |name: &'static str, a: f64| -> Result<Option<Beta<f64>>> {
             if a > 0.0 {
-                Ok(Some(Beta::new(a, a).map_err(|e| Error::config(name, format!("got {a}, Beta({a}, {a}) refused: {e}")))?))
+                Ok(Some(
+                    Beta::new(a, a)
+                        .map_err(|e| Error::config(name, format!("got {a}, Beta({a}, {a}) refused: {e}")))?,
+                ))
             } else {
                 Ok(None)
             }
@@ -163,12 +168,20 @@ impl PlanSampler {
         Ok(PlanSampler {
             config: config.clone(),
             mixup: beta("mixup_alpha", config.mixup_alpha)?,
-            cutmix: beta("cutmix_alpha", config.cutmix_alpha.max(if config.cutmix_minmax.is_some() { 1.0 } else { 0.0 }))?,
+            cutmix: beta(
+                "cutmix_alpha",
+                config.cutmix_alpha.max(if config.cutmix_minmax.is_some() { 1.0 } else { 0.0 }),
+            )?,
         })
     }
 
     /// Samples a plan for a batch of `n` samples whose boxes live in `extent`.
-    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: usize, extent: Option<(usize, usize)>) -> Result<MixPlan> {
+    pub(crate) fn sample<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        n: usize,
+        extent: Option<(usize, usize)>,
+    ) -> Result<MixPlan> {
         if self.config.cutmix_enabled() && extent.is_none() {
             return Err(Error::InvalidImages(
                 "CutMix is enabled but the images have no extent to box, expected [N, C, H, W] or [N, C, T]".into(),

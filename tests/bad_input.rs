@@ -11,7 +11,10 @@ use tch_mixcut::{Error, MixConfig, Mixer};
 /// expectation) holds `words`.
 fn config_err(config: MixConfig, field: &str, words: &[&str]) {
     let err = Mixer::new(config.clone(), 0).unwrap_err();
-    assert!(matches!(&err, Error::InvalidConfig { field: f, .. } if *f == field), "{err:?} is not InvalidConfig {{ {field} }}");
+    assert!(
+        matches!(&err, Error::InvalidConfig { field: f, .. } if *f == field),
+        "{err:?} is not InvalidConfig {{ {field} }}"
+    );
     let e = err.to_string();
     assert!(e.starts_with(field), "error {e:?} does not start with {field:?}");
     for w in words {
@@ -24,21 +27,53 @@ fn bad_configs_are_refused_with_name_value_and_expectation() {
     let base = MixConfig::vit(10);
     config_err(MixConfig { mixup_alpha: -0.5, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "-0.5", ">= 0"]);
     config_err(MixConfig { cutmix_alpha: -1.0, ..base.clone() }, "cutmix_alpha", &["cutmix_alpha", "-1", ">= 0"]);
-    config_err(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "cutmix_alpha", "prob 1"]);
+    config_err(
+        MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, ..base.clone() },
+        "mixup_alpha",
+        &["mixup_alpha", "cutmix_alpha", "prob 1"],
+    );
     config_err(MixConfig { prob: 1.5, ..base.clone() }, "prob", &["prob", "1.5", "[0, 1]"]);
     config_err(MixConfig { prob: -0.1, ..base.clone() }, "prob", &["prob", "-0.1"]);
     config_err(MixConfig { switch_prob: 2.0, ..base.clone() }, "switch_prob", &["switch_prob", "2", "[0, 1]"]);
-    config_err(MixConfig { label_smoothing: 1.0, ..base.clone() }, "label_smoothing", &["label_smoothing", "1", "[0, 1)"]);
+    config_err(
+        MixConfig { label_smoothing: 1.0, ..base.clone() },
+        "label_smoothing",
+        &["label_smoothing", "1", "[0, 1)"],
+    );
     config_err(MixConfig { label_smoothing: -0.1, ..base.clone() }, "label_smoothing", &["label_smoothing", "-0.1"]);
     config_err(MixConfig { num_classes: 0, ..base.clone() }, "num_classes", &["num_classes", "0", ">= 1"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.0, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "(0, 0.5)", "0 < lo <= hi <= 1"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.6, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "(0.6, 0.5)"]);
-    config_err(MixConfig { cutmix_minmax: Some((0.5, 1.2)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "1.2"]);
+    config_err(
+        MixConfig { cutmix_minmax: Some((0.0, 0.5)), ..base.clone() },
+        "cutmix_minmax",
+        &["cutmix_minmax", "(0, 0.5)", "0 < lo <= hi <= 1"],
+    );
+    config_err(
+        MixConfig { cutmix_minmax: Some((0.6, 0.5)), ..base.clone() },
+        "cutmix_minmax",
+        &["cutmix_minmax", "(0.6, 0.5)"],
+    );
+    config_err(
+        MixConfig { cutmix_minmax: Some((0.5, 1.2)), ..base.clone() },
+        "cutmix_minmax",
+        &["cutmix_minmax", "1.2"],
+    );
     config_err(MixConfig { mixup_alpha: f64::NAN, ..base.clone() }, "mixup_alpha", &["mixup_alpha", "NaN", "finite"]);
     config_err(MixConfig { prob: f64::INFINITY, ..base.clone() }, "prob", &["prob", "inf", "finite"]);
-    config_err(MixConfig { cutmix_minmax: Some((f64::NAN, 0.5)), ..base.clone() }, "cutmix_minmax", &["cutmix_minmax", "NaN"]);
-    config_err(MixConfig { bce_target_thresh: Some(1.0), ..base.clone() }, "bce_target_thresh", &["bce_target_thresh", "1", "[0, 1)"]);
-    config_err(MixConfig { bce_target_thresh: Some(f64::NAN), ..base.clone() }, "bce_target_thresh", &["NaN", "finite"]);
+    config_err(
+        MixConfig { cutmix_minmax: Some((f64::NAN, 0.5)), ..base.clone() },
+        "cutmix_minmax",
+        &["cutmix_minmax", "NaN"],
+    );
+    config_err(
+        MixConfig { bce_target_thresh: Some(1.0), ..base.clone() },
+        "bce_target_thresh",
+        &["bce_target_thresh", "1", "[0, 1)"],
+    );
+    config_err(
+        MixConfig { bce_target_thresh: Some(f64::NAN), ..base.clone() },
+        "bce_target_thresh",
+        &["NaN", "finite"],
+    );
     // Both alphas 0 are fine when nothing is ever mixed.
     Mixer::new(MixConfig { mixup_alpha: 0.0, cutmix_alpha: 0.0, prob: 0.0, ..base }, 0).unwrap();
 }
@@ -64,7 +99,10 @@ fn call_err(config: MixConfig, images: &Tensor, labels: &Tensor, want: Want, wor
     let mut mixer = Mixer::new(config.clone(), 5).unwrap();
     let (si, sl) = (snapshot(images), snapshot(labels));
     let mut inplace = images.shallow_clone();
-    for (call, err) in [("apply", mixer.apply(images, labels).unwrap_err()), ("apply_", mixer.apply_(&mut inplace, labels).unwrap_err())] {
+    for (call, err) in [
+        ("apply", mixer.apply(images, labels).unwrap_err()),
+        ("apply_", mixer.apply_(&mut inplace, labels).unwrap_err()),
+    ] {
         assert!(is(want, &err), "{call}: {err:?} is not {want:?}");
         let e = err.to_string();
         for w in words {
@@ -82,12 +120,48 @@ fn call_err(config: MixConfig, images: &Tensor, labels: &Tensor, want: Want, wor
 fn bad_images_are_refused_and_left_untouched() {
     let c = MixConfig::vit(10);
     let y = labels(4, 10);
-    call_err(c.clone(), &Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]), &y, Want::Images, &["images", "[4]", "rank >= 2"]);
-    call_err(c.clone(), &images(&[4, 12], Kind::Float), &y, Want::Images, &["images", "[4, 12]", "CutMix", "[N, C, H, W]"]);
-    call_err(c.clone(), &images(&[4, 2, 3, 4, 4], Kind::Float), &y, Want::Images, &["images", "[4, 2, 3, 4, 4]", "CutMix"]);
-    call_err(c.clone(), &images(&[4, 3, 4, 4], Kind::Double), &y, Want::Images, &["images", "Double", "Float, Half, BFloat16, Uint8"]);
-    call_err(c.clone(), &Tensor::zeros([4, 3, 4, 4], (Kind::Int64, Device::Cpu)), &y, Want::Images, &["images", "Int64"]);
-    call_err(c.clone(), &images(&[0, 3, 4, 4], Kind::Float), &labels(0, 10), Want::Images, &["images", "empty batch", "N >= 1"]);
+    call_err(
+        c.clone(),
+        &Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]),
+        &y,
+        Want::Images,
+        &["images", "[4]", "rank >= 2"],
+    );
+    call_err(
+        c.clone(),
+        &images(&[4, 12], Kind::Float),
+        &y,
+        Want::Images,
+        &["images", "[4, 12]", "CutMix", "[N, C, H, W]"],
+    );
+    call_err(
+        c.clone(),
+        &images(&[4, 2, 3, 4, 4], Kind::Float),
+        &y,
+        Want::Images,
+        &["images", "[4, 2, 3, 4, 4]", "CutMix"],
+    );
+    call_err(
+        c.clone(),
+        &images(&[4, 3, 4, 4], Kind::Double),
+        &y,
+        Want::Images,
+        &["images", "Double", "Float, Half, BFloat16, Uint8"],
+    );
+    call_err(
+        c.clone(),
+        &Tensor::zeros([4, 3, 4, 4], (Kind::Int64, Device::Cpu)),
+        &y,
+        Want::Images,
+        &["images", "Int64"],
+    );
+    call_err(
+        c.clone(),
+        &images(&[0, 3, 4, 4], Kind::Float),
+        &labels(0, 10),
+        Want::Images,
+        &["images", "empty batch", "N >= 1"],
+    );
     call_err(c, &images(&[4, 0, 4, 4], Kind::Float), &y, Want::Images, &["images", "empty samples"]);
 }
 
@@ -98,10 +172,34 @@ fn bad_labels_are_refused_and_images_left_untouched() {
     call_err(c.clone(), &x, &labels(5, 10), Want::Labels, &["labels", "batch size 5", "expected 4"]);
     call_err(c.clone(), &x, &labels(4, 10).to_kind(Kind::Int), Want::Labels, &["labels", "Int", "Int64"]);
     call_err(c.clone(), &x, &labels(4, 10).view([4, 1]), Want::Labels, &["labels", "[4, 1]", "Int64", "num_classes"]);
-    call_err(c.clone(), &x, &Tensor::zeros([4, 10, 1], (Kind::Float, Device::Cpu)), Want::Labels, &["labels", "[4, 10, 1]"]);
-    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, 3, 10, 2]), Want::OutOfRange, &["labels", "[0, 10]", "[0, 10)"]);
-    call_err(c.clone(), &x, &Tensor::from_slice(&[0i64, -1, 1, 2]), Want::OutOfRange, &["labels", "[-1, 2]", "[0, 10)"]);
-    call_err(c, &x, &Tensor::zeros([4, 9], (Kind::Float, Device::Cpu)), Want::Labels, &["labels", "width 9", "num_classes = 10"]);
+    call_err(
+        c.clone(),
+        &x,
+        &Tensor::zeros([4, 10, 1], (Kind::Float, Device::Cpu)),
+        Want::Labels,
+        &["labels", "[4, 10, 1]"],
+    );
+    call_err(
+        c.clone(),
+        &x,
+        &Tensor::from_slice(&[0i64, 3, 10, 2]),
+        Want::OutOfRange,
+        &["labels", "[0, 10]", "[0, 10)"],
+    );
+    call_err(
+        c.clone(),
+        &x,
+        &Tensor::from_slice(&[0i64, -1, 1, 2]),
+        Want::OutOfRange,
+        &["labels", "[-1, 2]", "[0, 10)"],
+    );
+    call_err(
+        c,
+        &x,
+        &Tensor::zeros([4, 9], (Kind::Float, Device::Cpu)),
+        Want::Labels,
+        &["labels", "width 9", "num_classes = 10"],
+    );
 }
 
 #[test]

@@ -41,11 +41,15 @@ fn loss_matches_hand_computed_values_for_every_option() {
     approx(&binary_cross_entropy(&logits, &labels, &sum).unwrap(), &[per.iter().sum()]);
     // sum_classes: per-sample sums, then the batch mean.
     let sum_classes = BceOptions { reduction: Reduction::None, sum_classes: true, ..BceOptions::default() };
-    approx(&binary_cross_entropy(&logits, &labels, &sum_classes).unwrap(), &[(per[..3].iter().sum::<f64>() + per[3..].iter().sum::<f64>()) / 2.0]);
+    approx(
+        &binary_cross_entropy(&logits, &labels, &sum_classes).unwrap(),
+        &[(per[..3].iter().sum::<f64>() + per[3..].iter().sum::<f64>()) / 2.0],
+    );
     // Weights and positive weights per class.
     let (w, p) = ([1.0, 2.0, 0.5], [3.0, 1.0, 2.0]);
     let (wt, pt) = (Tensor::from_slice(&w.map(|v| v as f32)), Tensor::from_slice(&p.map(|v| v as f32)));
-    let weighted = BceOptions { weight: Some(&wt), pos_weight: Some(&pt), reduction: Reduction::None, ..BceOptions::default() };
+    let weighted =
+        BceOptions { weight: Some(&wt), pos_weight: Some(&pt), reduction: Reduction::None, ..BceOptions::default() };
     let want: Vec<f64> = (0..6).map(|i| bce(x[i], t[i], w[i % 3], p[i % 3])).collect();
     approx(&binary_cross_entropy(&logits, &labels, &weighted).unwrap(), &want);
     // Float targets are used as given (no smoothing), then thresholded.
@@ -62,9 +66,11 @@ fn loss_matches_hand_computed_values_for_every_option() {
 #[test]
 fn loss_refuses_bad_shapes_and_options() {
     let logits = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
-    let e = binary_cross_entropy(&logits, &Tensor::zeros([2, 4], (Kind::Float, Device::Cpu)), &BceOptions::default()).unwrap_err();
+    let e = binary_cross_entropy(&logits, &Tensor::zeros([2, 4], (Kind::Float, Device::Cpu)), &BceOptions::default())
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { argument: "targets", .. }) && e.to_string().contains("[2, 4]"), "{e}");
-    let e = binary_cross_entropy(&logits.view([6]), &Tensor::from_slice(&[0i64, 1]), &BceOptions::default()).unwrap_err();
+    let e =
+        binary_cross_entropy(&logits.view([6]), &Tensor::from_slice(&[0i64, 1]), &BceOptions::default()).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { argument: "logits", .. }), "{e}");
     let bad = BceOptions { smoothing: 1.0, ..BceOptions::default() };
     let e = binary_cross_entropy(&logits, &Tensor::from_slice(&[0i64, 1]), &bad).unwrap_err();
@@ -73,12 +79,15 @@ fn loss_refuses_bad_shapes_and_options() {
 
 #[test]
 fn mixer_thresholds_the_mixed_targets_on_every_executor() {
-    let cfg = MixConfig { mode: MixMode::Elem, bce_target_thresh: Some(0.2), label_smoothing: 0.1, ..MixConfig::vit(5) };
+    let cfg =
+        MixConfig { mode: MixMode::Elem, bce_target_thresh: Some(0.2), label_smoothing: 0.1, ..MixConfig::vit(5) };
     let (x, y) = (images(&[7, 3, 8, 8], Kind::Float), labels(7, 5));
     let plan = Mixer::new(cfg.clone(), 3).unwrap().sample_plan(&x.size()).unwrap();
     let soft_cfg = MixConfig { bce_target_thresh: None, ..cfg.clone() };
-    let (_, soft) = Mixer::new(soft_cfg, 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
-    let (_, hard) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+    let (_, soft) =
+        Mixer::new(soft_cfg, 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+    let (_, hard) =
+        Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
     let want: Vec<f64> = values(&soft).iter().map(|&v| if (v as f32) > 0.2f32 { 1.0 } else { 0.0 }).collect();
     assert_eq!(values(&hard), want);
     assert!(want.contains(&1.0) && want.contains(&0.0));

@@ -60,8 +60,14 @@ fn search_order_is_nvcc_alone_else_path_cuda_home_then_checkout() {
     std::fs::create_dir_all(&empty).unwrap();
     let path_b = b.join("bin");
     // An explicit NVCC is the only candidate.
-    assert_eq!(find(&empty, env_of(&[("NVCC", &na), ("PATH", &path_b), ("CUDA_HOME", &c)])), Found::Candidates(vec![na.clone()]));
-    assert_eq!(find(&empty, env_of(&[("PATH", &path_b), ("CUDA_HOME", &c)])), Found::Candidates(vec![nb.clone(), nc.clone()]));
+    assert_eq!(
+        find(&empty, env_of(&[("NVCC", &na), ("PATH", &path_b), ("CUDA_HOME", &c)])),
+        Found::Candidates(vec![na.clone()])
+    );
+    assert_eq!(
+        find(&empty, env_of(&[("PATH", &path_b), ("CUDA_HOME", &c)])),
+        Found::Candidates(vec![nb.clone(), nc.clone()])
+    );
     assert_eq!(find(&empty, env_of(&[("CUDA_PATH", &c)])), Found::Candidates(vec![nc.clone()]));
     assert_eq!(find(&empty, env_of(&[("NVCC", &tmp.0.join("missing"))])), Found::Missing);
     // The checkout's own cuda/ (scripts/setup.sh) comes last, so a usable system nvcc is preferred but a
@@ -109,7 +115,8 @@ fn architectures_nvcc_does_not_know_are_dropped_and_said() {
     assert_eq!(codes.len(), 5);
     // A fake 12.4 that knows no Blackwell: the note says what was dropped.
     let tmp = TempDir::new("nvcc-12-4");
-    let script = "case \"$1\" in --version) echo 'release 12.4, V12.4.1';; --list-gpu-code) echo 'sm_75 sm_80 sm_86 sm_90';; \
+    let script =
+        "case \"$1\" in --version) echo 'release 12.4, V12.4.1';; --list-gpu-code) echo 'sm_75 sm_80 sm_86 sm_90';; \
                   *) while [ \"$1\" != -o ]; do shift; done; touch \"$2\";; esac";
     let nvcc = fake_nvcc(&tmp.0, script);
     let kernels = cuda::compile(&nvcc, Path::new("kernels/mix.cu"), &tmp.0).unwrap();

@@ -59,7 +59,10 @@ fn holdout_is_the_training_files_last_images_and_never_trained_on() {
     let Some(dir) = dataset() else { return };
     let all = fashion_mnist::load(&dir, "train").unwrap();
     let source = fashion_mnist::FashionMnist::load(&dir, 0, 5000, 1000, false, Device::Cpu).unwrap();
-    assert_eq!((source.train_len(), source.eval_len(EvalSplit::Holdout), source.eval_len(EvalSplit::Test)), (55_000, 5000, 10_000));
+    assert_eq!(
+        (source.train_len(), source.eval_len(EvalSplit::Holdout), source.eval_len(EvalSplit::Test)),
+        (55_000, 5000, 10_000)
+    );
     let held: Vec<_> = source.eval_batches(EvalSplit::Holdout).unwrap().map(|b| b.unwrap()).collect();
     assert!(held[0].images.equal(&all.images.narrow(0, 55_000, 1000)));
     // A training epoch covers exactly the first 55,000 images.
@@ -128,7 +131,10 @@ fn picture_and_report_writers_produce_files_that_decode() {
     let dir = std::env::temp_dir().join(format!("mixcut-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let classes: Vec<String> = fashion_mnist::CLASSES.iter().map(|c| c.to_string()).collect();
-    let images = Tensor::arange(6 * 28 * 28, (Kind::Int64, Device::Cpu)).remainder(256).to_kind(Kind::Uint8).view([6, 1, 28, 28]);
+    let images = Tensor::arange(6 * 28 * 28, (Kind::Int64, Device::Cpu))
+        .remainder(256)
+        .to_kind(Kind::Uint8)
+        .view([6, 1, 28, 28]);
     let targets = Tensor::full([6, 10], 0.1, (Kind::Float, Device::Cpu));
     report::batch_grid(&dir.join("grid.png"), "test grid", &images, &targets, &classes).unwrap();
     let grid = image::open(dir.join("grid.png")).unwrap();
@@ -139,7 +145,11 @@ fn picture_and_report_writers_produce_files_that_decode() {
     report::reliability(&dir.join("rel.png"), "test", &[("a", &cal), ("b", &cal)]).unwrap();
     let rel = image::open(dir.join("rel.png")).unwrap();
     assert_eq!((rel.width(), rel.height()), (640, 560));
-    let eval = |acc: f64, ece: f64| ex::metrics::Evaluation { accuracy: acc, nll: 0.3, calibration: ex::metrics::Calibration { ece, ..cal.clone() } };
+    let eval = |acc: f64, ece: f64| ex::metrics::Evaluation {
+        accuracy: acc,
+        nll: 0.3,
+        calibration: ex::metrics::Calibration { ece, ..cal.clone() },
+    };
     let run = |seed: u64, acc: f64| results::RunResult {
         recipe: "mixup".into(),
         seed,
@@ -190,7 +200,10 @@ fn options_recipes_seeds_and_the_off_epoch() {
     // `none`: off from the first epoch, so the mixer passes images through with one-hot targets.
     let mut mixer = Mixer::new(a.mix_config(Recipe::None, 10), 0).unwrap();
     mixer.set_epoch(0);
-    let mut images = Tensor::arange(4 * 28 * 28, (Kind::Int64, Device::Cpu)).remainder(256).to_kind(Kind::Uint8).view([4, 1, 28, 28]);
+    let mut images = Tensor::arange(4 * 28 * 28, (Kind::Int64, Device::Cpu))
+        .remainder(256)
+        .to_kind(Kind::Uint8)
+        .view([4, 1, 28, 28]);
     let before = images.copy();
     let targets = mixer.apply_(&mut images, &Tensor::from_slice(&[0i64, 1, 2, 3])).unwrap();
     assert!(images.equal(&before) && targets.sum(Kind::Float).double_value(&[]) == 4.0);
@@ -234,7 +247,9 @@ fn pad_crop_flip_moves_whole_images_reproducibly() {
         }
     }
     // A sample's transform depends on its index, not on its place in the batch.
-    let swapped = augment::pad_crop_flip(&images.index_select(0, &Tensor::from_slice(&[1i64, 0, 2])), 2, 1, 0, &[8, 7, 9]).unwrap();
+    let swapped =
+        augment::pad_crop_flip(&images.index_select(0, &Tensor::from_slice(&[1i64, 0, 2])), 2, 1, 0, &[8, 7, 9])
+            .unwrap();
     assert!(swapped.get(0).equal(&a.get(1)) && swapped.get(1).equal(&a.get(0)));
     assert!(augment::pad_crop_flip(&images, 2, 1, 0, &[1]).unwrap_err().to_string().contains("indices: got 1"));
 }
@@ -291,10 +306,18 @@ fn loss_decreases<M: ModuleT>(build: impl Fn(&nn::Path) -> M) {
 #[test]
 fn resnet_has_the_named_layers_and_trains_on_a_small_real_slice() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let out = models::resnet(&vs.root(), 1, 8, 1, 10).forward_t(&Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), false);
+    let out = models::resnet(&vs.root(), 1, 8, 1, 10)
+        .forward_t(&Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), false);
     assert_eq!(out.size(), [2, 10]);
     let names = vs.variables();
-    for name in ["stem.weight", "stem_bn.running_mean", "stage0_0.conv1.weight", "stage1_0.down.weight", "stage2_0.down_bn.weight", "fc.bias"] {
+    for name in [
+        "stem.weight",
+        "stem_bn.running_mean",
+        "stage0_0.conv1.weight",
+        "stage1_0.down.weight",
+        "stage2_0.down_bn.weight",
+        "fc.bias",
+    ] {
         assert!(names.contains_key(name), "{name} missing from {:?}", names.keys());
     }
     assert!(!names.contains_key("stage0_0.down.weight"), "the first stage keeps the identity shortcut");
@@ -303,10 +326,12 @@ fn resnet_has_the_named_layers_and_trains_on_a_small_real_slice() {
 
 #[test]
 fn vit_trains_on_a_small_real_slice() {
-    let config = models::VitConfig { image: 28, channels: 1, patch: 7, dim: 32, depth: 2, heads: 4, mlp_ratio: 2, classes: 10 };
+    let config =
+        models::VitConfig { image: 28, channels: 1, patch: 7, dim: 32, depth: 2, heads: 4, mlp_ratio: 2, classes: 10 };
     config.validate().unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
-    let out = models::vit(&vs.root(), &config).forward_t(&Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), false);
+    let out =
+        models::vit(&vs.root(), &config).forward_t(&Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)), false);
     assert_eq!(out.size(), [2, 10]);
     assert!(vs.variables().contains_key("block1.qkv.weight"));
     let e = models::VitConfig { patch: 5, ..config.clone() }.validate().unwrap_err().to_string();

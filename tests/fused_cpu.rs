@@ -74,8 +74,34 @@ fn edge_batch(kind: Kind) -> Tensor {
         Kind::Half | Kind::BFloat16 => (0..=u16::MAX as u32).collect(),
         Kind::Uint8 => (0..=255u32).cycle().take(1024).collect(),
         _ => {
-            let special = [0.0f32, -0.0, 1.0, -1.0, 1.0 + f32::EPSILON, 0.5, 65504.0, 65520.0, 65536.0, 3.4e38, -3.4e38, 1e-45, -1e-45, 1.17e-38,
-                5.96e-8, 2.98e-8, 8.9e-8, 6.1e-5, 3.05e-5, 9.2e-41, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, 255.5, 2.5];
+            let special = [
+                0.0f32,
+                -0.0,
+                1.0,
+                -1.0,
+                1.0 + f32::EPSILON,
+                0.5,
+                65504.0,
+                65520.0,
+                65536.0,
+                3.4e38,
+                -3.4e38,
+                1e-45,
+                -1e-45,
+                1.17e-38,
+                5.96e-8,
+                2.98e-8,
+                8.9e-8,
+                6.1e-5,
+                3.05e-5,
+                9.2e-41,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+                -f32::NAN,
+                255.5,
+                2.5,
+            ];
             let mut state = 0x2545_f491u32;
             let random = std::iter::repeat_with(move || {
                 state ^= state << 13;
@@ -94,7 +120,9 @@ fn edge_batch(kind: Kind) -> Tensor {
         .map(|&r| {
             let rotated: Vec<u32> = (0..len).map(|i| patterns[(i + r) % len]).collect();
             let t = match kind {
-                Kind::Float => Tensor::from_slice(&rotated.iter().map(|&b| b as i32).collect::<Vec<_>>()).view_dtype(Kind::Float),
+                Kind::Float => {
+                    Tensor::from_slice(&rotated.iter().map(|&b| b as i32).collect::<Vec<_>>()).view_dtype(Kind::Float)
+                }
                 Kind::Uint8 => Tensor::from_slice(&rotated.iter().map(|&b| b as u8).collect::<Vec<_>>()),
                 k => Tensor::from_slice(&rotated.iter().map(|&b| b as u16 as i16).collect::<Vec<_>>()).view_dtype(k),
             };
@@ -128,7 +156,8 @@ fn edge_values_give_the_same_bits_on_every_level_and_match_the_reference() {
         plan.ops[3] = MixOp::Mixup { lam: 0.1 };
         let y = labels(6, 10);
         let cfg = MixConfig::mixup(1.0, 10);
-        let (want, want_t) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+        let (want, want_t) =
+            Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
         let want = bits(&want);
         let mut first: Option<(CpuIsa, Vec<i64>)> = None;
         for isa in levels() {
@@ -142,7 +171,10 @@ fn edge_values_give_the_same_bits_on_every_level_and_match_the_reference() {
             // The reference's NaNs carry libtorch's payloads; the kernels give every NaN they compute the
             // one quiet NaN. Every other element matches bit for bit.
             for (e, (&g, &r)) in got.iter().zip(&want).enumerate() {
-                assert!(g == r || (is_nan(kind, r) && is_nan(kind, g)), "{kind:?} {isa}: element {e}: got bits {g:#x}, reference {r:#x}");
+                assert!(
+                    g == r || (is_nan(kind, r) && is_nan(kind, g)),
+                    "{kind:?} {isa}: element {e}: got bits {g:#x}, reference {r:#x}"
+                );
             }
             match &first {
                 None => first = Some((isa, got)),

@@ -167,6 +167,10 @@ fn second_device_works_and_leaves_the_current_context_alone() {
     let mut m = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
     let mut inplace = x.copy();
     let _ = m.apply_(&mut inplace, &y).unwrap();
-    assert_eq!(cudarc::driver::result::ctx::get_current().unwrap(), before, "mixing on cuda:1 changed the current context");
+    assert_eq!(
+        cudarc::driver::result::ctx::get_current().unwrap(),
+        before,
+        "mixing on cuda:1 changed the current context"
+    );
     equivalence::hand_plans(Device::Cuda(1));
 }

@@ -121,7 +121,10 @@ fn classes_come_from_sorted_folder_names_and_val_maps_by_name() {
         let folder = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
         assert_eq!(source.classes()[*label as usize], folder);
     }
-    let labels: Vec<i64> = collect(source.eval_batches(EvalSplit::Test).unwrap()).iter().flat_map(|b| Vec::<i64>::try_from(&b.labels).unwrap()).collect();
+    let labels: Vec<i64> = collect(source.eval_batches(EvalSplit::Test).unwrap())
+        .iter()
+        .flat_map(|b| Vec::<i64>::try_from(&b.labels).unwrap())
+        .collect();
     assert_eq!(labels, [0, 0, 1, 1], "val in listing order: Ankle boot, then Bag");
     // A val class that training does not have is refused, by name.
     std::fs::create_dir_all(root.join("val/Sandal")).unwrap();
@@ -231,7 +234,9 @@ fn the_training_binaries_run_on_an_image_folder() {
     write_folder(&root, 12, 4);
     let out = root.join("out");
     let common = ["--epochs", "1", "--recipe", "both", "--holdout", "6", "--out", out.to_str().unwrap()];
-    for (name, extra) in [("resnet18", &["--arch", "resnet18"][..]), ("small", &["--arch", "small", "--width", "4"][..])] {
+    for (name, extra) in
+        [("resnet18", &["--arch", "resnet18"][..]), ("small", &["--arch", "small", "--width", "4"][..])]
+    {
         let c = cli(&root, &[&common[..], extra].concat());
         ex::run_resnet(&c.train, &c.resnet).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let r = ex::results::load(&out.join("runs/both-seed0")).unwrap().expect("result written");

@@ -48,7 +48,10 @@ fn values_follow_the_definition_and_stay_close_to_the_textbook_formula() {
             assert_eq!(ov[i * per + p] as f32, mixed * s + t, "sample {i} element {p}");
             // Within a few ulp of (m / 255 - mean) / std in f64.
             let textbook = (mixed as f64 / 255.0 - norm.mean[c]) / norm.std[c];
-            assert!((ov[i * per + p] - textbook).abs() <= 4.0 * f32::EPSILON as f64 * textbook.abs().max(1.0), "{i} {p}");
+            assert!(
+                (ov[i * per + p] - textbook).abs() <= 4.0 * f32::EPSILON as f64 * textbook.abs().max(1.0),
+                "{i} {p}"
+            );
         }
     }
 }
@@ -82,7 +85,10 @@ fn auto_uses_the_fused_pass_and_reference_beyond_sixteen_channels() {
     assert_eq!(m.last_executor(), Some(tch_mixcut::ExecutorKind::Reference));
     m.set_executor(Executor::Fused);
     let e = m.apply_normalized(&images(&[4, 17, 4, 4], Kind::Uint8), &labels(4, 10), &wide).unwrap_err();
-    assert!(matches!(e, Error::FusedUnsupported { argument: "images", .. }) && e.to_string().contains("17 channels"), "{e}");
+    assert!(
+        matches!(e, Error::FusedUnsupported { argument: "images", .. }) && e.to_string().contains("17 channels"),
+        "{e}"
+    );
 }
 
 /// A refused normalising call: the variant, the message, images untouched, no randomness used.
@@ -102,9 +108,15 @@ fn refused(images: &Tensor, norm: &Normalize, check: impl Fn(&Error) -> bool, wo
 #[test]
 fn bad_input_is_refused_naming_argument_value_and_expectation() {
     let x = images(&[4, 3, 8, 8], Kind::Uint8);
-    let arg = |name: &'static str| move |e: &Error| matches!(e, Error::InvalidArgument { argument, .. } if *argument == name);
+    let arg =
+        |name: &'static str| move |e: &Error| matches!(e, Error::InvalidArgument { argument, .. } if *argument == name);
     let base = Normalize::imagenet(Kind::Float);
-    refused(&x, &Normalize { mean: vec![0.5, 0.5], ..base.clone() }, arg("mean"), &["mean", "2 values", "one per channel", "(3)"]);
+    refused(
+        &x,
+        &Normalize { mean: vec![0.5, 0.5], ..base.clone() },
+        arg("mean"),
+        &["mean", "2 values", "one per channel", "(3)"],
+    );
     refused(&x, &Normalize { std: vec![0.2; 4], ..base.clone() }, arg("std"), &["std", "4 values", "(3)"]);
     refused(&x, &Normalize { std: vec![0.2, 0.0, 0.2], ..base.clone() }, arg("std"), &["std", "got 0", "> 0"]);
     refused(&x, &Normalize { std: vec![0.2, f64::NAN, 0.2], ..base.clone() }, arg("std"), &["NaN", "finite"]);
@@ -114,6 +126,11 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
     let images_err = |e: &Error| matches!(e, Error::InvalidImages(_));
     refused(&images(&[4, 3, 8, 8], Kind::Float), &base, images_err, &["images", "Float", "Uint8"]);
     refused(&images(&[4, 1, 8, 8], Kind::Uint8), &base, arg("mean"), &["(1)"]);
-    refused(&images(&[4, 8, 8], Kind::Uint8), &Normalize { input: InputLayout::Nhwc, ..base.clone() }, images_err, &["[4, 8, 8]", "Nhwc"]);
+    refused(
+        &images(&[4, 8, 8], Kind::Uint8),
+        &Normalize { input: InputLayout::Nhwc, ..base.clone() },
+        images_err,
+        &["[4, 8, 8]", "Nhwc"],
+    );
     refused(&images(&[4, 24], Kind::Uint8), &base, images_err, &["images"]);
 }

@@ -13,10 +13,14 @@ fn mean_var(xs: &[f64]) -> (f64, f64) {
 }
 
 fn mixup_lams(plans: &[MixPlan]) -> Vec<f64> {
-    plans.iter().flat_map(|p| p.ops.iter()).filter_map(|op| match *op {
-        MixOp::Mixup { lam } => Some(lam),
-        _ => None,
-    }).collect()
+    plans
+        .iter()
+        .flat_map(|p| p.ops.iter())
+        .filter_map(|op| match *op {
+            MixOp::Mixup { lam } => Some(lam),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]

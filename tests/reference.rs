@@ -33,9 +33,19 @@ fn check_images(plan: &MixPlan, x: &Tensor, out: &Tensor, round_u8: bool) {
                 MixOp::Keep => a,
                 MixOp::Mixup { lam } => {
                     let m = blend(a as f32, b as f32, lam);
-                    if round_u8 { (m.round_ties_even() as f64).clamp(0.0, 255.0) } else { m as f64 }
+                    if round_u8 {
+                        (m.round_ties_even() as f64).clamp(0.0, 255.0)
+                    } else {
+                        m as f64
+                    }
                 }
-                MixOp::CutMix { .. } => if pasted(plan, i, y, xx) { b } else { a },
+                MixOp::CutMix { .. } => {
+                    if pasted(plan, i, y, xx) {
+                        b
+                    } else {
+                        a
+                    }
+                }
                 other => panic!("an op this test does not know: {other:?}"),
             };
             let tol = if x.kind() == Kind::Float || round_u8 { 0.0 } else { 1e-2 * want.abs().max(1.0) };
@@ -217,7 +227,12 @@ fn same_seed_same_output() {
     let run = || {
         let mut m = reference(MixConfig { mode: MixMode::Elem, ..MixConfig::deit(10) }, 99);
         let (x, y) = (images(&[8, 3, 8, 8], Kind::Float), labels(8, 10));
-        (0..3).map(|_| { let (a, b) = m.apply(&x, &y).unwrap(); (values(&a), values(&b)) }).collect::<Vec<_>>()
+        (0..3)
+            .map(|_| {
+                let (a, b) = m.apply(&x, &y).unwrap();
+                (values(&a), values(&b))
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
 }

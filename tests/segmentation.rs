@@ -13,7 +13,11 @@ use tch_mixcut::{Error, Executor, MixConfig, MixMode, MixOp, MixPlan, Mixer};
 fn tagged(n: i64, h: i64, w: i64, mask_kind: Kind) -> (Tensor, Tensor) {
     let ids = Tensor::arange(n, (Kind::Float, Device::Cpu)).view([n, 1, 1, 1]);
     let images = Tensor::cat(&[ids.expand([n, 1, h, w], false), images(&[n, 2, h, w], Kind::Float)], 1);
-    let masks = Tensor::arange(n, (Kind::Int64, Device::Cpu)).view([n, 1, 1]).expand([n, h, w], false).to_kind(mask_kind).contiguous();
+    let masks = Tensor::arange(n, (Kind::Int64, Device::Cpu))
+        .view([n, 1, 1])
+        .expand([n, h, w], false)
+        .to_kind(mask_kind)
+        .contiguous();
     (images, masks)
 }
 
@@ -41,7 +45,11 @@ fn every_mask_pixel_comes_from_the_sample_its_image_pixel_comes_from() {
                     for (i, op) in plan.ops.iter().enumerate() {
                         for y in 0..9 {
                             for xx in 0..11 {
-                                let from = if matches!(op, MixOp::CutMix { bbox, .. } if bbox.contains(y, xx)) { plan.partner(i) } else { i };
+                                let from = if matches!(op, MixOp::CutMix { bbox, .. } if bbox.contains(y, xx)) {
+                                    plan.partner(i)
+                                } else {
+                                    i
+                                };
                                 assert_eq!(mv[(i * 9 + y) * 11 + xx], from as f64);
                             }
                         }
@@ -101,7 +109,10 @@ fn refused(cfg: MixConfig, x: &Tensor, m: &Tensor, words: &[&str]) {
         assert!(e.to_string().contains(w), "{e} lacks {w:?}");
     }
     assert_eq!((snapshot(x), snapshot(m)), (sx, sm));
-    assert_eq!(mixer.sample_plan(&[4, 3, 8, 8]).unwrap(), Mixer::new(cfg, 3).unwrap().sample_plan(&[4, 3, 8, 8]).unwrap());
+    assert_eq!(
+        mixer.sample_plan(&[4, 3, 8, 8]).unwrap(),
+        Mixer::new(cfg, 3).unwrap().sample_plan(&[4, 3, 8, 8]).unwrap()
+    );
 }
 
 #[test]
@@ -110,7 +121,12 @@ fn bad_masks_are_refused_with_nothing_written() {
     refused(MixConfig::vit(10), &x, &m, &["masks", "class-index", "Mixup", "mixup_alpha 0.2", "soft masks"]);
     refused(cutmix(), &x, &m.narrow(1, 0, 7), &["masks", "[4, 7, 8]", "expected N, H, W = 4, 8, 8"]);
     refused(cutmix(), &x, &m.to_kind(Kind::Int), &["masks", "Int", "Int64 or Uint8"]);
-    refused(cutmix(), &x, &m.view([4, 1, 8, 8]).to_kind(Kind::Int64), &["masks", "[4, 1, 8, 8]", "Float, Half or BFloat16"]);
+    refused(
+        cutmix(),
+        &x,
+        &m.view([4, 1, 8, 8]).to_kind(Kind::Int64),
+        &["masks", "[4, 1, 8, 8]", "Float, Half or BFloat16"],
+    );
     refused(cutmix(), &x.narrow(1, 0, 1).squeeze_dim(1), &m, &["images", "[N, C, H, W]"]);
     // A hand-made plan with Mixup is refused for class masks too.
     let mut plan = MixPlan::identity(4, Some((8, 8)));

@@ -37,7 +37,8 @@ pub fn pad_crop_flip(images: &Tensor, pad: i64, seed: u64, epoch: u64, indices: 
             }
         }
     }
-    let gather = Tensor::from_slice(&gather).view([n, 1, h * w]).expand([n, c, h * w], false).to_device(images.device());
+    let gather =
+        Tensor::from_slice(&gather).view([n, 1, h * w]).expand([n, c, h * w], false).to_device(images.device());
     let padded = images.constant_pad_nd([pad, pad, pad, pad]).view([n, c, -1]);
     Ok(padded.gather(2, &gather, false).view([n, c, h, w]))
 }

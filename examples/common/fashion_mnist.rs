@@ -97,10 +97,20 @@ fn read_idx(path: &Path, rank: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let magic = 0x0800 | rank as u32;
     ensure!(bytes.len() >= 4 + 4 * rank, "{}: truncated header", path.display());
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
-    ensure!(word(0) == magic, "{}: magic {:#x}, expected {magic:#x} (IDX, unsigned bytes, rank {rank})", path.display(), word(0));
+    ensure!(
+        word(0) == magic,
+        "{}: magic {:#x}, expected {magic:#x} (IDX, unsigned bytes, rank {rank})",
+        path.display(),
+        word(0)
+    );
     let dims: Vec<usize> = (1..=rank).map(|i| word(i) as usize).collect();
     let body = &bytes[4 + 4 * rank..];
-    ensure!(body.len() == dims.iter().product::<usize>(), "{}: {} data bytes for dims {dims:?}", path.display(), body.len());
+    ensure!(
+        body.len() == dims.iter().product::<usize>(),
+        "{}: {} data bytes for dims {dims:?}",
+        path.display(),
+        body.len()
+    );
     Ok((dims, body.to_vec()))
 }
 
@@ -133,7 +143,14 @@ pub struct FashionMnist {
 impl FashionMnist {
     /// Loads `dir`: `train_subset` training images (0: all that are not held out), the last `holdout`
     /// images of the training file as the held-out slice; `augment` turns on pad-4 crop and flip.
-    pub fn load(dir: &Path, train_subset: i64, holdout: i64, batch_size: i64, augment: bool, device: Device) -> Result<Self> {
+    pub fn load(
+        dir: &Path,
+        train_subset: i64,
+        holdout: i64,
+        batch_size: i64,
+        augment: bool,
+        device: Device,
+    ) -> Result<Self> {
         let all = load(dir, "train")?;
         ensure!(
             (0..all.len()).contains(&holdout),

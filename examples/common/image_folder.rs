@@ -37,7 +37,12 @@ pub fn find_classes(train: &Path) -> Result<Vec<String>> {
         }
     }
     classes.sort();
-    ensure!(!classes.is_empty(), "{}: no class folders, expected {}/<class>/<images>", train.display(), train.display());
+    ensure!(
+        !classes.is_empty(),
+        "{}: no class folders, expected {}/<class>/<images>",
+        train.display(),
+        train.display()
+    );
     Ok(classes)
 }
 
@@ -111,7 +116,8 @@ pub fn list(split: &Path, classes: &[String], require_every_class: bool) -> Resu
 /// Reads and decodes one file as 8-bit RGB (the format from its magic bytes).
 pub fn decode(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let image = image::load_from_memory(&bytes).with_context(|| format!("{}: not a decodable JPEG or PNG image", path.display()))?;
+    let image = image::load_from_memory(&bytes)
+        .with_context(|| format!("{}: not a decodable JPEG or PNG image", path.display()))?;
     Ok(image.into_rgb8())
 }
 
@@ -196,7 +202,15 @@ impl Loader {
 }
 
 /// Decodes and transforms the samples `chunk` into one NHWC batch.
-fn make_batch(samples: &[(PathBuf, i64)], chunk: &[usize], config: &LoaderConfig, transform: Transform, seed: u64, epoch: u64, resizer: &mut Resizer) -> Decoded {
+fn make_batch(
+    samples: &[(PathBuf, i64)],
+    chunk: &[usize],
+    config: &LoaderConfig,
+    transform: Transform,
+    seed: u64,
+    epoch: u64,
+    resizer: &mut Resizer,
+) -> Decoded {
     let slot = (config.size * config.size * 3) as usize;
     let mut pixels = vec![0u8; chunk.len() * slot];
     let (mut labels, mut skipped) = (Vec::with_capacity(chunk.len()), 0);
@@ -219,7 +233,8 @@ fn make_batch(samples: &[(PathBuf, i64)], chunk: &[usize], config: &LoaderConfig
             Transform::Eval => (eval_crop(w, h, config.size), false),
         };
         let at = labels.len() * slot;
-        crop_resize_into(resizer, &rgb, crop, config.size, flip, &mut pixels[at..at + slot]).with_context(|| format!("{}", path.display()))?;
+        crop_resize_into(resizer, &rgb, crop, config.size, flip, &mut pixels[at..at + slot])
+            .with_context(|| format!("{}", path.display()))?;
         labels.push(*label);
     }
     pixels.truncate(labels.len() * slot);
@@ -248,7 +263,8 @@ impl Iterator for LoaderIter {
         while self.next < self.n_batches {
             let b = self.next;
             self.next += 1;
-            let received = self.receivers[b % self.receivers.len()].recv().map_err(|_| anyhow!("image loader: worker stopped"));
+            let received =
+                self.receivers[b % self.receivers.len()].recv().map_err(|_| anyhow!("image loader: worker stopped"));
             let (images, labels, skipped) = match received.and_then(|r| r) {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -266,7 +282,10 @@ impl Iterator for LoaderIter {
             return Some(Ok(Batch { images, labels, skipped }));
         }
         if self.carried_skips > 0 {
-            println!("image loader: the last {} files of the pass could not be decoded and were skipped", std::mem::take(&mut self.carried_skips));
+            println!(
+                "image loader: the last {} files of the pass could not be decoded and were skipped",
+                std::mem::take(&mut self.carried_skips)
+            );
         }
         None
     }
@@ -297,7 +316,11 @@ impl FolderSource {
     /// Lists `dir/train` and `dir/val` and sets up their loaders.
     pub fn open(dir: &Path, args: &TrainArgs, device: Device) -> Result<Self> {
         let (train_dir, val_dir) = (dir.join("train"), dir.join("val"));
-        ensure!(val_dir.is_dir(), "data: {} is missing; an image folder holds train/<class>/* and val/<class>/*", val_dir.display());
+        ensure!(
+            val_dir.is_dir(),
+            "data: {} is missing; an image folder holds train/<class>/* and val/<class>/*",
+            val_dir.display()
+        );
         let classes = find_classes(&train_dir)?;
         let train = list(&train_dir, &classes, true)?;
         let val = list(&val_dir, &classes, false)?;

@@ -27,7 +27,13 @@ pub const IMAGENET: PixelStats = PixelStats { mean: &[0.485, 0.456, 0.406], std:
 pub fn fused(stats: &PixelStats, images: &Tensor) -> Normalize {
     let s = images.stride();
     let channels_last = s.len() == 4 && s[1] == 1 && images.size()[1] > 1;
-    Normalize { mean: stats.mean.to_vec(), std: stats.std.to_vec(), kind: Kind::Float, channels_last, input: InputLayout::Nchw }
+    Normalize {
+        mean: stats.mean.to_vec(),
+        std: stats.std.to_vec(),
+        kind: Kind::Float,
+        channels_last,
+        input: InputLayout::Nchw,
+    }
 }
 
 /// uint8 images `[N, C, H, W]` (any strides, e.g. the NCHW view of an NHWC batch) → float32

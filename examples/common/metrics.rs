@@ -80,7 +80,13 @@ pub fn pool(runs: &[&Calibration]) -> Calibration {
                     runs.iter().map(|c| f(&c.bins[b]) * c.bins[b].count as f64).sum::<f64>() / count as f64
                 }
             };
-            Bin { lo: runs[0].bins[b].lo, hi: runs[0].bins[b].hi, count, accuracy: weighted(|x| x.accuracy), confidence: weighted(|x| x.confidence) }
+            Bin {
+                lo: runs[0].bins[b].lo,
+                hi: runs[0].bins[b].hi,
+                count,
+                accuracy: weighted(|x| x.accuracy),
+                confidence: weighted(|x| x.confidence),
+            }
         })
         .collect();
     let total = bins.iter().map(|b| b.count).sum::<usize>().max(1) as f64;
@@ -103,7 +109,11 @@ impl Logits {
     /// Collects logits `[n, C]` and int64 labels `[n]` batch by batch.
     pub fn push(&mut self, logits: &Tensor, labels: &Tensor) -> Result<()> {
         let size = logits.size();
-        ensure!(size.len() == 2 && size[1] as usize == self.classes, "logits: got shape {size:?}, expected [N, {}]", self.classes);
+        ensure!(
+            size.len() == 2 && size[1] as usize == self.classes,
+            "logits: got shape {size:?}, expected [N, {}]",
+            self.classes
+        );
         self.values.extend(Vec::<f32>::try_from(logits.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1))?);
         self.labels.extend(Vec::<i64>::try_from(labels.to_device(Device::Cpu))?);
         Ok(())
@@ -138,7 +148,8 @@ impl Logits {
 
     /// Accuracy, NLL and 15-bin calibration at `temperature` (1: the model as trained).
     pub fn evaluate(&self, temperature: f64) -> Evaluation {
-        let (mut confidences, mut correct, mut log_lik) = (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()), 0.0);
+        let (mut confidences, mut correct, mut log_lik) =
+            (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()), 0.0);
         for (lp, conf, ok) in self.rows(temperature) {
             log_lik += lp;
             confidences.push(conf);

@@ -34,7 +34,14 @@ pub fn open_source(args: &TrainArgs, device: Device) -> Result<Box<dyn Source>> 
     if is_image_folder(&dir) {
         Ok(Box::new(image_folder::FolderSource::open(&dir, args, device)?))
     } else {
-        Ok(Box::new(fashion_mnist::FashionMnist::load(&dir, args.train_subset, args.holdout, args.batch_size, args.augment, device)?))
+        Ok(Box::new(fashion_mnist::FashionMnist::load(
+            &dir,
+            args.train_subset,
+            args.holdout,
+            args.batch_size,
+            args.augment,
+            device,
+        )?))
     }
 }
 
@@ -64,7 +71,12 @@ fn settings(model: &str, args: &TrainArgs, source: &dyn Source, device: Device) 
 /// Trains the model that `build` makes (`model` names it in titles, `options` are its options in
 /// words) under every requested recipe and seed; after each run writes its result file, and rewrites
 /// the report, the reliability diagrams and the batch pictures.
-pub fn run(model: &str, options: &str, args: &TrainArgs, build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>) -> Result<()> {
+pub fn run(
+    model: &str,
+    options: &str,
+    args: &TrainArgs,
+    build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>,
+) -> Result<()> {
     args.validate()?;
     let device = args.device();
     let source = open_source(args, device)?;
@@ -87,19 +99,31 @@ pub fn run(model: &str, options: &str, args: &TrainArgs, build: &dyn Fn(&nn::Pat
             let previous = if args.resume { results::load(&dir)? } else { None };
             let result = match previous {
                 Some(r) => {
-                    ensure!(r.settings == settings, "resume: {} was written with other settings:\n  {}\nexpected:\n  {settings}", dir.display(), r.settings);
+                    ensure!(
+                        r.settings == settings,
+                        "resume: {} was written with other settings:\n  {}\nexpected:\n  {settings}",
+                        dir.display(),
+                        r.settings
+                    );
                     println!("{:>8} seed {seed}: kept from {}", recipe.name(), dir.display());
                     r
                 }
                 None => {
-                    let trained = train::train(&|p: &nn::Path| build(p, &input), recipe, seed, args, source.as_ref(), device)?;
+                    let trained =
+                        train::train(&|p: &nn::Path| build(p, &input), recipe, seed, args, source.as_ref(), device)?;
                     let mut result = trained.result;
                     result.settings = settings.clone();
                     results::save(&dir, &result)?;
                     if seed == seeds[0] {
                         let title = format!("{model}: first training batch, recipe {}", recipe.name());
                         let (images, targets) = &trained.first_batch;
-                        report::batch_grid(&out.join(format!("batch_{}.png", recipe.name())), &title, images, targets, source.classes())?;
+                        report::batch_grid(
+                            &out.join(format!("batch_{}.png", recipe.name())),
+                            &title,
+                            images,
+                            targets,
+                            source.classes(),
+                        )?;
                     }
                     result
                 }
@@ -110,7 +134,11 @@ pub fn run(model: &str, options: &str, args: &TrainArgs, build: &dyn Fn(&nn::Pat
             results::summarise(&out, &format!("{model} on {}", data_name(args)), &description, &ordered)?;
         }
     }
-    println!("\n{}\nwrote {}/report.md, report.csv, reliability*.png, batch_*.png, runs/*/result.json", std::fs::read_to_string(out.join("report.md"))?, out.display());
+    println!(
+        "\n{}\nwrote {}/report.md, report.csv, reliability*.png, batch_*.png, runs/*/result.json",
+        std::fs::read_to_string(out.join("report.md"))?,
+        out.display()
+    );
     Ok(())
 }
 
@@ -126,7 +154,11 @@ fn data_name(args: &TrainArgs) -> String {
 
 /// The ResNet that `m` asks for (default: the small one on Fashion-MNIST, ResNet-18 on image folders).
 fn resnet_arch(args: &TrainArgs, m: &ResNetArgs) -> Arch {
-    m.arch.unwrap_or(if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { Arch::Resnet18 } else { Arch::Small })
+    m.arch.unwrap_or(if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) {
+        Arch::Resnet18
+    } else {
+        Arch::Small
+    })
 }
 
 /// `train_resnet`: the chosen ResNet under [`run`].
@@ -147,10 +179,20 @@ pub fn run_resnet(args: &TrainArgs, m: &ResNetArgs) -> Result<()> {
 /// `train_vit`: a ViT (the data's default shape, or the flags') under [`run`].
 pub fn run_vit(args: &TrainArgs, v: &VitArgs) -> Result<()> {
     let name = if is_image_folder(&fashion_mnist::resolve_dir(args.data.as_deref())) { "ViT-S" } else { "ViT" };
-    let set: Vec<String> = [("patch", v.patch), ("dim", v.dim), ("depth", v.depth.map(|d| d as i64)), ("heads", v.heads), ("MLP ratio", v.mlp_ratio)]
-        .iter()
-        .filter_map(|(name, value)| value.map(|x| format!("{name} {x}")))
-        .collect();
-    let options = if set.is_empty() { "the data's default shape".to_string() } else { format!("{}, the rest by default", set.join(", ")) };
+    let set: Vec<String> = [
+        ("patch", v.patch),
+        ("dim", v.dim),
+        ("depth", v.depth.map(|d| d as i64)),
+        ("heads", v.heads),
+        ("MLP ratio", v.mlp_ratio),
+    ]
+    .iter()
+    .filter_map(|(name, value)| value.map(|x| format!("{name} {x}")))
+    .collect();
+    let options = if set.is_empty() {
+        "the data's default shape".to_string()
+    } else {
+        format!("{}, the rest by default", set.join(", "))
+    };
     run(name, &options, args, &|p, input| models::vit_for(p, v, input))
 }

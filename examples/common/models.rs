@@ -56,7 +56,13 @@ pub fn resnet(p: &nn::Path, in_channels: i64, width: i64, blocks_per_stage: usiz
     let stem_bn = batch_norm(p / "stem_bn", width);
     let fc = nn::linear(p / "fc", channels, classes, Default::default());
     nn::func_t(move |x, train| {
-        x.apply(&stem).apply_t(&stem_bn, train).relu().apply_t(&body, train).adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&fc)
+        x.apply(&stem)
+            .apply_t(&stem_bn, train)
+            .relu()
+            .apply_t(&body, train)
+            .adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .apply(&fc)
     })
 }
 
@@ -84,11 +90,22 @@ pub struct VitConfig {
 impl VitConfig {
     /// Checks the shape; the error names the option, its value and what was expected.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("image-size", self.image), ("patch", self.patch), ("dim", self.dim), ("heads", self.heads), ("mlp-ratio", self.mlp_ratio)] {
+        for (name, v) in [
+            ("image-size", self.image),
+            ("patch", self.patch),
+            ("dim", self.dim),
+            ("heads", self.heads),
+            ("mlp-ratio", self.mlp_ratio),
+        ] {
             ensure!(v >= 1, "{name}: got {v}, expected >= 1");
         }
         ensure!(self.depth >= 1, "depth: got {}, expected >= 1", self.depth);
-        ensure!(self.image % self.patch == 0, "patch: got {}, expected a divisor of the image side {}", self.patch, self.image);
+        ensure!(
+            self.image % self.patch == 0,
+            "patch: got {}, expected a divisor of the image side {}",
+            self.patch,
+            self.image
+        );
         ensure!(self.dim % self.heads == 0, "heads: got {}, expected a divisor of dim = {}", self.heads, self.dim);
         Ok(())
     }
@@ -120,8 +137,15 @@ fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64) -> impl ModuleT
 /// class token. Call [`VitConfig::validate`] first.
 pub fn vit(p: &nn::Path, c: &VitConfig) -> nn::FuncT<'static> {
     let tokens = (c.image / c.patch) * (c.image / c.patch) + 1;
-    let blocks = (0..c.depth).fold(nn::seq_t(), |s, d| s.add(vit_block(&(p / format!("block{d}")), c.dim, c.heads, c.mlp_ratio)));
-    let patch_embed = nn::conv2d(p / "patch_embed", c.channels, c.dim, c.patch, nn::ConvConfig { stride: c.patch, ..Default::default() });
+    let blocks = (0..c.depth)
+        .fold(nn::seq_t(), |s, d| s.add(vit_block(&(p / format!("block{d}")), c.dim, c.heads, c.mlp_ratio)));
+    let patch_embed = nn::conv2d(
+        p / "patch_embed",
+        c.channels,
+        c.dim,
+        c.patch,
+        nn::ConvConfig { stride: c.patch, ..Default::default() },
+    );
     let cls = p.var("cls", &[1, 1, c.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
     let pos = p.var("pos", &[1, tokens, c.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
     let norm = nn::layer_norm(p / "norm", vec![c.dim], Default::default());
@@ -139,7 +163,11 @@ pub fn resnet_for(p: &nn::Path, arch: Arch, m: &ResNetArgs, input: &InputShape) 
     ensure!(m.width >= 1, "width: got {}, expected >= 1", m.width);
     ensure!(m.blocks >= 1, "blocks: got {}, expected >= 1", m.blocks);
     if arch != Arch::Small {
-        ensure!(input.channels == 3, "arch: got {arch:?}, expected small for {}-channel images (tch's ImageNet ResNets take RGB)", input.channels);
+        ensure!(
+            input.channels == 3,
+            "arch: got {arch:?}, expected small for {}-channel images (tch's ImageNet ResNets take RGB)",
+            input.channels
+        );
     }
     Ok(match arch {
         Arch::Small => resnet(p, input.channels, m.width, m.blocks, input.classes),
@@ -153,7 +181,8 @@ pub fn resnet_for(p: &nn::Path, arch: Arch, m: &ResNetArgs, input: &InputShape) 
 
 /// The ViT of `v` for `input`: unset options from the small Fashion-MNIST ViT (1 channel) or ViT-S/16.
 pub fn vit_for(p: &nn::Path, v: &VitArgs, input: &InputShape) -> Result<nn::FuncT<'static>> {
-    let (patch, dim, depth, heads, mlp_ratio) = if input.channels == 1 { (4, 64, 4, 4, 2) } else { (16, 384, 12, 6, 4) };
+    let (patch, dim, depth, heads, mlp_ratio) =
+        if input.channels == 1 { (4, 64, 4, 4, 2) } else { (16, 384, 12, 6, 4) };
     let config = VitConfig {
         image: input.size,
         channels: input.channels,

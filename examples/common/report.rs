@@ -12,7 +12,8 @@ use tch::{Kind, Tensor};
 use super::metrics::Calibration;
 
 /// Where the captions' font is read from (Debian's fonts-dejavu-core; scripts/setup.sh installs it).
-const FONT_PATHS: [&str; 2] = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
+const FONT_PATHS: [&str; 2] =
+    ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
 
 /// Registers DejaVu Sans (or `$MIXCUT_FONT`) as plotters' "sans-serif", once.
 fn font() -> Result<()> {
@@ -22,7 +23,8 @@ fn font() -> Result<()> {
         for path in candidates {
             if let Ok(bytes) = std::fs::read(&path) {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| format!("{path}: not a usable font"));
+                return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                    .map_err(|_| format!("{path}: not a usable font"));
             }
         }
         Err(format!("no font found at {FONT_PATHS:?}: install fonts-dejavu-core or set MIXCUT_FONT to a .ttf file"))
@@ -57,8 +59,15 @@ pub fn batch_grid(path: &Path, title: &str, images: &Tensor, targets: &Tensor, c
         for y in 0..h {
             for x in 0..w {
                 let at = ((i * h * w + y * w + x) * c) as usize;
-                let (r, g, b) = if c == 3 { (pixels[at], pixels[at + 1], pixels[at + 2]) } else { (pixels[at], pixels[at], pixels[at]) };
-                let rect = [((x0 + x * scale) as i32, (y0 + y * scale) as i32), ((x0 + (x + 1) * scale) as i32, (y0 + (y + 1) * scale) as i32)];
+                let (r, g, b) = if c == 3 {
+                    (pixels[at], pixels[at + 1], pixels[at + 2])
+                } else {
+                    (pixels[at], pixels[at], pixels[at])
+                };
+                let rect = [
+                    ((x0 + x * scale) as i32, (y0 + y * scale) as i32),
+                    ((x0 + (x + 1) * scale) as i32, (y0 + (y + 1) * scale) as i32),
+                ];
                 root.draw(&Rectangle::new(rect, RGBColor(r, g, b).filled())).map_err(draw_err)?;
             }
         }
@@ -92,7 +101,8 @@ pub fn reliability(path: &Path, title: &str, runs: &[(&str, &Calibration)]) -> R
     chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4))).map_err(draw_err)?;
     for (k, (name, cal)) in runs.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let points: Vec<(f64, f64)> = cal.bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
+        let points: Vec<(f64, f64)> =
+            cal.bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(draw_err)?

@@ -89,12 +89,26 @@ fn cell(values: &[f64], scale: f64, digits: usize) -> String {
 
 /// The columns of the per-run tables (the temperature ones only when there are temperatures).
 fn run_cells(r: &RunResult, scaled: bool) -> Vec<String> {
-    let mut cells = vec![r.recipe.clone(), r.seed.to_string(), format!("{:.2}", 100.0 * r.test.accuracy), format!("{:.4}", r.test.nll), format!("{:.4}", r.test.calibration.ece)];
+    let mut cells = vec![
+        r.recipe.clone(),
+        r.seed.to_string(),
+        format!("{:.2}", 100.0 * r.test.accuracy),
+        format!("{:.4}", r.test.nll),
+        format!("{:.4}", r.test.calibration.ece),
+    ];
     if scaled {
         let (t, s) = (r.temperature.unwrap_or(f64::NAN), r.test_scaled.as_ref());
-        cells.extend([format!("{t:.3}"), s.map_or("".into(), |e| format!("{:.4}", e.nll)), s.map_or("".into(), |e| format!("{:.4}", e.calibration.ece))]);
+        cells.extend([
+            format!("{t:.3}"),
+            s.map_or("".into(), |e| format!("{:.4}", e.nll)),
+            s.map_or("".into(), |e| format!("{:.4}", e.calibration.ece)),
+        ]);
     }
-    cells.extend([format!("{:.4}", r.train_loss), format!("{:.1}", r.train_seconds), format!("{:.0}", r.images_per_sec)]);
+    cells.extend([
+        format!("{:.4}", r.train_loss),
+        format!("{:.1}", r.train_seconds),
+        format!("{:.0}", r.images_per_sec),
+    ]);
     cells
 }
 
@@ -132,7 +146,10 @@ pub fn markdown(title: &str, description: &str, runs: &[RunResult]) -> String {
     }
     let recipes = recipes_in_order(runs);
     if runs.len() > recipes.len() {
-        let _ = write!(out, "\nOver seeds: mean ± half-range (half the difference between the highest and the lowest seed).\n\n");
+        let _ = write!(
+            out,
+            "\nOver seeds: mean ± half-range (half the difference between the highest and the lowest seed).\n\n"
+        );
         let mut h = vec!["recipe", "seeds", "top-1 accuracy (%)", "test NLL", "ECE (15 bins)"];
         if scaled {
             h.extend(["temperature", "NLL after T", "ECE after T"]);
@@ -143,7 +160,13 @@ pub fn markdown(title: &str, description: &str, runs: &[RunResult]) -> String {
             let of: Vec<&RunResult> = runs.iter().filter(|r| &r.recipe == recipe).collect();
             let get = |f: &dyn Fn(&RunResult) -> f64| of.iter().map(|r| f(r)).collect::<Vec<f64>>();
             let seeds = of.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", ");
-            let mut cells = vec![recipe.clone(), seeds, cell(&get(&|r| r.test.accuracy), 100.0, 2), cell(&get(&|r| r.test.nll), 1.0, 4), cell(&get(&|r| r.test.calibration.ece), 1.0, 4)];
+            let mut cells = vec![
+                recipe.clone(),
+                seeds,
+                cell(&get(&|r| r.test.accuracy), 100.0, 2),
+                cell(&get(&|r| r.test.nll), 1.0, 4),
+                cell(&get(&|r| r.test.calibration.ece), 1.0, 4),
+            ];
             if scaled {
                 let scaled_of = |f: fn(&Evaluation) -> f64| get(&|r| r.test_scaled.as_ref().map_or(f64::NAN, f));
                 cells.extend([
@@ -177,7 +200,13 @@ fn pooled(runs: &[RunResult], scaled: bool) -> Vec<(String, Calibration)> {
             let cals: Vec<&Calibration> = runs
                 .iter()
                 .filter(|r| r.recipe == name)
-                .filter_map(|r| if scaled { r.test_scaled.as_ref().map(|e| &e.calibration) } else { Some(&r.test.calibration) })
+                .filter_map(|r| {
+                    if scaled {
+                        r.test_scaled.as_ref().map(|e| &e.calibration)
+                    } else {
+                        Some(&r.test.calibration)
+                    }
+                })
                 .collect();
             (!cals.is_empty()).then(|| (name, pool(&cals)))
         })
@@ -191,7 +220,8 @@ pub fn summarise(out: &Path, title: &str, description: &str, runs: &[RunResult])
     report::write(out, "report.md", &markdown(title, description, runs))?;
     report::write(out, "report.csv", &csv(runs))?;
     let seeds = |name: &str| runs.iter().filter(|r| r.recipe == name).count();
-    let label = |name: &str| if seeds(name) > 1 { format!("{name}, {} seeds pooled", seeds(name)) } else { name.to_string() };
+    let label =
+        |name: &str| if seeds(name) > 1 { format!("{name}, {} seeds pooled", seeds(name)) } else { name.to_string() };
     let before = pooled(runs, false);
     let named: Vec<(String, &Calibration)> = before.iter().map(|(n, c)| (label(n), c)).collect();
     let refs: Vec<(&str, &Calibration)> = named.iter().map(|(n, c)| (n.as_str(), *c)).collect();
@@ -200,10 +230,18 @@ pub fn summarise(out: &Path, title: &str, description: &str, runs: &[RunResult])
     if !after.is_empty() {
         let named: Vec<(String, &Calibration)> = after.iter().map(|(n, c)| (label(n), c)).collect();
         let refs: Vec<(&str, &Calibration)> = named.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-        report::reliability(&out.join("reliability_scaled.png"), &format!("{title}: reliability after temperature scaling"), &refs)?;
+        report::reliability(
+            &out.join("reliability_scaled.png"),
+            &format!("{title}: reliability after temperature scaling"),
+            &refs,
+        )?;
         for ((name, b), (_, a)) in before.iter().zip(&after) {
             let path = out.join(format!("reliability_{name}.png"));
-            report::reliability(&path, &format!("{title}, {}: before / after T", label(name)), &[("as trained", b), ("after temperature", a)])?;
+            report::reliability(
+                &path,
+                &format!("{title}, {}: before / after T", label(name)),
+                &[("as trained", b), ("after temperature", a)],
+            )?;
         }
     }
     Ok(())

@@ -40,7 +40,14 @@ pub struct Trained {
 
 /// Trains a fresh model from `build` under `recipe` with `seed`, evaluates it on the test split, and
 /// (when the source has a held-out split) fits a temperature there and evaluates again with it.
-pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source: &dyn Source, device: Device) -> Result<Trained> {
+pub fn train(
+    build: &Build,
+    recipe: Recipe,
+    seed: u64,
+    args: &TrainArgs,
+    source: &dyn Source,
+    device: Device,
+) -> Result<Trained> {
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
     let model = build(&vs.root())?;
@@ -58,7 +65,9 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
         mixer.set_epoch(epoch);
         let start = Instant::now();
         let bar = ProgressBar::new(n as u64).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(format!("{:>8} seed {seed} epoch {}/{}", recipe.name(), epoch + 1, args.epochs));
         let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
@@ -76,9 +85,14 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
                 // The picture of the first batch: the same plan on the uint8 images.
                 let (mixed, _) = mixer.apply_plan(&plan, &images, &batch.labels)?;
                 let k = 16.min(size);
-                first_batch = Some((mixed.narrow(0, 0, k).to_device(Device::Cpu), targets.narrow(0, 0, k).to_device(Device::Cpu)));
+                first_batch = Some((
+                    mixed.narrow(0, 0, k).to_device(Device::Cpu),
+                    targets.narrow(0, 0, k).to_device(Device::Cpu),
+                ));
                 let executor = mixer.last_executor().map_or("no".into(), |k| format!("{k:?}"));
-                bar.suspend(|| println!("{:>8} seed {seed}: mixing on {device:?} with the {executor} executor", recipe.name()));
+                bar.suspend(|| {
+                    println!("{:>8} seed {seed}: mixing on {device:?} with the {executor} executor", recipe.name())
+                });
             }
             let loss = soft_cross_entropy(&model.forward_t(&x, true), &targets);
             opt.set_lr(lr_at(step, warmup, total, args.lr));
@@ -94,7 +108,8 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
         bar.finish_and_clear();
         let seconds = start.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let mut line = format!("{:>8} seed {seed} epoch {}/{}  train loss {train_loss:.4}", recipe.name(), epoch + 1, args.epochs);
+        let mut line =
+            format!("{:>8} seed {seed} epoch {}/{}  train loss {train_loss:.4}", recipe.name(), epoch + 1, args.epochs);
         let mut log = EpochLog { train_loss, images_per_sec: epoch_images as f64 / seconds, test: None };
         if (epoch + 1) % args.eval_every == 0 || epoch + 1 == args.epochs {
             let (logits, bad) = evaluate(&model, &mut mixer, source, EvalSplit::Test)?;
@@ -114,7 +129,10 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
         let t = fit_temperature(&holdout)?;
         let (lo, hi) = TEMPERATURE_RANGE;
         if t < lo * 1.001 || t > hi / 1.001 {
-            println!("{:>8} seed {seed}: the fitted temperature {t:.3} is at an end of the searched range [{lo}, {hi}]", recipe.name());
+            println!(
+                "{:>8} seed {seed}: the fitted temperature {t:.3} is at an end of the searched range [{lo}, {hi}]",
+                recipe.name()
+            );
         }
         Some(t)
     } else {
@@ -142,7 +160,12 @@ pub fn train(build: &Build, recipe: Recipe, seed: u64, args: &TrainArgs, source:
 /// A split's logits with augmentation off (`forward_t(.., false)`; the fused pass only converts and
 /// normalises, `apply_normalized_t(.., false)`), and the number of
 /// unreadable images left out.
-pub fn evaluate(model: &impl ModuleT, mixer: &mut Mixer, source: &dyn Source, split: EvalSplit) -> Result<(Logits, usize)> {
+pub fn evaluate(
+    model: &impl ModuleT,
+    mixer: &mut Mixer,
+    source: &dyn Source,
+    split: EvalSplit,
+) -> Result<(Logits, usize)> {
     let mut logits = Logits { values: Vec::new(), labels: Vec::new(), classes: source.input().classes as usize };
     let mut skipped = 0;
     tch::no_grad(|| -> Result<()> {

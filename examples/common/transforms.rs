@@ -68,10 +68,23 @@ pub fn eval_crop(width: u32, height: u32, size: u32) -> Crop {
 
 /// Resizes `crop` of `image` to `size × size` into `out` (`size · size · 3` bytes, HWC), mirrored
 /// left-right when `flip`.
-pub fn crop_resize_into(resizer: &mut Resizer, image: &RgbImage, crop: Crop, size: u32, flip: bool, out: &mut [u8]) -> Result<()> {
-    let src = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3).map_err(|e| anyhow!("source image: {e}"))?;
+pub fn crop_resize_into(
+    resizer: &mut Resizer,
+    image: &RgbImage,
+    crop: Crop,
+    size: u32,
+    flip: bool,
+    out: &mut [u8],
+) -> Result<()> {
+    let src = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3)
+        .map_err(|e| anyhow!("source image: {e}"))?;
     let mut dst = Image::from_slice_u8(size, size, out, PixelType::U8x3).map_err(|e| anyhow!("batch slot: {e}"))?;
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(crop.left, crop.top, crop.width, crop.height);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(
+        crop.left,
+        crop.top,
+        crop.width,
+        crop.height,
+    );
     resizer.resize(&src, &mut dst, &options).map_err(|e| anyhow!("resize: {e}"))?;
     if flip {
         for row in out.chunks_exact_mut(size as usize * 3) {

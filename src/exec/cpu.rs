@@ -35,7 +35,14 @@ macro_rules! host_level {
                 #[link_name = concat!("mixcut_host_", $level, "_norm_f16")]
                 fn norm_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
                 #[link_name = concat!("mixcut_host_", $level, "_norm_bf16")]
-                fn norm_bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                fn norm_bf16(
+                    a: *const MixArgs,
+                    vector_bytes: i32,
+                    pair_lo: i64,
+                    pair_hi: i64,
+                    vec_lo: i64,
+                    vec_hi: i64,
+                );
             }
             /// This level's entry point for `dtype`.
             pub(super) fn entry(dtype: Dtype) -> HostEntry {
@@ -145,9 +152,21 @@ impl fmt::Display for CpuIsa {
 #[cfg(target_arch = "x86_64")]
 fn x86_v3() -> bool {
     use std::arch::is_x86_feature_detected as has;
-    has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2") && has!("popcnt") && has!("cmpxchg16b")
-        && has!("avx") && has!("avx2") && has!("bmi1") && has!("bmi2") && has!("f16c") && has!("fma") && has!("lzcnt")
-        && has!("movbe") && has!("xsave")
+    has!("sse3")
+        && has!("ssse3")
+        && has!("sse4.1")
+        && has!("sse4.2")
+        && has!("popcnt")
+        && has!("cmpxchg16b")
+        && has!("avx")
+        && has!("avx2")
+        && has!("bmi1")
+        && has!("bmi2")
+        && has!("f16c")
+        && has!("fma")
+        && has!("lzcnt")
+        && has!("movbe")
+        && has!("xsave")
 }
 
 /// What `-march=x86-64-v4` adds to v3.
@@ -162,8 +181,13 @@ fn x86_v4() -> bool {
 pub fn fused_cpu_isa() -> CpuIsa {
     static CHOSEN: OnceLock<CpuIsa> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let cap = std::env::var("TCH_MIXCUT_CPU_ISA").ok().and_then(|v| CpuIsa::ALL.into_iter().find(|isa| isa.name() == v));
-        CpuIsa::ALL.into_iter().filter(|isa| isa.is_available() && cap.is_none_or(|cap| *isa <= cap)).max().unwrap_or(CpuIsa::Baseline)
+        let cap =
+            std::env::var("TCH_MIXCUT_CPU_ISA").ok().and_then(|v| CpuIsa::ALL.into_iter().find(|isa| isa.name() == v));
+        CpuIsa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available() && cap.is_none_or(|cap| *isa <= cap))
+            .max()
+            .unwrap_or(CpuIsa::Baseline)
     })
 }
 
@@ -231,7 +255,9 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<
         let mut running = 0u64;
         for (k, &c) in cost.iter().enumerate() {
             running += c;
-            while (bounds.len() as i64) < threads && running as u128 * threads as u128 >= total as u128 * bounds.len() as u128 {
+            while (bounds.len() as i64) < threads
+                && running as u128 * threads as u128 >= total as u128 * bounds.len() as u128
+            {
                 bounds.push(k as i64 + 1);
             }
         }
@@ -246,7 +272,8 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<
         let per_pair = (threads / pairs.max(1)).max(1);
         (0..pairs)
             .flat_map(|k| {
-                (0..per_pair).map(move |t| Share { pairs: (k, k + 1), vecs: (vecs * t / per_pair, vecs * (t + 1) / per_pair) })
+                (0..per_pair)
+                    .map(move |t| Share { pairs: (k, k + 1), vecs: (vecs * t / per_pair, vecs * (t + 1) / per_pair) })
             })
             .filter(|s| s.vecs.0 < s.vecs.1)
             .collect()
@@ -256,7 +283,14 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<
 /// Bytes a pair's work reads and writes, roughly: the kernels' cost model for splitting. In place, a pair
 /// without Mixup touches only its boxes (kernels/host.cpp, run_boxes); everything else passes the whole
 /// samples. Each pair also writes its two target rows.
-fn pair_cost(first: &SampleParams, second: &SampleParams, in_place: bool, sample_bytes: u64, (h, w): (usize, usize), classes: u64) -> u64 {
+fn pair_cost(
+    first: &SampleParams,
+    second: &SampleParams,
+    in_place: bool,
+    sample_bytes: u64,
+    (h, w): (usize, usize),
+    classes: u64,
+) -> u64 {
     let targets = 8 * classes;
     let boxes_only = in_place && first.op != OP_MIXUP && second.op != OP_MIXUP;
     if !boxes_only {
@@ -347,7 +381,13 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
         let threads = threads_for(cost.iter().sum()).min(pool().workers() + 1);
         let tasks: Vec<ShareTask> = split(a.pair_count as i64, a.vecs_per_sample, threads, &cost)
             .into_iter()
-            .map(|share| ShareTask { entry, args: ArgsPtr(&**a), vector_bytes: vector_bytes as i32, share, baseline: isa == CpuIsa::Baseline })
+            .map(|share| ShareTask {
+                entry,
+                args: ArgsPtr(&**a),
+                vector_bytes: vector_bytes as i32,
+                share,
+                baseline: isa == CpuIsa::Baseline,
+            })
             .collect();
         if let Some((mine, others)) = tasks.split_first() {
             pool().run(*mine, others);
@@ -371,8 +411,9 @@ mod tests {
     #[test]
     fn args_layout_matches_cpp() {
         // SAFETY: the three functions only return constants.
-        let (size, first, on) =
-            unsafe { (mixcut_args_size_baseline(), mixcut_args_first_offset_baseline(), mixcut_args_on_offset_baseline()) };
+        let (size, first, on) = unsafe {
+            (mixcut_args_size_baseline(), mixcut_args_first_offset_baseline(), mixcut_args_on_offset_baseline())
+        };
         assert_eq!(size as usize, std::mem::size_of::<MixArgs>());
         assert_eq!(first as usize, std::mem::offset_of!(MixArgs, first));
         assert_eq!(on as usize, std::mem::offset_of!(MixArgs, on));
@@ -384,8 +425,14 @@ mod tests {
 
     #[test]
     fn split_covers_the_grid_once() {
-        for (pairs, vecs, threads) in [(128, 100, 2), (1, 1000, 4), (3, 7, 8), (5, 1, 2), (1, 1, 16), (480, 3, 7), (4, 9, 4)] {
-            for cost in [vec![1u64; pairs as usize], (0..pairs as u64).map(|k| (k * 7919) % 13).collect(), vec![0; pairs as usize]] {
+        for (pairs, vecs, threads) in
+            [(128, 100, 2), (1, 1000, 4), (3, 7, 8), (5, 1, 2), (1, 1, 16), (480, 3, 7), (4, 9, 4)]
+        {
+            for cost in [
+                vec![1u64; pairs as usize],
+                (0..pairs as u64).map(|k| (k * 7919) % 13).collect(),
+                vec![0; pairs as usize],
+            ] {
                 let shares = split(pairs, vecs, threads, &cost);
                 assert!(shares.len() <= threads);
                 let mut cells = vec![0u32; (pairs * vecs) as usize];

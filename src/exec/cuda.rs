@@ -100,7 +100,10 @@ fn loaded(ordinal: usize) -> Result<&'static Loaded> {
     let device = Device::Cuda(ordinal);
     let cells = devices().ok_or_else(|| Error::unavailable(device, driver().err().unwrap_or("no CUDA driver")))?;
     let cell = cells.get(ordinal).ok_or_else(|| {
-        Error::unavailable(device, format!("the CUDA driver sees {} device(s), expected an ordinal below that", cells.len()))
+        Error::unavailable(
+            device,
+            format!("the CUDA driver sees {} device(s), expected an ordinal below that", cells.len()),
+        )
     })?;
     cell.get_or_init(|| load(ordinal)).as_ref().map_err(|reason| Error::unavailable(device, reason.clone()))
 }
@@ -155,7 +158,8 @@ fn load(ordinal: usize) -> std::result::Result<Loaded, String> {
         other => other.to_string(),
     })?;
     // SAFETY: `dev` is a device the driver reported; the primary context is the one libtorch uses.
-    let ctx = unsafe { result::primary_ctx::retain(dev) }.map_err(|e| format!("cuDevicePrimaryCtxRetain: {}", error_name(&e)))?;
+    let ctx = unsafe { result::primary_ctx::retain(dev) }
+        .map_err(|e| format!("cuDevicePrimaryCtxRetain: {}", error_name(&e)))?;
     let loaded = load_in(ctx);
     if loaded.is_err() {
         // SAFETY: balances the retain above; nothing of this load uses the context any more.
@@ -180,7 +184,8 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     let _current = Current::push(ctx).map_err(|e| format!("cuCtxPushCurrent: {}", error_name(&e)))?;
     // SAFETY: the image is a complete fatbin embedded in the binary (or the test hook's corrupt bytes, which
     // the driver rejects); it outlives the call.
-    let module = unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
+    let module =
+        unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
     let rest = (|| {
         let mix = functions(module, "mix", |_| true)?;
         let norm = functions(module, "mixnorm", Dtype::is_float)?;
@@ -195,14 +200,19 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
 }
 
 /// The two entry points `<prefix>_<dtype>` and `<prefix>_<dtype>_scalar` of every dtype that `has` one.
-fn functions(module: sys::CUmodule, prefix: &str, has: impl Fn(Dtype) -> bool) -> std::result::Result<FunctionTable, String> {
+fn functions(
+    module: sys::CUmodule,
+    prefix: &str,
+    has: impl Fn(Dtype) -> bool,
+) -> std::result::Result<FunctionTable, String> {
     let mut table = [[std::ptr::null_mut(); 2]; Dtype::ALL.len()];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
         for vectorised in [false, true] {
             let name = format!("{prefix}_{}{}", dtype.suffix(), if vectorised { "" } else { "_scalar" });
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
-            let func = unsafe { result::module::get_function(module, c_name) }.map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
+            let func = unsafe { result::module::get_function(module, c_name) }
+                .map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
             table[dtype as usize][vectorised as usize] = func;
         }
     }
@@ -214,7 +224,8 @@ fn label_flags() -> std::result::Result<(*mut i32, sys::CUdeviceptr), String> {
     let bytes = (SLOTS + 1) * std::mem::size_of::<i32>();
     let flags = sys::CU_MEMHOSTALLOC_DEVICEMAP | sys::CU_MEMHOSTALLOC_PORTABLE;
     // SAFETY: a plain pinned allocation in the current context.
-    let host = unsafe { result::malloc_host(bytes, flags) }.map_err(|e| format!("cuMemHostAlloc: {}", error_name(&e)))?;
+    let host =
+        unsafe { result::malloc_host(bytes, flags) }.map_err(|e| format!("cuMemHostAlloc: {}", error_name(&e)))?;
     // SAFETY: `host` holds `bytes` writable bytes.
     unsafe { std::ptr::write_bytes(host.cast::<u8>(), 0, bytes) };
     let mut device: sys::CUdeviceptr = 0;
@@ -243,7 +254,10 @@ pub(crate) fn take_label_error(flag: &LabelFlag) -> Option<usize> {
         let cell = unsafe { AtomicI32::from_ptr(d.flags_host.add(slot)) };
         let value = cell.load(Ordering::SeqCst);
         // Clear only what was read: a store landing in between stays for the next look.
-        if value != 0 && cell.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() && value == flag.token() {
+        if value != 0
+            && cell.compare_exchange(value, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            && value == flag.token()
+        {
             found = found.or(Some(ordinal));
         }
     }
@@ -264,7 +278,10 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let func = table[dtype as usize][(vector_bytes == 16) as usize];
     crate::error::ensure!(
         !func.is_null(),
-        Error::unsupported("images", format!("no {prefix} kernel for {dtype:?}, expected a dtype validated before the launch"))
+        Error::unsupported(
+            "images",
+            format!("no {prefix} kernel for {dtype:?}, expected a dtype validated before the launch")
+        )
     );
     let stream = torch_stream::current(ordinal)?;
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;

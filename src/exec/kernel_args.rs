@@ -64,7 +64,13 @@ pub(crate) struct Buffers<'a> {
 
 /// Whether the fused kernels take this batch: no autograd (images or soft labels), dense samples, 32-bit
 /// batch sizes, positions and classes, and for the normalising pass at most [`MAX_CHANNELS`] channels.
-pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, labels: Option<&Tensor>, num_classes: i64, normalizing: bool) -> Result<()> {
+pub(crate) fn supported(
+    batch: &BatchSpec,
+    images: &Tensor,
+    labels: Option<&Tensor>,
+    num_classes: i64,
+    normalizing: bool,
+) -> Result<()> {
     ensure!(
         !labels.is_some_and(Tensor::requires_grad),
         Error::unsupported(
@@ -75,11 +81,17 @@ pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, labels: Option<&Tens
     );
     ensure!(
         batch.n < (1 << 31),
-        Error::unsupported("images", format!("got a batch of {} samples, expected fewer than 2^31 for the fused executor", batch.n))
+        Error::unsupported(
+            "images",
+            format!("got a batch of {} samples, expected fewer than 2^31 for the fused executor", batch.n)
+        )
     );
     ensure!(
         !normalizing || batch.channels <= MAX_CHANNELS,
-        Error::unsupported("images", format!("got {} channels, expected at most {MAX_CHANNELS} for the fused normalising pass", batch.channels))
+        Error::unsupported(
+            "images",
+            format!("got {} channels, expected at most {MAX_CHANNELS} for the fused normalising pass", batch.channels)
+        )
     );
     ensure!(
         !images.requires_grad(),
@@ -103,7 +115,10 @@ pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, labels: Option<&Tens
     );
     ensure!(
         batch.sample_numel < (1 << 31),
-        Error::unsupported("images", format!("got {} elements per sample, expected fewer than 2^31 for the fused executor", batch.sample_numel))
+        Error::unsupported(
+            "images",
+            format!("got {} elements per sample, expected fewer than 2^31 for the fused executor", batch.sample_numel)
+        )
     );
     super::kernel_classes(num_classes).map(|_| ())
 }
@@ -112,7 +127,13 @@ pub(crate) fn supported(batch: &BatchSpec, images: &Tensor, labels: Option<&Tens
 /// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU) that every sample start and length
 /// is aligned to, or 0 for single elements. `error` is where the kernels store `token` on an out-of-range
 /// class index (device-visible memory for CUDA).
-pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32, token: i32) -> Result<(Vec<Box<MixArgs>>, usize)> {
+pub(crate) fn build(
+    job: &Job,
+    bufs: &Buffers,
+    widths: &[usize],
+    error: *mut i32,
+    token: i32,
+) -> Result<(Vec<Box<MixArgs>>, usize)> {
     let batch = &job.batch;
     let n = batch.n;
     let size = batch.dtype.size();
@@ -123,7 +144,10 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, widths: &[usize], error: *mut i32
         None => {
             ensure!(
                 bufs.src.stride() == bufs.dst.stride(),
-                Error::unsupported("images", format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride()))
+                Error::unsupported(
+                    "images",
+                    format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride())
+                )
             );
             batch.layout == Layout::ChannelsLast
         }

@@ -73,8 +73,23 @@ pub(crate) struct NormJob {
 
 impl Job {
     /// Builds the job for `plan` on `batch`.
-    pub(crate) fn new(plan: &MixPlan, batch: &BatchSpec, soft_labels: bool, num_classes: i64, targets: TargetSpec, in_place: bool) -> Self {
-        Job { params: params::pack(plan), batch: batch.clone(), soft_labels, num_classes, targets, in_place, normalize: None }
+    pub(crate) fn new(
+        plan: &MixPlan,
+        batch: &BatchSpec,
+        soft_labels: bool,
+        num_classes: i64,
+        targets: TargetSpec,
+        in_place: bool,
+    ) -> Self {
+        Job {
+            params: params::pack(plan),
+            batch: batch.clone(),
+            soft_labels,
+            num_classes,
+            targets,
+            in_place,
+            normalize: None,
+        }
     }
 }
 
@@ -119,7 +134,8 @@ pub(crate) fn fused_for(device: Device) -> Result<ExecutorKind> {
 
 /// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
 pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &LabelFlag) -> Result<(Tensor, Tensor)> {
-    let labels = if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
+    let labels =
+        if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
     let mut dst = match &job.normalize {
         Some(norm) => reference::empty_output(images, norm)?,
         None if job.in_place => images.shallow_clone(),
@@ -152,6 +168,7 @@ fn poison_outputs() -> bool {
 
 /// The class count as the kernels take it, or why it is too large for them.
 pub(crate) fn kernel_classes(num_classes: i64) -> Result<i32> {
-    i32::try_from(num_classes)
-        .map_err(|_| Error::unsupported("num_classes", format!("got {num_classes}, expected < 2^31 for the fused executor")))
+    i32::try_from(num_classes).map_err(|_| {
+        Error::unsupported("num_classes", format!("got {num_classes}, expected < 2^31 for the fused executor"))
+    })
 }

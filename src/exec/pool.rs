@@ -70,9 +70,20 @@ impl<T: Task> Pool<T> {
     /// A pool of `workers` threads (0: every call runs on its caller).
     pub(crate) fn new(workers: usize, name: &str) -> Pool<T> {
         let slots = (0..workers)
-            .map(|_| Slot { epoch: AtomicU64::new(0), task: Mutex::new(None), sleeping: AtomicBool::new(false), thread: OnceLock::new() })
+            .map(|_| Slot {
+                epoch: AtomicU64::new(0),
+                task: Mutex::new(None),
+                sleeping: AtomicBool::new(false),
+                thread: OnceLock::new(),
+            })
             .collect();
-        let shared = Arc::new(Shared { slots, pending: AtomicUsize::new(0), caller_waiting: AtomicBool::new(false), done_lock: Mutex::new(()), done: Condvar::new() });
+        let shared = Arc::new(Shared {
+            slots,
+            pending: AtomicUsize::new(0),
+            caller_waiting: AtomicBool::new(false),
+            done_lock: Mutex::new(()),
+            done: Condvar::new(),
+        });
         for w in 0..workers {
             let s = Arc::clone(&shared);
             let handle = std::thread::Builder::new()

@@ -49,7 +49,11 @@ fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
-    let inside = |coord_len: usize, dim: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| -> Result<Tensor> {
+    let inside = |coord_len: usize,
+                  dim: usize,
+                  lo: &dyn Fn(&SampleParams) -> i32,
+                  hi: &dyn Fn(&SampleParams) -> i32|
+     -> Result<Tensor> {
         let mut shape = vec![1i64; rank];
         shape[dim] = coord_len as i64;
         let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.batch.device))?.f_reshape(shape.as_slice())?;
@@ -57,7 +61,8 @@ fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
         let hi = per_sample(p, |s| hi(s), rank, job)?;
         Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
     };
-    let mut mask = per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?.f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
+    let mut mask =
+        per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?.f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
     if rank == 4 {
         mask = mask.f_logical_and(&inside(h, 2, &|s| s.y0, &|s| s.y1)?)?;
     }
@@ -104,7 +109,9 @@ pub(crate) fn normalized(job: &Job, images: &Tensor) -> Result<Tensor> {
     if let Some(mask) = cutmix_mask(job, 4)? {
         m = partner.f_to_kind(Kind::Float)?.f_where_self(&mask, &m)?;
     }
-    let channel = |v: &[f32]| -> Result<Tensor> { Ok(Tensor::f_from_slice(v)?.f_to_device(job.batch.device)?.f_view([1, -1, 1, 1])?) };
+    let channel = |v: &[f32]| -> Result<Tensor> {
+        Ok(Tensor::f_from_slice(v)?.f_to_device(job.batch.device)?.f_view([1, -1, 1, 1])?)
+    };
     let y = m.f_mul(&channel(&norm.scale)?)?.f_add(&channel(&norm.shift)?)?.f_to_kind(norm.out.kind())?;
     let mut out = empty_output(images, norm)?;
     out.f_copy_(&y)?;
@@ -118,8 +125,11 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     let y = if job.soft_labels {
         labels.f_to_kind(Kind::Float)?
     } else {
-        Tensor::f_full([n, job.num_classes], spec.off as f64, (Kind::Float, job.batch.device))?
-            .f_scatter_value(1, &labels.f_reshape([n, 1])?, spec.on as f64)?
+        Tensor::f_full([n, job.num_classes], spec.off as f64, (Kind::Float, job.batch.device))?.f_scatter_value(
+            1,
+            &labels.f_reshape([n, 1])?,
+            spec.on as f64,
+        )?
     };
     let mixed = if job.params.iter().all(|s| s.op == OP_KEEP) {
         fresh_copy(&y)?
@@ -131,7 +141,9 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     };
     match spec.threshold {
         // Compared in f32, as the kernels do: the threshold is an f32 tensor, not a double scalar.
-        Some(t) => Ok(mixed.f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(job.batch.device)?)?.f_to_kind(Kind::Float)?),
+        Some(t) => Ok(mixed
+            .f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(job.batch.device)?)?
+            .f_to_kind(Kind::Float)?),
         None => Ok(mixed),
     }
 }

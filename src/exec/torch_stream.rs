@@ -54,7 +54,8 @@ fn c10() -> std::result::Result<&'static C10, &'static str> {
         .get_or_init(|| {
             // SAFETY: libc10_cuda is already loaded wherever CUDA tensors exist (libtorch_cuda needs it); opening
             // it again only takes a reference, and its initialisers have run. The handle is leaked on purpose.
-            let lib = unsafe { Library::open(Some(LIBRARY), RTLD_NOW) }.map_err(|e| format!("{LIBRARY}: {}", crate::torch_cuda::describe(&e)))?;
+            let lib = unsafe { Library::open(Some(LIBRARY), RTLD_NOW) }
+                .map_err(|e| format!("{LIBRARY}: {}", crate::torch_cuda::describe(&e)))?;
             let symbol = |name: &str| -> std::result::Result<*const c_void, String> {
                 // SAFETY: the address is only passed to the shim, which calls it with c10's signature.
                 unsafe { lib.get::<*const c_void>(name.as_bytes()) }
@@ -103,7 +104,9 @@ pub(crate) fn current(ordinal: usize) -> Result<cudarc::driver::sys::CUstream> {
     let mut stream: *mut c_void = std::ptr::null_mut();
     // SAFETY: the pointers are c10's functions with the signatures the shim declares (checked against
     // libtorch's headers at build time where they are found); `stream` outlives the call.
-    call(ordinal, |err, len| unsafe { mixcut_torch_current_stream(c10.get_current, c10.native, device, &mut stream, err, len) })?;
+    call(ordinal, |err, len| unsafe {
+        mixcut_torch_current_stream(c10.get_current, c10.native, device, &mut stream, err, len)
+    })?;
     Ok(stream as cudarc::driver::sys::CUstream)
 }
 

@@ -39,16 +39,30 @@ impl Mixer {
     }
 
     /// [`Mixer::apply_segmentation`] with a given plan.
-    pub fn apply_plan_segmentation(&mut self, plan: &MixPlan, images: &Tensor, masks: &Tensor) -> Result<(Tensor, Tensor)> {
+    pub fn apply_plan_segmentation(
+        &mut self,
+        plan: &MixPlan,
+        images: &Tensor,
+        masks: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
         self.run_segmentation(Some(plan), images, masks, false)
     }
 
-    fn run_segmentation(&mut self, plan: Option<&MixPlan>, images: &Tensor, masks: &Tensor, in_place: bool) -> Result<(Tensor, Tensor)> {
+    fn run_segmentation(
+        &mut self,
+        plan: Option<&MixPlan>,
+        images: &Tensor,
+        masks: &Tensor,
+        in_place: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
         let batch = check::images(images, cutmix)?;
         ensure!(
             images.dim() == 4,
-            Error::InvalidImages(format!("got shape {:?}, expected [N, C, H, W] for a segmentation batch", images.size()))
+            Error::InvalidImages(format!(
+                "got shape {:?}, expected [N, C, H, W] for a segmentation batch",
+                images.size()
+            ))
         );
         let kind = check_masks(masks, images)?;
         if kind != Masks::Soft {
@@ -77,7 +91,13 @@ impl Mixer {
             })?;
             ensure!(
                 kind == Masks::Soft || masks.is_contiguous(),
-                Error::argument("masks", format!("got strides {:?}, expected a contiguous class-index mask to write in place", masks.stride()))
+                Error::argument(
+                    "masks",
+                    format!(
+                        "got strides {:?}, expected a contiguous class-index mask to write in place",
+                        masks.stride()
+                    )
+                )
             );
         }
         let mask_view = as_image(masks, kind)?;
@@ -107,7 +127,14 @@ impl Mixer {
     }
 
     /// Applies `plan` to `images` alone (no targets).
-    fn mix_only(&self, plan: &MixPlan, batch: &BatchSpec, kind: ExecutorKind, images: &Tensor, in_place: bool) -> Result<Tensor> {
+    fn mix_only(
+        &self,
+        plan: &MixPlan,
+        batch: &BatchSpec,
+        kind: ExecutorKind,
+        images: &Tensor,
+        in_place: bool,
+    ) -> Result<Tensor> {
         let job = Job::new(plan, batch, false, 0, TargetSpec::plain(), in_place);
         match kind {
             ExecutorKind::Reference => {
@@ -129,7 +156,10 @@ impl Mixer {
 /// Checks `masks` against `images` `[N, C, H, W]`.
 fn check_masks(masks: &Tensor, images: &Tensor) -> Result<Masks> {
     let bad = |message: String| Error::argument("masks", message);
-    ensure!(masks.defined(), bad("got an undefined tensor, expected [N, H, W] class indices or [N, C, H, W] soft masks".into()));
+    ensure!(
+        masks.defined(),
+        bad("got an undefined tensor, expected [N, H, W] class indices or [N, C, H, W] soft masks".into())
+    );
     let (shape, want) = (masks.size(), images.size());
     let kind = masks.f_kind()?;
     ensure!(
@@ -149,7 +179,10 @@ fn check_masks(masks: &Tensor, images: &Tensor) -> Result<Masks> {
     let (n, h, w) = (shape[0], shape[shape.len() - 2], shape[shape.len() - 1]);
     ensure!(
         (n, h, w) == (want[0], want[2], want[3]),
-        bad(format!("got shape {shape:?}, expected N, H, W = {}, {}, {} as in images {want:?}", want[0], want[2], want[3]))
+        bad(format!(
+            "got shape {shape:?}, expected N, H, W = {}, {}, {} as in images {want:?}",
+            want[0], want[2], want[3]
+        ))
     );
     Ok(masks)
 }

@@ -12,11 +12,18 @@ pub const KINDS: [Kind; 4] = [Kind::Float, Kind::Half, Kind::BFloat16, Kind::Uin
 
 pub fn config(mode: MixMode, rank: usize, classes: i64) -> MixConfig {
     let base = MixConfig { mode, prob: 0.8, mixup_alpha: 0.4, label_smoothing: 0.1, ..MixConfig::vit(classes) };
-    if rank == 2 { MixConfig { cutmix_alpha: 0.0, ..base } } else { base }
+    if rank == 2 {
+        MixConfig { cutmix_alpha: 0.0, ..base }
+    } else {
+        base
+    }
 }
 
 pub fn soft_labels(n: i64, classes: i64) -> Tensor {
-    Tensor::from_slice(&uniform((n * classes) as usize, 3)).view([n, classes]).softmax(-1, Kind::Float).to_kind(Kind::BFloat16)
+    Tensor::from_slice(&uniform((n * classes) as usize, 3))
+        .view([n, classes])
+        .softmax(-1, Kind::Float)
+        .to_kind(Kind::BFloat16)
 }
 
 /// Applies `plan` with both executors on `x`'s device, out of place and in place, and compares.
@@ -62,7 +69,13 @@ pub fn matrix(device: Device) -> usize {
                     }
                     for (layout, xl) in &layouts {
                         for (enc, labels) in [("indices", labels(n, 10)), ("soft", soft_labels(n, 10))] {
-                            compare(&plan, &cfg, xl, &labels, &format!("{device:?} {full:?} {mode:?} {kind:?} {layout} {enc}"));
+                            compare(
+                                &plan,
+                                &cfg,
+                                xl,
+                                &labels,
+                                &format!("{device:?} {full:?} {mode:?} {kind:?} {layout} {enc}"),
+                            );
                             cases += 1;
                         }
                     }
@@ -103,7 +116,13 @@ pub fn large_batches(device: Device) {
     compare(&plan, &cfg, &images(&[1001, 16], Kind::Float).to_device(device), &labels(1001, 3), "1001 x 16");
     let cfg = config(MixMode::Pair, 4, 3);
     let plan = Mixer::new(cfg.clone(), 6).unwrap().sample_plan(&[1000, 1, 4, 4]).unwrap();
-    compare(&plan, &cfg, &images(&[1000, 1, 4, 4], Kind::Uint8).to_device(device), &labels(1000, 3), "1000 x 1 x 4 x 4");
+    compare(
+        &plan,
+        &cfg,
+        &images(&[1000, 1, 4, 4], Kind::Uint8).to_device(device),
+        &labels(1000, 3),
+        "1000 x 1 x 4 x 4",
+    );
 }
 
 /// Storage that does not start on a 16-byte boundary takes the scalar variant.
@@ -122,7 +141,10 @@ pub fn bce_targets(device: Device) {
     let x = images(&[7, 3, 8, 8], Kind::Float).to_device(device);
     let plan = Mixer::new(cfg.clone(), 3).unwrap().sample_plan(&x.size()).unwrap();
     compare(&plan, &cfg, &x, &labels(7, 5), "bce threshold, indices");
-    let tags = Tensor::from_slice(&[1f32, 1., 0., 0., 1., 0., 1., 1., 1., 0., 1., 0., 0., 1., 1., 0., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 1., 0., 1., 0., 1., 0., 1.]);
+    let tags = Tensor::from_slice(&[
+        1f32, 1., 0., 0., 1., 0., 1., 1., 1., 0., 1., 0., 0., 1., 1., 0., 1., 1., 1., 1., 0., 0., 0., 1., 1., 1., 0.,
+        0., 1., 0., 1., 0., 1., 0., 1.,
+    ]);
     compare(&plan, &cfg, &x, &tags.view([7, 5]), "bce threshold, multi-hot");
 }
 
@@ -163,9 +185,14 @@ pub fn normalize_matrix(device: Device) -> usize {
             for (input_name, input, x) in &inputs {
                 for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
                     for out_cl in [false, true] {
-                        let (mean, std) = ((0..c).map(|i| 0.4 + 0.03 * i as f64).collect(), (0..c).map(|i| 0.2 + 0.01 * i as f64).collect());
+                        let (mean, std) = (
+                            (0..c).map(|i| 0.4 + 0.03 * i as f64).collect(),
+                            (0..c).map(|i| 0.2 + 0.01 * i as f64).collect(),
+                        );
                         let norm = Normalize { input: *input, channels_last: out_cl, kind, mean, std };
-                        let what = format!("{device:?} n={n} c={c} {h}x{w} {mode:?} {input_name} -> {kind:?} channels_last={out_cl}");
+                        let what = format!(
+                            "{device:?} n={n} c={c} {h}x{w} {mode:?} {input_name} -> {kind:?} channels_last={out_cl}"
+                        );
                         compare_normalized(&plan, &cfg, x, &labels(n, 10), &norm, &what);
                         cases += 1;
                     }
@@ -198,9 +225,19 @@ pub fn wide_boxes(device: Device) {
             }
             for kind in KINDS {
                 let x = images(&full, kind).to_device(device);
-                let layouts = if n > 2 { vec![("contiguous", x.shallow_clone()), ("channels_last", channels_last(&x))] } else { vec![("contiguous", x)] };
+                let layouts = if n > 2 {
+                    vec![("contiguous", x.shallow_clone()), ("channels_last", channels_last(&x))]
+                } else {
+                    vec![("contiguous", x)]
+                };
                 for (layout, xl) in layouts {
-                    compare(&plan, &cfg, &xl, &labels(n, 10), &format!("wide boxes {full:?} {mode:?} {kind:?} {layout}"));
+                    compare(
+                        &plan,
+                        &cfg,
+                        &xl,
+                        &labels(n, 10),
+                        &format!("wide boxes {full:?} {mode:?} {kind:?} {layout}"),
+                    );
                 }
             }
         }
@@ -232,7 +269,12 @@ fn segmentation_of(device: Device, h: i64, w: i64) {
     let soft = Tensor::rand([7, 4, h, w], (Kind::Float, device));
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
     let plan = Mixer::new(cfg.clone(), 13).unwrap().sample_plan(&x.size()).unwrap();
-    let (_, mr) = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan_segmentation(&plan, &x, &soft).unwrap();
-    let (_, mf) = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused).apply_plan_segmentation(&plan, &x, &soft).unwrap();
+    let (_, mr) = Mixer::new(cfg.clone(), 0)
+        .unwrap()
+        .with_executor(Executor::Reference)
+        .apply_plan_segmentation(&plan, &x, &soft)
+        .unwrap();
+    let (_, mf) =
+        Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused).apply_plan_segmentation(&plan, &x, &soft).unwrap();
     assert_eq!(values(&mr), values(&mf), "{device:?} soft masks");
 }
