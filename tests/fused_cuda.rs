@@ -174,3 +174,56 @@ fn second_device_works_and_leaves_the_current_context_alone() {
     );
     equivalence::hand_plans(Device::Cuda(1));
 }
+
+/// A device whose kernels cannot load (the corrupt-image test hook stands in for a GPU the fatbin has no
+/// code for, or a driver older than the toolkit): `Auto` falls back to the reference executor, `Fused`
+/// refuses with the reason, and the device stays usable. The outcome of loading is cached per device, so
+/// this runs in a child process of this test binary, with the hook set before anything touches CUDA.
+#[test]
+fn kernels_that_cannot_load_mean_fallback_and_a_reason() {
+    const CHILD: &str = "TCH_MIXCUT_TEST_LOAD_FAILURE_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "kernels_that_cannot_load_mean_fallback_and_a_reason", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("TCH_MIXCUT_TEST_CORRUPT_KERNELS", "1")
+            .output()
+            .unwrap();
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!("{log}");
+        assert!(out.status.success() && log.contains("1 passed"), "the child process failed");
+        return;
+    }
+    let Some(dev) = gpu() else { return };
+    let err = tch_mixcut::check_fused_cuda(0).unwrap_err();
+    let Error::FusedUnavailable { device: Device::Cuda(0), reason } = &err else { panic!("{err:?}") };
+    eprintln!("reason: {reason}");
+    for part in ["cannot load on cuda:0", "cuModuleLoadData", "compute capability", "driver for CUDA", "cubins sm_"] {
+        assert!(reason.contains(part), "reason lacks {part:?}: {reason}");
+    }
+    assert!(!tch_mixcut::fused_cuda_available(0));
+    let (x, y) = (images(&[4, 3, 8, 8], Kind::Float).to_device(dev), labels(4, 10).to_device(dev));
+    let mut auto = Mixer::new(MixConfig::vit(10), 1).unwrap();
+    let _ = auto.apply(&x, &y).unwrap();
+    assert_eq!(auto.last_executor(), Some(ExecutorKind::Reference));
+    let mut fused = Mixer::new(MixConfig::vit(10), 1).unwrap().with_executor(Executor::Fused);
+    let e = fused.apply(&x, &y).unwrap_err();
+    assert!(matches!(&e, Error::FusedUnavailable { reason: r, .. } if r == reason), "{e:?}");
+    // The context is intact: libtorch still works on the device.
+    assert_eq!((&x * 2.0).sum(Kind::Double).double_value(&[]), 2.0 * x.sum(Kind::Double).double_value(&[]));
+}
+
+#[test]
+fn images_and_labels_on_different_devices_are_refused() {
+    let Some(dev) = gpu() else { return };
+    let x = images(&[4, 3, 8, 8], Kind::Float).to_device(dev);
+    let mut mixer = Mixer::new(MixConfig::vit(10), 5).unwrap();
+    let before = snapshot(&x);
+    let e = mixer.apply(&x, &labels(4, 10)).unwrap_err();
+    assert!(matches!(e, Error::InvalidLabels(_)), "{e:?}");
+    for w in ["labels", "Cpu", "Cuda(0)", "same device"] {
+        assert!(e.to_string().contains(w), "{e} lacks {w:?}");
+    }
+    assert_eq!(snapshot(&x), before);
+}
