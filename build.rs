@@ -90,7 +90,7 @@ fn warn(message: &str) {
 /// The CUDA kernels and the stream shim, when a usable nvcc is found (see build/nvcc.rs for where it
 /// looks and build/cuda.rs for what "usable" means). Never fails the build.
 fn build_cuda_kernels() {
-    for var in nvcc::ENV_VARS {
+    for var in nvcc::ENV_VARS.iter().chain([&cuda::ARCHS_VAR]) {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let fix = "CUDA tensors use the reference executor. To build the fused CUDA path, run scripts/setup.sh (CUDA \

@@ -61,7 +61,7 @@ fn imagenet(c: &mut Criterion) {
         let x = batch(&shape, kind);
         let mut y = x.copy();
         group.bench_function("copy", |b| b.iter_custom(|n| timed(n, || y.copy_(&x))));
-        for mode in [MixMode::Batch, MixMode::Elem] {
+        for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
             let mut m = Mixer::new(MixConfig { mode, ..MixConfig::mixup(1.0, 1000) }, 0)
                 .unwrap()
                 .with_executor(Executor::Fused);

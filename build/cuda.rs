@@ -11,6 +11,22 @@ pub const MIN_RELEASE: (u32, u32) = (12, 1);
 /// Cubins for the architectures libtorch 2.11's CUDA build ships (Turing to Blackwell), PTX for the lowest.
 pub const CUBINS: [&str; 6] = ["75", "80", "86", "90", "100", "120"];
 
+/// Restricts the cubins to some of [`CUBINS`] ("90" or "80,90"; PTX is then for the lowest of them): a
+/// build for one machine's GPUs is smaller and faster to compile.
+pub const ARCHS_VAR: &str = "TCH_MIXCUT_CUDA_ARCHS";
+
+/// The [`CUBINS`] that `wanted` (the value of [`ARCHS_VAR`], if set) names, or why it names none.
+pub fn selected(wanted: Option<&str>) -> Result<Vec<&'static str>, String> {
+    let Some(wanted) = wanted else { return Ok(CUBINS.to_vec()) };
+    let names: Vec<&str> =
+        wanted.split([',', ' ']).map(|s| s.trim().trim_start_matches("sm_")).filter(|s| !s.is_empty()).collect();
+    let unknown: Vec<&str> = names.iter().copied().filter(|n| !CUBINS.contains(n)).collect();
+    if names.is_empty() || !unknown.is_empty() {
+        return Err(format!("{ARCHS_VAR}: got {wanted:?}, expected a comma-separated list of {}", CUBINS.join(", ")));
+    }
+    Ok(CUBINS.iter().copied().filter(|sm| names.contains(sm)).collect())
+}
+
 /// A compiled fatbin.
 #[derive(Debug)]
 pub struct Kernels {
@@ -81,11 +97,11 @@ pub fn probe(nvcc: &Path) -> Result<(u32, u32), String> {
     Ok(release)
 }
 
-/// The `-gencode` pairs for the [`CUBINS`] that `known` (nvcc's `--list-gpu-code`, when it answered)
-/// contains, plus PTX for the lowest kept; and the architectures dropped.
-pub fn gencodes(known: Option<&str>) -> (Vec<String>, Vec<&'static str>) {
+/// The `-gencode` pairs for the architectures `wanted` (of [`CUBINS`]) that `known` (nvcc's
+/// `--list-gpu-code`, when it answered) contains, plus PTX for the lowest kept; and the architectures dropped.
+pub fn gencodes(known: Option<&str>, wanted: &[&'static str]) -> (Vec<String>, Vec<&'static str>) {
     let knows = |sm: &str| known.is_none_or(|k| k.split_whitespace().any(|code| code == format!("sm_{sm}")));
-    let (kept, dropped): (Vec<&str>, Vec<&str>) = CUBINS.iter().partition(|sm| knows(sm));
+    let (kept, dropped): (Vec<&str>, Vec<&str>) = wanted.iter().partition(|sm| knows(sm));
     let mut args: Vec<String> = kept.iter().map(|sm| format!("arch=compute_{sm},code=sm_{sm}")).collect();
     if let Some(lowest) = kept.first() {
         args.push(format!("arch=compute_{lowest},code=compute_{lowest}"));
@@ -97,7 +113,8 @@ pub fn gencodes(known: Option<&str>) -> (Vec<String>, Vec<&'static str>) {
 pub fn compile(nvcc: &Path, source: &Path, out_dir: &Path) -> Result<Kernels, String> {
     let release = probe(nvcc)?;
     let known = run(nvcc, &["--list-gpu-code"]).ok();
-    let (codes, dropped) = gencodes(known.as_deref());
+    let wanted = selected(std::env::var(ARCHS_VAR).ok().as_deref())?;
+    let (codes, dropped) = gencodes(known.as_deref(), &wanted);
     if codes.is_empty() {
         return Err(format!("{} can build none of sm_{}", nvcc.display(), CUBINS.join(", sm_")));
     }

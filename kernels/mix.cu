@@ -1,19 +1,38 @@
 // CUDA entry points of the fused passes: one template per pass, instantiated per dtype, in a 16-byte-vector
-// and a scalar variant. Launch grid: y = pair of this launch, x = blocks over the sample's vectors, plus
-// one last x-block per pair that writes the pair's soft targets.
+// and a scalar variant. Launch grid: y = pair of this launch, x = blocks over the sample's vectors, then
+// blocks over its class mask's vectors (segmentation; none otherwise), then one last x-block per pair that
+// writes the pair's soft targets.
 #include "mix.cuh"
 
 namespace mixcut {
 
+// The mask vectors of pair k given to block `b` of `blocks` (V bytes a vector).
+template <int V>
+__device__ __forceinline__ void run_mask_as(const MixArgs& a, int64_t k, int64_t b, int64_t blocks) {
+    const PairWork<uint8_t, V> w = mask_work<V>(a, k);
+    for (int64_t v = b * blockDim.x + threadIdx.x; v < a.mask_vecs; v += blocks * blockDim.x) mix_vector<uint8_t, V>(w, v);
+}
+
+// The same for either vector width: one out-of-line copy that every kernel calls (the masks' code is the
+// same whatever the images' dtype).
+__device__ __noinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b, int64_t blocks) {
+    if (a.mask_vector == 16)
+        run_mask_as<16>(a, k, b, blocks);
+    else
+        run_mask_as<1>(a, k, b, blocks);
+}
+
 template <typename Pass>
 __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
-    const int64_t image_blocks = gridDim.x - 1;
+    const int64_t image_blocks = gridDim.x - 1 - a.mask_blocks;
     if (blockIdx.x < image_blocks) {
         const typename Pass::Work w = Pass::work(a, k);
         const int64_t stride = image_blocks * blockDim.x;
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
             Pass::vector(a, w, v);
+    } else if (blockIdx.x < image_blocks + a.mask_blocks) {
+        run_mask(a, k, blockIdx.x - image_blocks, a.mask_blocks);
     } else {
         const PairTargets t = pair_targets(a, k, threadIdx.x == 0);
         for (int32_t c = threadIdx.x; c < a.num_classes; c += blockDim.x) t.write(c);

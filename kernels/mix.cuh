@@ -63,6 +63,15 @@ struct MixArgs {
     const float* soft;        // soft targets [N, C] float32 contiguous, or null
     float* targets;           // out: [N, C] float32 contiguous
     int32_t* error;           // receives error_token when a class index is outside [0, C)
+    // Class masks pasted in the same pass as the images (CutMix only; segmentation), as their bytes:
+    // [N, H, W · mask_bytes] per sample, contiguous; mask_bytes 0: none.
+    const uint8_t* mask_src;
+    uint8_t* mask_dst;        // == mask_src in place
+    int64_t mask_vecs;        // mask vectors per sample (of mask_vector bytes)
+    int32_t mask_bytes;       // bytes of one mask element (8: int64, 1: uint8)
+    int32_t mask_vector;      // 16 (16-byte vectors) or 1
+    int32_t mask_blocks;      // CUDA: x-blocks per pair for the mask, between the images' and the targets'
+    int32_t pad0;
     int64_t sample_stride;    // elements between consecutive samples
     int64_t vecs_per_sample;  // sample elements / vector width
     int32_t n;                // batch size
@@ -300,6 +309,27 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
     w.dst_i = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oi);
     w.dst_j = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oj);
     w.g = Geometry{a.channels, a.height, a.width, a.channels_last};
+    w.self_paired = i == j;
+    w.in_place = a.in_place != 0;
+    return w;
+}
+
+// Pair k's class masks as a byte image: one channel, rows of W · mask_bytes bytes, each box's columns
+// scaled by mask_bytes so an element's bytes move together. The samples' ops are the images' (CutMix or
+// kept: Mixup never reaches masks of class indices).
+template <int V>
+MIX_HD PairWork<uint8_t, V> mask_work(const MixArgs& a, int64_t k) {
+    PairWork<uint8_t, V> w;
+    w.si = a.first[k];
+    w.sj = a.second[k];
+    w.si.x0 *= a.mask_bytes, w.si.x1 *= a.mask_bytes, w.sj.x0 *= a.mask_bytes, w.sj.x1 *= a.mask_bytes;
+    const int64_t i = a.pair_begin + k, j = a.n - 1 - i;
+    const int64_t per_sample = (int64_t)a.height * a.width * a.mask_bytes;
+    w.src_i = reinterpret_cast<const Vec<uint8_t, V>*>(a.mask_src + i * per_sample);
+    w.src_j = reinterpret_cast<const Vec<uint8_t, V>*>(a.mask_src + j * per_sample);
+    w.dst_i = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + i * per_sample);
+    w.dst_j = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + j * per_sample);
+    w.g = Geometry{1, a.height, a.width * a.mask_bytes, 0};
     w.self_paired = i == j;
     w.in_place = a.in_place != 0;
     return w;

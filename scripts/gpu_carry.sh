@@ -3,7 +3,13 @@
 # the release GPU test binary, the GPU bench and the training example, stripped, plus Fashion-MNIST for
 # the training step, in gpu-carry/ (about 50 MB; the device tool carries at most 64 MiB). Then run bench/gpu_check.sh and bench/gpu_bench.sh there with
 # gpu-carry carried along (bench/README.md).
+#
+# FULL_DATA=1 carries the checks and the calibration experiment instead (scripts/gpu_experiment.sh): the
+# test binary, the training example, all of Fashion-MNIST and the captions' font; no bench.
 set -euo pipefail
+FULL_DATA=${FULL_DATA:-0}
+# The GPU machines are Hopper (H100, H200): their cubin alone keeps the carry small.
+export TCH_MIXCUT_CUDA_ARCHS=${TCH_MIXCUT_CUDA_ARCHS:-90}
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 rm -rf gpu-carry && mkdir -p gpu-carry
@@ -15,7 +21,7 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])'; }
 {
   cargo test --release --no-run --message-format=json --test fused_cuda
-  cargo bench --no-run --message-format=json --bench gpu
+  [ "$FULL_DATA" = 1 ] || cargo bench --no-run --message-format=json --bench gpu
   cargo build --release --message-format=json --example train_resnet
 } | executables | while read -r name exe; do
   cp "$exe" "gpu-carry/$name" && strip "gpu-carry/$name"
@@ -23,7 +29,11 @@ done
 # Fashion-MNIST for the training step: the test split and the first 12,800 training images (the carry is
 # limited in size; 3 epochs of 100 steps).
 data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
-if [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+if [ "$FULL_DATA" = 1 ]; then
+  mkdir -p gpu-carry/fashion-mnist && cp "$data"/*-ubyte.gz gpu-carry/fashion-mnist/
+  font=${MIXCUT_FONT:-/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf}
+  cp "$font" gpu-carry/ || echo "gpu_carry: no font at $font: the experiment's pictures will be skipped" >&2
+elif [ -f "$data/train-images-idx3-ubyte.gz" ]; then
   mkdir -p gpu-carry/fashion-mnist && cp "$data"/t10k-*-ubyte.gz gpu-carry/fashion-mnist/
   python3 - "$data" gpu-carry/fashion-mnist 12800 <<'PY'
 import gzip, struct, sys

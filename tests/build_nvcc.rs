@@ -105,12 +105,25 @@ fn a_compile_failure_is_a_reason_with_nvccs_message() {
 }
 
 #[test]
+fn a_chosen_list_of_architectures_is_built_or_refused_with_the_reason() {
+    assert_eq!(cuda::selected(None).unwrap(), cuda::CUBINS);
+    assert_eq!(cuda::selected(Some("sm_90, 80")).unwrap(), ["80", "90"]);
+    let (codes, dropped) = cuda::gencodes(None, &cuda::selected(Some("90")).unwrap());
+    assert_eq!(codes, ["arch=compute_90,code=sm_90", "arch=compute_90,code=compute_90"]);
+    assert!(dropped.is_empty());
+    for bad in ["", "91", "90,sm_35"] {
+        let e = cuda::selected(Some(bad)).unwrap_err();
+        assert!(e.contains(cuda::ARCHS_VAR) && e.contains(&format!("{bad:?}")) && e.contains("75, 80"), "{e}");
+    }
+}
+
+#[test]
 fn architectures_nvcc_does_not_know_are_dropped_and_said() {
-    let (all, dropped) = cuda::gencodes(None);
+    let (all, dropped) = cuda::gencodes(None, &cuda::CUBINS);
     assert_eq!(all.len(), cuda::CUBINS.len() + 1);
     assert!(dropped.is_empty());
     assert_eq!(all.last().unwrap(), "arch=compute_75,code=compute_75", "PTX for the lowest architecture");
-    let (codes, dropped) = cuda::gencodes(Some("sm_75 sm_80 sm_86 sm_90"));
+    let (codes, dropped) = cuda::gencodes(Some("sm_75 sm_80 sm_86 sm_90"), &cuda::CUBINS);
     assert_eq!(dropped, ["100", "120"]);
     assert_eq!(codes.len(), 5);
     // A fake 12.4 that knows no Blackwell: the note says what was dropped.

@@ -270,7 +270,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let d = loaded(ordinal)?;
     let slot = flag.slot().unwrap_or(SLOTS);
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
-    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[16], error, flag.token())?;
+    let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[16], error, flag.token())?;
     let (table, prefix, dtype) = match &job.normalize {
         Some(norm) => (&d.norm_functions, "mixnorm", norm.out),
         None => (&d.functions, "mix", job.batch.dtype),
@@ -285,10 +285,16 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     );
     let stream = torch_stream::current(ordinal)?;
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
-    for args in &blocks {
-        let image_blocks = (args.vecs_per_sample as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
-        // One more x-block per pair writes the pair's targets.
-        let grid = (image_blocks + 1, args.pair_count as u32, 1);
+    for args in &mut blocks {
+        let image_blocks = (args.vecs_per_sample as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 15) as u32;
+        // Then the class mask's blocks (segmentation), then one more x-block per pair for its targets.
+        let mask_blocks = if args.mask_bytes > 0 {
+            (args.mask_vecs as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 15) as u32
+        } else {
+            0
+        };
+        args.mask_blocks = mask_blocks as i32;
+        let grid = (image_blocks + mask_blocks + 1, args.pair_count as u32, 1);
         let mut param = (&**args) as *const MixArgs as *mut c_void;
         // SAFETY: the argument block matches the kernel's signature (layout checked by tests) and is copied
         // by the driver at launch. Its pointers are device memory of this device, valid until the stream

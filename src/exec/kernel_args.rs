@@ -29,6 +29,13 @@ pub(crate) struct MixArgs {
     pub soft: *const f32,
     pub targets: *mut f32,
     pub error: *mut i32,
+    pub mask_src: *const u8,
+    pub mask_dst: *mut u8,
+    pub mask_vecs: i64,
+    pub mask_bytes: i32,
+    pub mask_vector: i32,
+    pub mask_blocks: i32,
+    pub pad0: i32,
     pub sample_stride: i64,
     pub vecs_per_sample: i64,
     pub n: i32,
@@ -60,6 +67,16 @@ pub(crate) struct Buffers<'a> {
     /// int64 `[N]` contiguous class indices, or float32 `[N, C]` contiguous soft targets.
     pub labels: &'a Tensor,
     pub targets: &'a Tensor,
+    /// Class masks pasted in the same pass (segmentation), if any.
+    pub masks: Option<MaskBuffers<'a>>,
+}
+
+/// Class masks as their bytes: `[N, 1, H, W · bytes]` uint8, contiguous, in and out (the same in place).
+pub(crate) struct MaskBuffers<'a> {
+    pub src: &'a Tensor,
+    pub dst: &'a Tensor,
+    /// Bytes of one mask element.
+    pub bytes: usize,
 }
 
 /// Whether the fused kernels take this batch: no autograd (images or soft labels), dense samples, 32-bit
@@ -171,6 +188,23 @@ pub(crate) fn build(
         })
         .unwrap_or(0);
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
+    // Masks: 16-byte vectors where both views start aligned and a sample is whole vectors, else bytes.
+    let mask = match &bufs.masks {
+        Some(m) => {
+            let per_sample = m.src.numel() / n.max(1);
+            let aligned =
+                m.src.data_ptr() as usize % 16 == 0 && m.dst.data_ptr() as usize % 16 == 0 && per_sample % 16 == 0;
+            let vector = if aligned { 16 } else { 1 };
+            (
+                m.src.data_ptr() as *const u8,
+                m.dst.data_ptr() as *mut u8,
+                (per_sample / vector) as i64,
+                m.bytes as i32,
+                vector as i32,
+            )
+        }
+        None => (std::ptr::null(), std::ptr::null_mut(), 0, 0, 1),
+    };
     let (mut scale, mut shift) = ([0f32; NORM_TABLE], [0f32; NORM_TABLE]);
     if let Some(norm) = &job.normalize {
         let channels = norm.scale.len();
@@ -192,6 +226,13 @@ pub(crate) fn build(
             soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
             targets: bufs.targets.data_ptr() as *mut f32,
             error,
+            mask_src: mask.0,
+            mask_dst: mask.1,
+            mask_vecs: mask.2,
+            mask_bytes: mask.3,
+            mask_vector: mask.4,
+            mask_blocks: 0,
+            pad0: 0,
             sample_stride: stride as i64,
             vecs_per_sample: (batch.sample_numel / lanes) as i64,
             n: n as i32,

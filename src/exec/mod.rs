@@ -18,6 +18,7 @@ use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 use crate::plan::MixPlan;
 use kernel_args::Buffers;
+pub(crate) use kernel_args::MaskBuffers;
 use label_flag::LabelFlag;
 use params::{SampleParams, TargetSpec};
 
@@ -134,6 +135,18 @@ pub(crate) fn fused_for(device: Device) -> Result<ExecutorKind> {
 
 /// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
 pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &LabelFlag) -> Result<(Tensor, Tensor)> {
+    run_fused_with_masks(job, images, labels, None, flag)
+}
+
+/// [`run_fused`] that also pastes class masks in the same pass (segmentation): `masks` holds their byte
+/// views, `dst` the masks itself in place or from [`fresh_like`].
+pub(crate) fn run_fused_with_masks(
+    job: &Job,
+    images: &Tensor,
+    labels: &Tensor,
+    masks: Option<MaskBuffers>,
+    flag: &LabelFlag,
+) -> Result<(Tensor, Tensor)> {
     let labels =
         if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
     let mut dst = match &job.normalize {
@@ -150,12 +163,21 @@ pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &Labe
             let _ = dst.f_fill_(if dst.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
         }
     }
-    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets };
+    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets, masks };
     match job.batch.device {
         Device::Cuda(ordinal) => cuda::run(job, &bufs, ordinal, flag)?,
         _ => cpu::run(job, &bufs)?,
     }
     Ok((dst, targets))
+}
+
+/// A new tensor like `t` for a fused executor to write (dense), poisoned where [`poison_outputs`] says so.
+pub(crate) fn fresh_like(t: &Tensor) -> Result<Tensor> {
+    let mut out = t.f_empty_like()?;
+    if poison_outputs() {
+        let _ = out.f_fill_(if out.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
+    }
+    Ok(out)
 }
 
 /// Whether fresh outputs are poisoned before the kernels run: always in builds with debug assertions (the

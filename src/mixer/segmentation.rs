@@ -3,8 +3,9 @@
 //!
 //! Class-index masks `[N, H, W]` (int64 or uint8) are pasted, never blended (an index has no average), so
 //! Mixup is refused for them; soft masks `[N, C, H, W]` (float) blend like images under Mixup too. The
-//! masks go through the same kernels as the images with the same plan, in a second launch of the same
-//! call (class masks as their bytes: an int64 pixel is 8 bytes pasted together).
+//! fused executors paste class masks in the images' own pass (one launch: the masks as their bytes, an
+//! int64 pixel's 8 bytes pasted together, by the images' boxes); soft masks, and the reference executor,
+//! take a second launch of the same plan.
 
 use tch::{Kind, Tensor};
 
@@ -12,7 +13,7 @@ use super::Mixer;
 use crate::check::{self, BatchSpec};
 use crate::error::{ensure, Error, Result};
 use crate::exec::params::TargetSpec;
-use crate::exec::{self, ExecutorKind, Job};
+use crate::exec::{self, ExecutorKind, Job, MaskBuffers};
 use crate::plan::{MixOp, MixPlan};
 
 /// The two kinds of mask.
@@ -101,17 +102,29 @@ impl Mixer {
             );
         }
         let mask_view = as_image(masks, kind)?;
-        let mask_batch = check::images(&mask_view, cutmix)?;
         let image_kind = self.choose(&batch, images, None, false)?;
-        let mask_kind = self.choose(&mask_batch, &mask_view, None, false)?;
         let plan = self.resolve_plan(plan, &batch)?;
+        if let (Masks::Classes { bytes }, ExecutorKind::FusedCpu | ExecutorKind::FusedCuda) = (kind, image_kind) {
+            // Class masks in the images' pass: their bytes pasted by the same boxes. In place, `mask_view`
+            // shares the (contiguous) masks' storage.
+            let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
+            let job = Job::new(&plan, &batch, false, 0, TargetSpec::plain(), in_place);
+            let no_labels = Tensor::f_empty([0], (Kind::Int64, batch.device))?;
+            let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
+            let (mixed, _) = exec::run_fused_with_masks(&job, images, &no_labels, Some(buffers), &self.label_flag)?;
+            self.last = Some(image_kind);
+            return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
+        }
+        let mask_batch = check::images(&mask_view, cutmix)?;
+        let mask_kind = self.choose(&mask_batch, &mask_view, None, false)?;
         let mask_plan = match kind {
             Masks::Classes { bytes } => widened(&plan, bytes),
             Masks::Soft => plan.clone().into_owned(),
         };
-        // The masks first, into a new tensor (they are small): whatever fails before the images are written
-        // leaves both untouched; then the images (in place or not); then the masks' copy, which cannot fail
-        // for want of memory.
+        // Soft masks (or class masks beside the reference executor), in a launch of their own: the masks
+        // first, into a new tensor (they are small), so whatever fails before the images are written leaves
+        // both untouched; then the images (in place or not); then the masks' copy, which cannot fail for want
+        // of memory.
         let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, false)?;
         let mixed_masks = match kind {
             Masks::Classes { .. } => from_bytes(&mixed_masks, masks)?,

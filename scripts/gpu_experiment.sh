@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The calibration experiment (scripts/experiment.sh's settings: ResNet-8 width 16 on Fashion-MNIST's
+# 55,000 first training images, 5,000 held out for the temperature, crop + flip, 30 epochs, batch 128) on a
+# GPU machine, within one device command: one process per recipe, all at once on the one GPU (each run
+# is far too small to fill it), seed after seed while $BUDGET_S seconds last; then the report over every complete
+# seed, written by the binary's --resume from the runs' result files (nothing is retrained).
+#
+# Here: FULL_DATA=1 bash scripts/gpu_carry.sh (the binaries, all of Fashion-MNIST, the captions' font).
+# There: PYTHON=<python with torch> OUT=<folder> SEEDS=0 bash scripts/gpu_experiment.sh
+# A dry run anywhere: DEVICE=cpu EPOCHS=1 SUBSET=1000 HOLDOUT=200 (the defaults are the experiment's).
+# Runs already in $OUT/runs (an earlier call's, copied there first) are kept and reported with the new:
+# e.g. RECIPES=none,mixup,cutmix in one command, then RECIPES=both,both-off in the next with the first's
+# runs copied in (the report: all five, REPORT_RECIPES).
+# Writes $OUT/runs/<recipe>-seed<k>/, $OUT/logs/<recipe>-seed<k>.log, the report, the pictures and
+# machine.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${CARRY:-gpu-carry}
+OUT=${OUT:-bench/results/local/experiment}
+SEEDS=${SEEDS:-0}
+RECIPES=${RECIPES:-none,mixup,cutmix,both,both-off}
+REPORT_RECIPES=${REPORT_RECIPES:-none,mixup,cutmix,both,both-off}
+BUDGET=${BUDGET_S:-540}
+DEVICE=${DEVICE:-cuda:0}
+EPOCHS=${EPOCHS:-30}
+SUBSET=${SUBSET:-0}
+HOLDOUT=${HOLDOUT:-5000}
+PYTHON=${PYTHON:-python3}
+# Its torch/lib is the libtorch the carried binary loads; without one, the checkout's own libtorch/.
+TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) ||
+  TORCH_LIB=$(pwd)/libtorch/lib
+export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[ -f "$B/DejaVuSans.ttf" ] && export MIXCUT_FONT=$B/DejaVuSans.ttf
+[ -x "$B/train_resnet" ] || { echo "gpu_experiment: $B/train_resnet missing (scripts/gpu_carry.sh)" >&2; exit 1; }
+common=(--device "$DEVICE" --holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --train-subset "$SUBSET" --eval-every 5
+  --data "$B/fashion-mnist")
+mkdir -p "$OUT/logs" "$OUT/runs"
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"
+  echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  echo "runs: recipes $RECIPES (one process each, in parallel), seeds $SEEDS in turn; ${BUDGET}s in all"
+} >>"$OUT/machine.txt"
+# One seed at a time (its recipes in parallel), while the time left is enough for another seed at the pace
+# of the last: a seed cut short by its limit would be lost, the finished ones are kept.
+start=$(date +%s)
+last=0
+for seed in ${SEEDS//,/ }; do
+  left=$((BUDGET - ($(date +%s) - start)))
+  if [ "$last" -gt 0 ] && [ "$left" -lt $((last * 23 / 20)) ]; then
+    echo "seed $seed not started: ${left}s left, the last seed took ${last}s" | tee -a "$OUT/machine.txt"
+    break
+  fi
+  seed_start=$(date +%s)
+  for recipe in ${RECIPES//,/ }; do
+    log="$OUT/logs/$recipe-seed$seed.log"
+    echo "\$ $B/train_resnet ${common[*]} --recipes $recipe --seeds $seed --out $OUT/parts/$recipe-seed$seed" >"$log"
+    timeout -k 5 "$left" "$B/train_resnet" "${common[@]}" --recipes "$recipe" --seeds "$seed" \
+      --out "$OUT/parts/$recipe-seed$seed" >>"$log" 2>&1 &
+  done
+  wait
+  last=$(($(date +%s) - seed_start))
+  echo "seed $seed: its runs ended after ${last}s" | tee -a "$OUT/machine.txt"
+done
+for part in "$OUT"/parts/*; do
+  [ -d "$part/runs" ] && cp -r "$part"/runs/* "$OUT/runs/"
+  cp "$part"/batch_*.png "$OUT/" 2>/dev/null
+done
+rm -rf "$OUT/parts"
+# The report over the seeds whose every recipe of $REPORT_RECIPES has finished.
+complete=()
+for seed in $(ls "$OUT/runs" | sed -n 's/.*-seed\([0-9]*\)$/\1/p' | sort -un); do
+  all=1
+  for recipe in ${REPORT_RECIPES//,/ }; do [ -f "$OUT/runs/$recipe-seed$seed/result.json" ] || all=0; done
+  [ "$all" = 1 ] && complete+=("$seed")
+done
+[ "${#complete[@]}" -gt 0 ] || { echo "gpu_experiment: no seed finished every recipe" >&2; exit 1; }
+seeds=$(IFS=,; echo "${complete[*]}")
+timeout -k 5 120 "$B/train_resnet" "${common[@]}" --recipes "$REPORT_RECIPES" --seeds "$seeds" --resume --out "$OUT" \
+  >"$OUT/logs/report.log" 2>&1
