@@ -78,6 +78,14 @@ fn in_place(
     });
 }
 
+/// In-place CutMix of a centred box of half the area in every sample of `x` `[N, C, H, W]`.
+fn cutmix_box50(group: &mut Group, x: &Tensor, labels: &Tensor) {
+    let s = x.size();
+    let plan = box_plan(s[0] as usize, (s[2] as usize, s[3] as usize), 0.5);
+    let mixer = fused(MixConfig::cutmix(1.0, 1000));
+    in_place(group, "cutmix_box50/batch/in_place", x, labels, mixer, Some(&plan), None);
+}
+
 fn fused(config: MixConfig) -> Mixer {
     Mixer::new(config, 0).unwrap().with_executor(Executor::Fused)
 }
@@ -149,16 +157,7 @@ fn cifar(c: &mut Criterion) {
         copy_case(&mut group, &x);
         in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
         in_place(&mut group, "deit/batch/in_place", &x, &labels, fused(MixConfig::deit(1000)), None, None);
-        let plan = box_plan(128, (32, 32), 0.5);
-        in_place(
-            &mut group,
-            "cutmix_box50/batch/in_place",
-            &x,
-            &labels,
-            fused(MixConfig::cutmix(1.0, 1000)),
-            Some(&plan),
-            None,
-        );
+        cutmix_box50(&mut group, &x, &labels);
         group.finish();
     }
 }
@@ -171,16 +170,7 @@ fn imagenet_224(c: &mut Criterion) {
     let x = batch(&shape, Kind::Float);
     copy_case(&mut group, &x);
     in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
-    let plan = box_plan(256, (224, 224), 0.5);
-    in_place(
-        &mut group,
-        "cutmix_box50/batch/in_place",
-        &x,
-        &labels,
-        fused(MixConfig::cutmix(1.0, 1000)),
-        Some(&plan),
-        None,
-    );
+    cutmix_box50(&mut group, &x, &labels);
     group.finish();
 }
 
