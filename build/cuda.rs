@@ -15,9 +15,9 @@ pub const CUBINS: [&str; 6] = ["75", "80", "86", "90", "100", "120"];
 /// build for one machine's GPUs is smaller and faster to compile.
 pub const ARCHS_VAR: &str = "TCH_MIXCUT_CUDA_ARCHS";
 
-/// The [`CUBINS`] that `wanted` (the value of [`ARCHS_VAR`], if set) names, or why it names none.
+/// The [`CUBINS`] that `wanted` (the value of [`ARCHS_VAR`]; unset or empty: all) names, or why not.
 pub fn selected(wanted: Option<&str>) -> Result<Vec<&'static str>, String> {
-    let Some(wanted) = wanted else { return Ok(CUBINS.to_vec()) };
+    let Some(wanted) = wanted.filter(|w| !w.trim().is_empty()) else { return Ok(CUBINS.to_vec()) };
     let names: Vec<&str> =
         wanted.split([',', ' ']).map(|s| s.trim().trim_start_matches("sm_")).filter(|s| !s.is_empty()).collect();
     let unknown: Vec<&str> = names.iter().copied().filter(|n| !CUBINS.contains(n)).collect();

@@ -105,19 +105,18 @@ inline void write_targets(const MixArgs& a, int64_t k) {
         t.tj ? target_rows<false, true>(t, a.num_classes) : target_rows<false, false>(t, a.num_classes);
 }
 
-// Pair k's class mask (segmentation), with the last slice of the pair's image vectors: in place, only
-// the boxes' rows.
+// Mask vectors [lo, hi) of pair k's class mask (segmentation): in place, only the boxes' rows.
 template <int V>
-void run_mask(const MixArgs& a, int64_t k) {
+void run_mask(const MixArgs& a, int64_t k, int64_t lo, int64_t hi) {
     const PairWork<uint8_t, V> w = mask_work<V>(a, k);
     if (w.in_place)
-        run_boxes<uint8_t, V>(w, 0, a.mask_vecs);
+        run_boxes<uint8_t, V>(w, lo, hi);
     else
-        for (int64_t v = 0; v < a.mask_vecs; ++v) mix_vector<uint8_t, V>(w, v);
+        for (int64_t v = lo; v < hi; ++v) mix_vector<uint8_t, V>(w, v);
 }
 
-// Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi), then (with the last
-// slice) its class mask and its targets.
+// Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi), the same share of
+// its class mask's vectors (segmentation), then (with the last slice) its targets.
 template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
@@ -128,10 +127,11 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
         else
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
-        if (vec_hi == a.vecs_per_sample) {
-            if (a.mask_bytes) a.mask_vector == 16 ? run_mask<16>(a, k) : run_mask<1>(a, k);
-            write_targets(a, k);
+        if (a.mask_bytes) {
+            const int64_t lo = vec_lo * a.mask_vecs / a.vecs_per_sample, hi = vec_hi * a.mask_vecs / a.vecs_per_sample;
+            a.mask_vector == 16 ? run_mask<16>(a, k, lo, hi) : run_mask<1>(a, k, lo, hi);
         }
+        if (vec_hi == a.vecs_per_sample) write_targets(a, k);
     }
 }
 

@@ -41,26 +41,39 @@ mkdir -p "$OUT/logs" "$OUT/runs"
   echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "runs: recipes $RECIPES (one process each, in parallel), seeds $SEEDS in turn; ${BUDGET}s in all"
 } >>"$OUT/machine.txt"
-# One seed at a time (its recipes in parallel), while the time left is enough for another seed at the pace
-# of the last: a seed cut short by its limit would be lost, the finished ones are kept.
+# One seed at a time (its recipes in parallel), started only when the time left (less the report's
+# REPORT_S) is enough for a seed at the expected pace: SEED_S seconds for the first (the H200 attempt of
+# 2026-11-26 ran five recipes at about 2,900 images/s each: about 570 s a seed), then the last seed's
+# time. A seed cut short by its limit would be lost; the finished ones are kept.
+SEED_S=${SEED_S:-600}
+REPORT_S=${REPORT_S:-60}
 start=$(date +%s)
-last=0
+need=$SEED_S
 for seed in ${SEEDS//,/ }; do
-  left=$((BUDGET - ($(date +%s) - start)))
-  if [ "$last" -gt 0 ] && [ "$left" -lt $((last * 23 / 20)) ]; then
-    echo "seed $seed not started: ${left}s left, the last seed took ${last}s" | tee -a "$OUT/machine.txt"
+  left=$((BUDGET - REPORT_S - ($(date +%s) - start)))
+  if [ "$left" -lt "$need" ]; then
+    echo "seed $seed not started: ${left}s left, a seed is expected to take ${need}s (SEED_S, or the last seed's)" |
+      tee -a "$OUT/machine.txt"
     break
   fi
   seed_start=$(date +%s)
+  pids=()
   for recipe in ${RECIPES//,/ }; do
     log="$OUT/logs/$recipe-seed$seed.log"
     echo "\$ $B/train_resnet ${common[*]} --recipes $recipe --seeds $seed --out $OUT/parts/$recipe-seed$seed" >"$log"
     timeout -k 5 "$left" "$B/train_resnet" "${common[@]}" --recipes "$recipe" --seeds "$seed" \
       --out "$OUT/parts/$recipe-seed$seed" >>"$log" 2>&1 &
+    pids+=("$recipe:$!")
   done
-  wait
-  last=$(($(date +%s) - seed_start))
-  echo "seed $seed: its runs ended after ${last}s" | tee -a "$OUT/machine.txt"
+  for entry in "${pids[@]}"; do
+    wait "${entry#*:}"
+    rc=$?
+    [ "$rc" = 0 ] || echo "${entry%%:*} seed $seed: exit $rc$( [ "$rc" = 124 ] && echo " (cut at ${left}s)")" |
+      tee -a "$OUT/machine.txt"
+  done
+  need=$(($(date +%s) - seed_start))
+  echo "seed $seed: its runs ended after ${need}s" | tee -a "$OUT/machine.txt"
+  need=$((need * 23 / 20))
 done
 for part in "$OUT"/parts/*; do
   [ -d "$part/runs" ] && cp -r "$part"/runs/* "$OUT/runs/"
@@ -76,5 +89,8 @@ for seed in $(ls "$OUT/runs" | sed -n 's/.*-seed\([0-9]*\)$/\1/p' | sort -un); d
 done
 [ "${#complete[@]}" -gt 0 ] || { echo "gpu_experiment: no seed finished every recipe" >&2; exit 1; }
 seeds=$(IFS=,; echo "${complete[*]}")
-timeout -k 5 120 "$B/train_resnet" "${common[@]}" --recipes "$REPORT_RECIPES" --seeds "$seeds" --resume --out "$OUT" \
-  >"$OUT/logs/report.log" 2>&1
+timeout -k 5 "$REPORT_S" "$B/train_resnet" "${common[@]}" --recipes "$REPORT_RECIPES" --seeds "$seeds" --resume \
+  --out "$OUT" >"$OUT/logs/report.log" 2>&1
+rc=$?
+echo "report over seeds $seeds: exit $rc" | tee -a "$OUT/machine.txt"
+exit "$rc"

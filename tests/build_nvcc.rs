@@ -107,11 +107,12 @@ fn a_compile_failure_is_a_reason_with_nvccs_message() {
 #[test]
 fn a_chosen_list_of_architectures_is_built_or_refused_with_the_reason() {
     assert_eq!(cuda::selected(None).unwrap(), cuda::CUBINS);
+    assert_eq!(cuda::selected(Some(" ")).unwrap(), cuda::CUBINS, "empty means unset");
     assert_eq!(cuda::selected(Some("sm_90, 80")).unwrap(), ["80", "90"]);
     let (codes, dropped) = cuda::gencodes(None, &cuda::selected(Some("90")).unwrap());
     assert_eq!(codes, ["arch=compute_90,code=sm_90", "arch=compute_90,code=compute_90"]);
     assert!(dropped.is_empty());
-    for bad in ["", "91", "90,sm_35"] {
+    for bad in ["91", "90,sm_35", ","] {
         let e = cuda::selected(Some(bad)).unwrap_err();
         assert!(e.contains(cuda::ARCHS_VAR) && e.contains(&format!("{bad:?}")) && e.contains("75, 80"), "{e}");
     }

@@ -372,9 +372,11 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
     let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], flag.as_ptr(), 1)?;
-    let sample_bytes = (job.batch.sample_numel * job.batch.dtype.size()) as u64;
     let extent = job.batch.extent.unwrap_or((1, 1));
     for a in &blocks {
+        // A class mask pasted in the same pass (segmentation) has the images' boxes: its bytes count alike.
+        let mask_bytes = if a.mask_bytes > 0 { (a.mask_vecs * a.mask_vector as i64) as u64 } else { 0 };
+        let sample_bytes = (job.batch.sample_numel * job.batch.dtype.size()) as u64 + mask_bytes;
         let cost: Vec<u64> = (0..a.pair_count as usize)
             .map(|k| pair_cost(&a.first[k], &a.second[k], job.in_place, sample_bytes, extent, job.num_classes as u64))
             .collect();

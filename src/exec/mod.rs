@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::check::BatchSpec;
 use crate::dtype::Dtype;
-use crate::error::{Error, Result};
+use crate::error::{ensure, Error, Result};
 use crate::plan::MixPlan;
 use kernel_args::Buffers;
 pub(crate) use kernel_args::MaskBuffers;
@@ -139,7 +139,8 @@ pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &Labe
 }
 
 /// [`run_fused`] that also pastes class masks in the same pass (segmentation): `masks` holds their byte
-/// views, `dst` the masks itself in place or from [`fresh_like`].
+/// views, `dst` the masks itself in place or from [`fresh_like`]. Masks are pasted, never blended, and
+/// never normalised: a job with Mixup or the normalising pass is refused with them.
 pub(crate) fn run_fused_with_masks(
     job: &Job,
     images: &Tensor,
@@ -147,6 +148,14 @@ pub(crate) fn run_fused_with_masks(
     masks: Option<MaskBuffers>,
     flag: &LabelFlag,
 ) -> Result<(Tensor, Tensor)> {
+    ensure!(
+        masks.is_none() || (job.normalize.is_none() && job.params.iter().all(|p| p.op != params::OP_MIXUP)),
+        Error::InvalidPlan(
+            "class masks are pasted by CutMix only: a plan with Mixup, or the normalising pass, \
+                            cannot carry them"
+                .into()
+        )
+    );
     let labels =
         if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
     let mut dst = match &job.normalize {

@@ -104,9 +104,19 @@ impl Mixer {
         let mask_view = as_image(masks, kind)?;
         let image_kind = self.choose(&batch, images, None, false)?;
         let plan = self.resolve_plan(plan, &batch)?;
-        if let (Masks::Classes { bytes }, ExecutorKind::FusedCpu | ExecutorKind::FusedCuda) = (kind, image_kind) {
-            // Class masks in the images' pass: their bytes pasted by the same boxes. In place, `mask_view`
-            // shares the (contiguous) masks' storage.
+        // Class masks beside a fused executor go in the images' pass: their bytes pasted by the same boxes (up
+        // to 2^31 bytes a sample, as the kernels index them).
+        let (h, w) = (masks.size()[1], masks.size()[2]);
+        let same_pass = match (kind, image_kind) {
+            (Masks::Classes { bytes }, ExecutorKind::FusedCpu | ExecutorKind::FusedCuda)
+                if h * w * bytes as i64 <= i32::MAX as i64 =>
+            {
+                Some(bytes)
+            }
+            _ => None,
+        };
+        if let Some(bytes) = same_pass {
+            // In place, `mask_view` shares the (contiguous) masks' storage.
             let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
             let job = Job::new(&plan, &batch, false, 0, TargetSpec::plain(), in_place);
             let no_labels = Tensor::f_empty([0], (Kind::Int64, batch.device))?;
@@ -121,10 +131,10 @@ impl Mixer {
             Masks::Classes { bytes } => widened(&plan, bytes),
             Masks::Soft => plan.clone().into_owned(),
         };
-        // Soft masks (or class masks beside the reference executor), in a launch of their own: the masks
-        // first, into a new tensor (they are small), so whatever fails before the images are written leaves
-        // both untouched; then the images (in place or not); then the masks' copy, which cannot fail for want
-        // of memory.
+        // Otherwise (soft masks; the reference executor; very large masks) the masks take a launch of their
+        // own, first and into a new tensor (they are small), so whatever fails before the images are written
+        // leaves both untouched; then the images (in place or not); then the masks' copy, which cannot fail
+        // for want of memory.
         let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, false)?;
         let mixed_masks = match kind {
             Masks::Classes { .. } => from_bytes(&mixed_masks, masks)?,

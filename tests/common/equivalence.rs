@@ -247,26 +247,42 @@ pub fn wide_boxes(device: Device) {
 /// Segmentation batches: images and int64 / uint8 class masks, and soft masks, through both executors.
 /// 8×8 masks take the vectorised byte path (512 and 64 bytes per sample), 9×11 the scalar one.
 pub fn segmentation(device: Device) {
-    for (h, w) in [(9i64, 11i64), (8, 8)] {
-        segmentation_of(device, h, w);
+    // Rows of 9 · 11 bytes (no 16-byte vectors) and of 8 · 8; more pairs than one CUDA launch takes; one
+    // pair large enough that the CPU splits it between threads.
+    for (n, h, w) in [(7i64, 9i64, 11i64), (7, 8, 8), (963, 4, 6), (2, 512, 512)] {
+        segmentation_of(device, n, h, w);
     }
 }
 
-fn segmentation_of(device: Device, h: i64, w: i64) {
+fn segmentation_of(device: Device, n: i64, h: i64, w: i64) {
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
-    let x = images(&[7, 3, h, w], Kind::Float).to_device(device);
+    let x = images(&[n, 3, h, w], Kind::Float).to_device(device);
     let plan = Mixer::new(cfg.clone(), 12).unwrap().sample_plan(&x.size()).unwrap();
     for mask_kind in [Kind::Int64, Kind::Uint8] {
-        let m = Tensor::randint(5, [7, h, w], (mask_kind, device));
+        let m = Tensor::randint(5, [n, h, w], (mask_kind, device));
         for xl in [x.shallow_clone(), channels_last(&x)] {
+            let what = format!("{device:?} {n}x{h}x{w} {mask_kind:?} masks");
             let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
             let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
             let (xr, mr) = reference.apply_plan_segmentation(&plan, &xl, &m).unwrap();
             let (xf, mf) = fused.apply_plan_segmentation(&plan, &xl, &m).unwrap();
-            assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{device:?} {mask_kind:?} masks");
+            assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{what}");
+            // In place, the plan sampled from the same seed.
+            let (want_x, want_m) = Mixer::new(cfg.clone(), 5)
+                .unwrap()
+                .with_executor(Executor::Reference)
+                .apply_segmentation(&xl, &m)
+                .unwrap();
+            let (mut xi, mut mi) = (xl.copy(), m.copy());
+            Mixer::new(cfg.clone(), 5)
+                .unwrap()
+                .with_executor(Executor::Fused)
+                .apply_segmentation_(&mut xi, &mut mi)
+                .unwrap();
+            assert_eq!((values(&xi), values(&mi)), (values(&want_x), values(&want_m)), "{what}, in place");
         }
     }
-    let soft = Tensor::rand([7, 4, h, w], (Kind::Float, device));
+    let soft = Tensor::rand([n, 4, h, w], (Kind::Float, device));
     let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) };
     let plan = Mixer::new(cfg.clone(), 13).unwrap().sample_plan(&x.size()).unwrap();
     let (_, mr) = Mixer::new(cfg.clone(), 0)
