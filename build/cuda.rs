@@ -116,7 +116,7 @@ pub fn compile(nvcc: &Path, source: &Path, out_dir: &Path) -> Result<Kernels, St
     let wanted = selected(std::env::var(ARCHS_VAR).ok().as_deref())?;
     let (codes, dropped) = gencodes(known.as_deref(), &wanted);
     if codes.is_empty() {
-        return Err(format!("{} can build none of sm_{}", nvcc.display(), CUBINS.join(", sm_")));
+        return Err(format!("{} can build none of sm_{}", nvcc.display(), wanted.join(", sm_")));
     }
     let mut notes = Vec::new();
     if !dropped.is_empty() {

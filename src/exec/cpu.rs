@@ -16,34 +16,24 @@ use crate::error::Result;
 /// A host entry point: `(args, vector bytes, pair range, vector range)`.
 type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
 
+/// Declares the entry points `mixcut_host_<level>_<name>` of one level, each as `name`.
+macro_rules! host_entries {
+    ($level:literal: $($name:ident),*) => {
+        extern "C" {
+            $(
+                #[link_name = concat!("mixcut_host_", $level, "_", stringify!($name))]
+                fn $name(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+            )*
+        }
+    };
+}
+
 /// The entry points of one level, `mixcut_host_<level>_<dtype>` (kernels/host.cpp, built by build.rs).
 macro_rules! host_level {
     ($module:ident, $level:literal) => {
         mod $module {
             use super::{Dtype, HostEntry, MixArgs};
-            extern "C" {
-                #[link_name = concat!("mixcut_host_", $level, "_f32")]
-                fn f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_f16")]
-                fn f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_bf16")]
-                fn bf16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_u8")]
-                fn u8(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_norm_f32")]
-                fn norm_f32(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_norm_f16")]
-                fn norm_f16(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
-                #[link_name = concat!("mixcut_host_", $level, "_norm_bf16")]
-                fn norm_bf16(
-                    a: *const MixArgs,
-                    vector_bytes: i32,
-                    pair_lo: i64,
-                    pair_hi: i64,
-                    vec_lo: i64,
-                    vec_hi: i64,
-                );
-            }
+            host_entries!($level: f32, f16, bf16, u8, norm_f32, norm_f16, norm_bf16);
             /// This level's entry point for `dtype`.
             pub(super) fn entry(dtype: Dtype) -> HostEntry {
                 match dtype {

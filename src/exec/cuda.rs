@@ -285,23 +285,22 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     );
     let stream = torch_stream::current(ordinal)?;
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
+    // x-blocks for `vecs` vectors a pair.
+    let blocks_for = |vecs: i64| (vecs as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
     for args in &mut blocks {
-        let image_blocks = (args.vecs_per_sample as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
+        let image_blocks = blocks_for(args.vecs_per_sample);
         // Then the class mask's blocks (segmentation), then one more x-block per pair for its targets.
-        let mask_blocks = if args.mask_bytes > 0 {
-            (args.mask_vecs as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32
-        } else {
-            0
-        };
+        let mask_blocks = if args.mask_bytes > 0 { blocks_for(args.mask_vecs) } else { 0 };
         args.mask_blocks = mask_blocks as i32;
         let grid = (image_blocks + mask_blocks + 1, args.pair_count as u32, 1);
         let mut param = (&**args) as *const MixArgs as *mut c_void;
         // SAFETY: the argument block matches the kernel's signature (layout checked by tests) and is copied
         // by the driver at launch. Its pointers are device memory of this device, valid until the stream
         // reaches the kernel: the caller holds images, outputs and targets (and masks, in and out); the
-        // converted labels tensor (or a contiguous copy of the masks) may be freed when this call returns, which is safe because libtorch's caching allocator reuses a block
-        // only in stream order on the stream it was allocated on, and the kernel runs on that same current
-        // stream. The flag array is never freed.
+        // converted labels tensor (or a contiguous copy of the masks) may be freed when this call returns,
+        // which is safe because libtorch's caching allocator reuses a block only in stream order on the
+        // stream it was allocated on, and the kernel runs on that same current stream. The flag array is
+        // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
                 let variant = if vector_bytes == 16 { "" } else { "_scalar" };

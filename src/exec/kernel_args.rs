@@ -189,19 +189,13 @@ pub(crate) fn build(
         .unwrap_or(0);
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
     // Masks: 16-byte vectors where both views start aligned and a sample is whole vectors, else bytes.
-    let mask = match &bufs.masks {
+    let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = match &bufs.masks {
         Some(m) => {
             let per_sample = m.src.numel() / n.max(1);
             let aligned =
                 m.src.data_ptr() as usize % 16 == 0 && m.dst.data_ptr() as usize % 16 == 0 && per_sample % 16 == 0;
             let vector = if aligned { 16 } else { 1 };
-            (
-                m.src.data_ptr() as *const u8,
-                m.dst.data_ptr() as *mut u8,
-                (per_sample / vector) as i64,
-                m.bytes as i32,
-                vector as i32,
-            )
+            (m.src.data_ptr() as *const u8, m.dst.data_ptr() as *mut u8, (per_sample / vector) as i64, m.bytes, vector)
         }
         None => (std::ptr::null(), std::ptr::null_mut(), 0, 0, 1),
     };
@@ -226,11 +220,11 @@ pub(crate) fn build(
             soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
             targets: bufs.targets.data_ptr() as *mut f32,
             error,
-            mask_src: mask.0,
-            mask_dst: mask.1,
-            mask_vecs: mask.2,
-            mask_bytes: mask.3,
-            mask_vector: mask.4,
+            mask_src,
+            mask_dst,
+            mask_vecs,
+            mask_bytes: mask_bytes as i32,
+            mask_vector: mask_vector as i32,
             mask_blocks: 0,
             pad0: 0,
             sample_stride: stride as i64,

@@ -151,27 +151,19 @@ pub(crate) fn run_fused_with_masks(
     ensure!(
         masks.is_none() || (job.normalize.is_none() && job.params.iter().all(|p| p.op != params::OP_MIXUP)),
         Error::InvalidPlan(
-            "class masks are pasted by CutMix only: a plan with Mixup, or the normalising pass, \
-                            cannot carry them"
+            "class masks are pasted by CutMix only: a plan with Mixup, or the normalising pass, cannot carry \
+             them"
                 .into()
         )
     );
     let labels =
         if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
-    let mut dst = match &job.normalize {
-        Some(norm) => reference::empty_output(images, norm)?,
+    let dst = match &job.normalize {
+        Some(norm) => poisoned(reference::empty_output(images, norm)?)?,
         None if job.in_place => images.shallow_clone(),
-        None => images.f_empty_like()?,
+        None => fresh_like(images)?,
     };
-    let mut targets = Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?;
-    if poison_outputs() {
-        // Poisoned fresh outputs: an element the kernels fail to write shows in the tests (libtorch's
-        // caching allocator may hand back a block that already holds the right answer).
-        let _ = targets.f_fill_(f64::NAN)?;
-        if !job.in_place {
-            let _ = dst.f_fill_(if dst.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
-        }
-    }
+    let targets = poisoned(Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?)?;
     let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets, masks };
     match job.batch.device {
         Device::Cuda(ordinal) => cuda::run(job, &bufs, ordinal, flag)?,
@@ -180,13 +172,19 @@ pub(crate) fn run_fused_with_masks(
     Ok((dst, targets))
 }
 
-/// A new tensor like `t` for a fused executor to write (dense), poisoned where [`poison_outputs`] says so.
+/// A new tensor like `t` for a fused executor to write (dense), [`poisoned`].
 pub(crate) fn fresh_like(t: &Tensor) -> Result<Tensor> {
-    let mut out = t.f_empty_like()?;
+    poisoned(t.f_empty_like()?)
+}
+
+/// A fresh output, filled with NaN (171 for uint8) where [`poison_outputs`] says so: an element the kernels
+/// fail to write shows in the tests (libtorch's caching allocator may hand back a block that already holds
+/// the right answer).
+fn poisoned(mut t: Tensor) -> Result<Tensor> {
     if poison_outputs() {
-        let _ = out.f_fill_(if out.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
+        let _ = t.f_fill_(if t.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?;
     }
-    Ok(out)
+    Ok(t)
 }
 
 /// Whether fresh outputs are poisoned before the kernels run: always in builds with debug assertions (the

@@ -119,9 +119,7 @@ impl Mixer {
             // In place, `mask_view` shares the (contiguous) masks' storage.
             let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
             let job = Job::new(&plan, &batch, false, 0, TargetSpec::plain(), in_place);
-            let no_labels = Tensor::f_empty([0], (Kind::Int64, batch.device))?;
-            let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
-            let (mixed, _) = exec::run_fused_with_masks(&job, images, &no_labels, Some(buffers), &self.label_flag)?;
+            let mixed = self.mix_fused(&job, images, Some(MaskBuffers { src: &mask_view, dst: &mask_out, bytes }))?;
             self.last = Some(image_kind);
             return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
         }
@@ -168,11 +166,14 @@ impl Mixer {
                 images.shallow_clone().f_copy_(&mixed)?;
                 Ok(images.shallow_clone())
             }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => {
-                let no_labels = Tensor::f_empty([0], (Kind::Int64, batch.device))?;
-                Ok(exec::run_fused(&job, images, &no_labels, &self.label_flag)?.0)
-            }
+            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => self.mix_fused(&job, images, None),
         }
+    }
+
+    /// Runs `job` (no targets) on a fused executor, with class masks in the same pass if given.
+    fn mix_fused(&self, job: &Job, images: &Tensor, masks: Option<MaskBuffers>) -> Result<Tensor> {
+        let no_labels = Tensor::f_empty([0], (Kind::Int64, job.batch.device))?;
+        Ok(exec::run_fused_with_masks(job, images, &no_labels, masks, &self.label_flag)?.0)
     }
 }
 
