@@ -13,18 +13,23 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use nvcc::{find, Found};
 
-/// A temporary folder removed on drop.
-struct TempDir(PathBuf);
+/// A temporary folder removed on drop. It holds a lock meanwhile, so the tests that write fake nvccs and
+/// run them take turns: a script still open for writing in one thread is inherited by a child forked in
+/// another, and running it then fails with "Text file busy".
+struct TempDir(PathBuf, #[allow(dead_code)] MutexGuard<'static, ()>); // the guard is held for its drop
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
+        static TURN: Mutex<()> = Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = std::env::temp_dir().join(format!("mixcut-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir(dir, turn)
     }
 }
 
