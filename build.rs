@@ -125,12 +125,11 @@ fn build_cuda_kernels() {
                 for note in &kernels.notes {
                     warn(note);
                 }
-                // ptxas's register / spill report, kept for CI's log (.ci/run prints it).
-                std::fs::write(
-                    out_dir.join("ptxas-report.txt"),
-                    format!("nvcc: {}\n{}", nvcc.display(), kernels.report),
-                )
-                .unwrap();
+                // ptxas's register / spill report, for CI's log (.ci/run prints it) and the register
+                // budget test (tests/kernel_registers.rs).
+                let report = out_dir.join("ptxas-report.txt");
+                std::fs::write(&report, format!("nvcc: {}\n{}", nvcc.display(), kernels.report)).unwrap();
+                println!("cargo:rustc-env=MIXCUT_PTXAS_REPORT={}", report.display());
                 build_stream_shim();
                 println!("cargo:rustc-cfg=mixcut_cuda");
                 println!("cargo:rustc-env=MIXCUT_FATBIN={}", kernels.fatbin.display());

@@ -6,6 +6,7 @@
 //! Each sample times a run of back-to-back calls ended by one `cuda::synchronize` (so it counts the GPU's
 //! time per call, not a sync per call); bench/peers.py times timm and torchvision the same way.
 //! `cargo bench --bench gpu`; without a GPU it prints why and exits 0 (with `TCH_MIXCUT_REQUIRE_GPU=1`, 1).
+//! `GPU_PROFILE=1` launches each fused kernel twice instead, for ncu (bench/gpu_profile.sh).
 
 use std::time::{Duration, Instant};
 
@@ -159,6 +160,48 @@ fn no_sync_per_call() {
 
 criterion_group!(benches, imagenet, small_and_audio, normalizing);
 
+/// `GPU_PROFILE=1`: instead of the benches, each fused kernel the bench times, launched twice (a warm-up,
+/// then the one to read), in the order printed, for ncu (bench/gpu_profile.sh): the kernels' own time,
+/// achieved occupancy and memory throughput beside the bench's per-call times.
+fn profile() {
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
+    let fused = |config: MixConfig| Mixer::new(config, 0).unwrap().with_executor(Executor::Fused);
+    let twice = |what: &str, f: &mut dyn FnMut()| {
+        println!("profile: {what} (launches: warm-up, then the profiled one)");
+        f();
+        f();
+        sync();
+    };
+    for (name, kind) in [("f32", Kind::Float), ("bf16", Kind::BFloat16)] {
+        let mut y = batch(&[256, 3, 224, 224], kind);
+        let mut m = fused(MixConfig::mixup(1.0, 1000));
+        twice(&format!("256x3x224x224 {name} mixup batch in place"), &mut || drop(m.apply_(&mut y, &labels).unwrap()));
+        let plan = half_box_plan(256, 224, 224);
+        let mut m = fused(MixConfig::cutmix(1.0, 1000));
+        twice(&format!("256x3x224x224 {name} cutmix half area in place"), &mut || {
+            drop(m.apply_plan_(&plan, &mut y, &labels).unwrap())
+        });
+    }
+    let mut y = batch(&[256, 3, 224, 224], Kind::Float);
+    let mut masks = Tensor::randint(21, [256, 224, 224], (Kind::Int64, DEV));
+    let mut m = fused(MixConfig::cutmix(1.0, 21));
+    twice("256x3x224x224 f32 cutmix with int64 class masks in place", &mut || {
+        m.apply_segmentation_(&mut y, &mut masks).unwrap()
+    });
+    let mut y = batch(&[128, 3, 32, 32], Kind::Float);
+    let small = labels.narrow(0, 0, 128);
+    let mut m = fused(MixConfig::deit(1000));
+    twice("128x3x32x32 f32 deit end to end", &mut || drop(m.apply_(&mut y, &small).unwrap()));
+    let x = batch(&[256, 224, 224, 3], Kind::Uint8);
+    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
+        let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(kind) };
+        let mut m = fused(MixConfig::mixup(1.0, 1000));
+        twice(&format!("normalize 256x224x224x3 u8 to {name} channels-last"), &mut || {
+            drop(m.apply_normalized(&x, &labels, &norm).unwrap())
+        });
+    }
+}
+
 fn main() {
     let required = std::env::var_os("TCH_MIXCUT_REQUIRE_GPU").is_some_and(|v| v == "1");
     let why = if !tch_mixcut::cuda_kernels_built() {
@@ -175,6 +218,9 @@ fn main() {
     if let Some(why) = why {
         eprintln!("no GPU: CUDA benches skipped: {why}");
         std::process::exit(if required { 1 } else { 0 });
+    }
+    if std::env::var_os("GPU_PROFILE").is_some_and(|v| v == "1") {
+        return profile();
     }
     benches();
     no_sync_per_call();

@@ -5,7 +5,8 @@
 //! `cargo bench --bench mix` runs everything (about 2 minutes on 2 cores); filter with a substring, e.g.
 //! `cargo bench --bench mix -- 'cpu/256x3x112x112/u8/'`. Case names: `<recipe>/<mode>/<place>/<executor>`;
 //! `cutmix_box10` / `cutmix_box50` apply a fixed plan whose centred box covers 10% / 50% of the image in
-//! every sample; `fused_<level>` forces an instruction-set level of the host kernels (the plain `fused`
+//! every sample (`fused_one_thread`: on one thread, beside `bare_swap_one_thread`, a plain Rust swap of
+//! the same boxes' rows); `fused_<level>` forces an instruction-set level of the host kernels (the plain `fused`
 //! runs the level chosen at run time, printed first).
 
 use std::time::Duration;
@@ -28,11 +29,8 @@ fn batch(shape: &[i64], kind: Kind) -> Tensor {
 /// CutMix in every sample (the middle one of an odd batch keeps) with a centred box covering about
 /// `area` of the H×W image (at least one pixel), λ the kept fraction.
 fn box_plan(n: usize, (h, w): (usize, usize), area: f64) -> MixPlan {
-    let side = |len: usize| ((len as f64 * area.sqrt()).round() as usize).clamp(1, len);
-    let (bh, bw) = (side(h), side(w));
-    let (y0, x0) = ((h - bh) / 2, (w - bw) / 2);
-    let bbox = CutBox { y0, y1: y0 + bh, x0, x1: x0 + bw };
-    let lam = 1.0 - (bh * bw) as f64 / (h * w) as f64;
+    let bbox = centred_box((h, w), area);
+    let lam = 1.0 - bbox.area() as f64 / (h * w) as f64;
     let mut plan = MixPlan::identity(n, Some((h, w)));
     for (i, op) in plan.ops.iter_mut().enumerate() {
         if 2 * i + 1 != n {
@@ -40,6 +38,64 @@ fn box_plan(n: usize, (h, w): (usize, usize), area: f64) -> MixPlan {
         }
     }
     plan
+}
+
+/// A centred box covering about `area` of the H×W image (at least one pixel).
+fn centred_box((h, w): (usize, usize), area: f64) -> CutBox {
+    let side = |len: usize| ((len as f64 * area.sqrt()).round() as usize).clamp(1, len);
+    let (bh, bw) = (side(h), side(w));
+    let (y0, x0) = ((h - bh) / 2, (w - bw) / 2);
+    CutBox { y0, y1: y0 + bh, x0, x1: x0 + bw }
+}
+
+/// The least an in-place CutMix of `bbox` in every pair of `x` `[N, C, H, W]` (contiguous) has to do,
+/// written as plain Rust: swap the box's rows of samples i and N-1-i (`swap_with_slice`), with no checks
+/// and no targets. On one thread, beside the fused executor on one thread, it shows what the memory
+/// system charges for a box's rows whoever moves them.
+fn bare_box_swap(x: &mut Tensor, bbox: CutBox) {
+    let s: Vec<usize> = x.size().iter().map(|&d| d as usize).collect();
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let elt = x.kind().elt_size_in_bytes();
+    assert!(x.is_contiguous());
+    // SAFETY: `x` is a contiguous CPU tensor of n·c·h·w elements of `elt` bytes, borrowed mutably here.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(x.data_ptr() as *mut u8, n * c * h * w * elt) };
+    let (run, sample) = ((bbox.x1 - bbox.x0) * elt, c * h * w * elt);
+    for i in 0..n / 2 {
+        let (head, tail) = bytes.split_at_mut((n - 1 - i) * sample);
+        let (a, b) = (&mut head[i * sample..(i + 1) * sample], &mut tail[..sample]);
+        for row in (0..c).flat_map(|ch| (bbox.y0..bbox.y1).map(move |y| ch * h + y)) {
+            let at = (row * w + bbox.x0) * elt;
+            a[at..at + run].swap_with_slice(&mut b[at..at + run]);
+        }
+    }
+}
+
+/// In-place CutMix of centred boxes of 50%, 10% and one pixel of the image on one thread: the fused
+/// executor (libtorch, and so the executor, limited to one thread) and, but for the pixel, [`bare_box_swap`].
+fn one_thread_boxes(group: &mut Group, x: &Tensor, labels: &Tensor) {
+    let s = x.size();
+    let (n, hw) = (s[0] as usize, (s[2] as usize, s[3] as usize));
+    let threads = tch::get_num_threads();
+    tch::set_num_threads(1);
+    for (id, area) in [
+        ("cutmix_box50/batch/in_place", 0.5),
+        ("cutmix_box10/batch/in_place", 0.1),
+        ("cutmix_box1px/batch/in_place", 0.0),
+    ] {
+        let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+        let plan = box_plan(n, hw, area);
+        let mut y = x.copy();
+        group.bench_function(BenchmarkId::new(id, "fused_one_thread"), |b| {
+            b.iter(|| drop(mixer.apply_plan_(&plan, &mut y, labels).unwrap()))
+        });
+        if area > 0.0 {
+            let bbox = centred_box(hw, area);
+            group.bench_function(BenchmarkId::new(id, "bare_swap_one_thread"), |b| {
+                b.iter(|| bare_box_swap(&mut y, bbox))
+            });
+        }
+    }
+    tch::set_num_threads(threads);
 }
 
 fn group<'a>(c: &'a mut Criterion, name: String) -> Group<'a> {
@@ -121,6 +177,7 @@ fn imagenet_112(c: &mut Criterion) {
         ] {
             in_place(&mut group, id, &x, &labels, fused(cutmix.clone()), Some(&box_plan(256, (112, 112), area)), None);
         }
+        one_thread_boxes(&mut group, &x, &labels);
         // The dispatch: the same Mixup on every level this machine has.
         for level in CpuIsa::ALL.into_iter().filter(|l| l.is_available()) {
             in_place(

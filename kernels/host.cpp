@@ -21,70 +21,112 @@
 
 namespace mixcut {
 
-// The first element of vector v at coordinates for mix_vector_at, without coord_of's divisions where the
-// vector begins inside row y (which begins at element `row`).
-inline Coord vector_coord(int64_t v, int V, int32_t c, int32_t y, int64_t row, const Geometry& g) {
-    const int64_t d = v * V - row;
-    if (d < 0) return coord_of((uint32_t)(v * V), g);
-    if (g.channels_last) return Coord{(uint32_t)(d % g.channels), (uint32_t)y, (uint32_t)(d / g.channels)};
-    return Coord{(uint32_t)c, (uint32_t)y, (uint32_t)d};
+// S bytes as one value: a fixed-size memcpy of it compiles to one load or store (or a few, past the
+// level's widest register).
+template <int S>
+struct Chunk {
+    uint8_t b[S];
+};
+
+// Bytes [0, n) of `a` and `b` exchanged for S <= n <= 2S: the first and the last S bytes, all read before
+// any is written, so the two may overlap.
+template <int S>
+inline void swap_ends(uint8_t* a, uint8_t* b, int64_t n) {
+    Chunk<S> ha, hb, ta, tb;
+    memcpy(&ha, a, S), memcpy(&hb, b, S), memcpy(&ta, a + n - S, S), memcpy(&tb, b + n - S, S);
+    memcpy(a, &hb, S), memcpy(b, &ha, S), memcpy(a + n - S, &tb, S), memcpy(b + n - S, &ta, S);
 }
 
-// In place, a pair whose samples are each kept or CutMix'ed changes only inside the boxes: visit the
-// vectors that hold the boxes' rows, each once, in storage order. In a row y (of channel c; channels-last
-// rows hold every channel), a box is one run of elements, [element_offset(c, y, x0), element_offset(c, y,
-// x1)), so a vector inside the row takes the partner's lanes where it meets its sample's run (run_lanes);
-// a vector that reaches into another row gets mix_vector_at's box test. Cost scales with the box area.
+// Bytes [0, n) of `a` and `b` exchanged, a register of R bytes at a time, the last step ending at n (it
+// reads its bytes before any other step writes, so it may overlap the step before it); shorter runs take
+// swap_ends of the largest power of two that fits.
+inline void swap_bytes(uint8_t* a, uint8_t* b, int64_t n) {
+#if defined(__AVX512F__)
+    constexpr int R = 64;
+#elif defined(__AVX__)
+    constexpr int R = 32;
+#else
+    constexpr int R = 16;
+#endif
+    if (n >= R) {
+        Chunk<R> ta, tb;
+        memcpy(&ta, a + n - R, R), memcpy(&tb, b + n - R, R);
+        for (int64_t k = 0; k < n - R; k += R) {
+            Chunk<R> x, y;
+            memcpy(&x, a + k, R), memcpy(&y, b + k, R), memcpy(a + k, &y, R), memcpy(b + k, &x, R);
+        }
+        memcpy(a + n - R, &tb, R), memcpy(b + n - R, &ta, R);
+    } else if (R > 32 && n >= 32) {
+        swap_ends<32>(a, b, n);
+    } else if (R > 16 && n >= 16) {
+        swap_ends<16>(a, b, n);
+    } else if (n >= 8) {
+        swap_ends<8>(a, b, n);
+    } else if (n >= 4) {
+        swap_ends<4>(a, b, n);
+    } else if (n >= 2) {
+        swap_ends<2>(a, b, n);
+    } else if (n == 1) {
+        const uint8_t t = *a;
+        *a = *b, *b = t;
+    }
+}
+
+// In place, a pair whose samples are each kept or CutMix'ed changes only inside the boxes, so only the
+// boxes' rows are visited, as runs of elements: in row y (of channel c; a channels-last row holds every
+// channel), sample k's box is [element_offset(c, y, x0), element_offset(c, y, x1)). Sample i takes j's
+// elements in i's run and j takes i's in j's run, both as they were before the call: where the runs meet
+// the samples swap, elsewhere one copies the other's elements, which nothing writes. CutMix moves elements
+// unchanged (mix_lanes' Select), so moving their bytes is the same operation; the cost is the boxes'
+// bytes. Elements outside [vec_lo·V, vec_hi·V) belong to another thread's share.
 template <typename T, int V>
 void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
+    if (w.self_paired) return;  // a sample pasted into itself does not change
     const Geometry& g = w.g;
-    // Per sample: its box rows and its run's place in a row (all rows alike: element_offset is affine).
     const MixSample* s[2] = {&w.si, &w.sj};
     int32_t y0[2], y1[2];
     int64_t rb[2], re[2];
-    bool has[2];
     int32_t y_lo = g.height, y_hi = 0;
     for (int k = 0; k < 2; ++k) {
-        has[k] = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
-        y0[k] = has[k] ? s[k]->y0 : 0, y1[k] = has[k] ? s[k]->y1 : 0;
+        const bool has = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
+        y0[k] = has ? s[k]->y0 : 0, y1[k] = has ? s[k]->y1 : 0;
         rb[k] = element_offset(0, 0, s[k]->x0, g), re[k] = element_offset(0, 0, s[k]->x1, g);
-        if (has[k]) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
+        if (has) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
     }
-    // Both samples' boxes alike (batch mode), or one sample's alone, and wide enough to hold a few vectors:
-    // a row's vectors wholly inside its run take the partner's lanes everywhere for the samples that have
-    // it, in a loop with nothing to test.
-    const bool alike = !has[0] || !has[1] || (y0[0] == y0[1] && y1[0] == y1[1] && rb[0] == rb[1] && re[0] == re[1]);
-    const bool stretches = alike && (has[0] ? re[0] - rb[0] : re[1] - rb[1]) >= 2 * V;
-    const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
-    const uint64_t all_i = has[0] ? all : 0, all_j = has[1] ? all : 0;
+    uint8_t* const bytes[2] = {reinterpret_cast<uint8_t*>(w.dst_i), reinterpret_cast<uint8_t*>(w.dst_j)};
+    const auto copy = [&](int to, int64_t b, int64_t e) {  // sample `to` takes its partner's [b, e)
+        if (b < e) memcpy(bytes[to] + b * sizeof(T), bytes[1 - to] + b * sizeof(T), (e - b) * sizeof(T));
+    };
+    const int64_t lo = vec_lo * V, hi = vec_hi * V;
     const int64_t row_len = element_offset(0, 1, 0, g);  // elements from one row to the next
     const int32_t planes = g.channels_last ? 1 : g.channels;
-    int64_t next = vec_lo;  // first vector not yet visited
+    // Batch mode: one box for both samples, all of it in this share. Each row's run is a swap.
+    if (y0[0] < y1[0] && y0[0] == y0[1] && y1[0] == y1[1] && rb[0] == rb[1] && re[0] == re[1] &&
+        element_offset(0, y0[0], 0, g) + rb[0] >= lo && element_offset(planes - 1, y1[0] - 1, 0, g) + re[0] <= hi) {
+        const int64_t run = (re[0] - rb[0]) * sizeof(T), step = row_len * sizeof(T);
+        for (int32_t c = 0; c < planes; ++c) {
+            const int64_t first = (element_offset(c, y0[0], 0, g) + rb[0]) * sizeof(T);
+            uint8_t *a = bytes[0] + first, *b = bytes[1] + first;
+            for (int32_t y = y0[0]; y < y1[0]; ++y, a += step, b += step) swap_bytes(a, b, run);
+        }
+        return;
+    }
     for (int32_t c = 0; c < planes; ++c) {
         int64_t row = element_offset(c, y_lo, 0, g);
-        for (int32_t y = y_lo; y < y_hi; ++y, row += row_len) {
-            int64_t b[2], e[2];  // each sample's run in this row (empty: none)
+        for (int32_t y = y_lo; y < y_hi && row < hi; ++y, row += row_len) {
+            int64_t b[2], e[2];  // each sample's run in this row, within the share (b >= e: none)
             for (int k = 0; k < 2; ++k) {
                 const bool in = y >= y0[k] && y < y1[k];
-                b[k] = in ? row + rb[k] : 0, e[k] = in ? row + re[k] : 0;
+                b[k] = in ? (row + rb[k] > lo ? row + rb[k] : lo) : 0;
+                e[k] = in ? (row + re[k] < hi ? row + re[k] : hi) : 0;
             }
-            const int64_t lo = b[0] == e[0] ? b[1] : b[1] == e[1] || b[0] < b[1] ? b[0] : b[1];
-            const int64_t hi = e[0] > e[1] ? e[0] : e[1];
-            const int64_t first = lo / V > next ? lo / V : next, last = (hi + V - 1) / V < vec_hi ? (hi + V - 1) / V : vec_hi;
-            const int64_t inner_lo = stretches ? (lo + V - 1) / V : last, inner_hi = stretches ? hi / V : last;
-            for (int64_t v = first; v < last; ++v) {
-                if (v >= inner_lo && v < inner_hi) {
-                    const int64_t stop = inner_hi < last ? inner_hi : last;
-                    for (; v < stop; ++v) mix_vector_masked<T, V>(w, v, all_i, all_j);
-                    if (v == last) break;
-                }
-                const int64_t vs = v * V;
-                if (vs >= row && vs + V <= row + row_len)
-                    mix_vector_masked<T, V>(w, v, run_lanes<V>(vs, b[0], e[0]), run_lanes<V>(vs, b[1], e[1]));
-                else
-                    mix_vector_at<T, V>(w, v, vector_coord(v, V, c, y, row, g));
+            const int64_t mb = b[0] > b[1] ? b[0] : b[1], me = e[0] < e[1] ? e[0] : e[1];
+            if (mb < me) {  // the runs meet in [mb, me)
+                swap_bytes(bytes[0] + mb * sizeof(T), bytes[1] + mb * sizeof(T), (me - mb) * sizeof(T));
+                for (int k = 0; k < 2; ++k) copy(k, b[k], e[k] < mb ? e[k] : mb), copy(k, b[k] > me ? b[k] : me, e[k]);
+            } else {
+                copy(0, b[0], e[0]), copy(1, b[1], e[1]);
             }
-            next = last > next ? last : next;
         }
     }
 }
@@ -141,7 +183,7 @@ template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const NormWork<To> w = norm_work<To>(a, k);
-        for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V>(a, w, v);
+        for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V>(w, v);
         if (vec_hi == a.vecs_per_sample) write_targets(a, k);
     }
 }

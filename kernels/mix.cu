@@ -13,25 +13,44 @@ __device__ __forceinline__ void run_mask_as(const MixArgs& a, int64_t k, int64_t
     for (int64_t v = b * blockDim.x + threadIdx.x; v < a.mask_vecs; v += blocks * blockDim.x) mix_vector<uint8_t, V>(w, v);
 }
 
-// The same for either vector width: one out-of-line copy that every kernel calls (the masks' code is the
-// same whatever the images' dtype).
-__device__ __noinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b, int64_t blocks) {
+// The same for either vector width. Inlined: an out-of-line call made ptxas give every kernel the call's
+// 102 registers (tests/kernel_registers.rs holds the kernels to a budget).
+__device__ __forceinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b, int64_t blocks) {
     if (a.mask_vector == 16)
         run_mask_as<16>(a, k, b, blocks);
     else
         run_mask_as<1>(a, k, b, blocks);
 }
 
-template <typename Pass>
+// What a pass's threads read at lane-dependent places, copied by the block into shared memory first (the
+// argument block's constant cache serves one address at a time): nothing for the mix; the normalising
+// pass's per-channel tables. Every thread of the block calls it (it synchronises the block).
+template <typename Work>
+__device__ __forceinline__ void stage(const MixArgs&, Work&) {}
+
+template <typename To>
+__device__ __forceinline__ void stage(const MixArgs& a, NormWork<To>& w) {
+    __shared__ float tables[2 * MIX_NORM_TABLE];
+    for (int i = threadIdx.x; i < 2 * MIX_NORM_TABLE; i += blockDim.x)
+        tables[i] = i < MIX_NORM_TABLE ? a.scale[i] : a.shift[i - MIX_NORM_TABLE];
+    __syncthreads();
+    w.scale = tables, w.shift = tables + MIX_NORM_TABLE;
+}
+
+// MASKS: the kernel also pastes class masks (segmentation), in blocks of its own. Only the kernels that
+// take masks hold that code: its registers (48 against 32 for the f32 mix, in sm_90's build) would
+// otherwise cost every mix the threads an SM can hold.
+template <bool MASKS, typename Pass>
 __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
     const int64_t image_blocks = gridDim.x - 1 - a.mask_blocks;
-    if (blockIdx.x < image_blocks) {
-        const typename Pass::Work w = Pass::work(a, k);
+    if (blockIdx.x < image_blocks) {  // the same branch for the whole block
+        typename Pass::Work w = Pass::work(a, k);
+        stage(a, w);
         const int64_t stride = image_blocks * blockDim.x;
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
             Pass::vector(a, w, v);
-    } else if (blockIdx.x < image_blocks + a.mask_blocks) {
+    } else if (MASKS && blockIdx.x < image_blocks + a.mask_blocks) {
         run_mask(a, k, blockIdx.x - image_blocks, a.mask_blocks);
     } else {
         const PairTargets t = pair_targets(a, k, threadIdx.x == 0);
@@ -42,20 +61,23 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 }  // namespace mixcut
 
 // `__grid_constant__`: the 30 KB argument block is read in place, never copied per thread.
-#define MIX_ENTRY(NAME, ...)                                                                                \
+#define MIX_ENTRY(NAME, MASKS, ...)                                                                         \
     extern "C" __global__ void __launch_bounds__(256) NAME(const __grid_constant__ mixcut::MixArgs a) {     \
-        mixcut::run<__VA_ARGS__>(a);                                                                        \
+        mixcut::run<MASKS, __VA_ARGS__>(a);                                                                 \
     }
 
-// mix_<dtype>: the mix, T in and out, 16-byte vectors; mix_<dtype>_scalar: one element per thread.
-#define MIX_KERNELS(NAME, T)                                   \
-    MIX_ENTRY(mix_##NAME, mixcut::MixPass<T, 16 / sizeof(T)>) \
-    MIX_ENTRY(mix_##NAME##_scalar, mixcut::MixPass<T, 1>)
+// mix_<dtype>: the mix, T in and out, 16-byte vectors; mix_<dtype>_scalar: one element per thread; each
+// also as mix_<dtype>[_scalar]_masks, which pastes class masks in the same launch.
+#define MIX_KERNELS(NAME, T)                                                 \
+    MIX_ENTRY(mix_##NAME, false, mixcut::MixPass<T, 16 / sizeof(T)>)        \
+    MIX_ENTRY(mix_##NAME##_scalar, false, mixcut::MixPass<T, 1>)            \
+    MIX_ENTRY(mix_##NAME##_masks, true, mixcut::MixPass<T, 16 / sizeof(T)>) \
+    MIX_ENTRY(mix_##NAME##_scalar_masks, true, mixcut::MixPass<T, 1>)
 
 // mixnorm_<dtype>: uint8 in, normalised <dtype> out; 16 input bytes per thread, or one element.
-#define NORM_KERNELS(NAME, T)                                  \
-    MIX_ENTRY(mixnorm_##NAME, mixcut::NormPass<T, 16>)       \
-    MIX_ENTRY(mixnorm_##NAME##_scalar, mixcut::NormPass<T, 1>)
+#define NORM_KERNELS(NAME, T)                                   \
+    MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16>) \
+    MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1>)
 
 MIX_KERNELS(f32, float)
 MIX_KERNELS(f16, mixcut::half_t)

@@ -236,14 +236,6 @@ MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
 }
 
-// The lanes of V elements from `start` that fall in the run [b, e) (element positions; b may lie before
-// `start` or e beyond its lanes).
-template <int V>
-MIX_HD uint64_t run_lanes(int64_t start, int64_t b, int64_t e) {
-    const int64_t lo = b - start > 0 ? b - start : 0, hi = e - start < V ? e - start : V;
-    return lo < hi ? lane_bits((int32_t)lo, (int32_t)hi) : 0;
-}
-
 // Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
 // box. Walks the lanes in runs that share a row: a row holds `inner` lanes per column (channels-last: the
 // pixel's channels; NCHW: 1), so a few steps, not V.
@@ -356,24 +348,17 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
     if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
 
-// The image work of one thread: vector v of its pair, whose first element sits at coordinates `p` (read
-// only when a sample of the pair is CutMix).
+// The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
+// the pair is CutMix).
 template <typename T, int V>
-MIX_HD void mix_vector_at(const PairWork<T, V>& w, int64_t v, Coord p) {
+MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
     if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
+        const Coord p = coord_of((uint32_t)(v * V), w.g);
         box_i = box_lanes<V>(w.si, p, w.g);
         box_j = box_lanes<V>(w.sj, p, w.g);
     }
     mix_vector_masked<T, V>(w, v, box_i, box_j);
-}
-
-// mix_vector_at with the coordinates computed from the vector's index.
-template <typename T, int V>
-MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
-    Coord p = {0, 0, 0};
-    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) p = coord_of((uint32_t)(v * V), w.g);
-    mix_vector_at<T, V>(w, v, p);
 }
 
 // A sample's label row: its soft targets, or its class index with the one-hot values (both 0 for an index
@@ -502,6 +487,11 @@ struct NormWork {
     To* dst_j;
     Geometry in, out;
     bool self_paired;
+    // The periodic tables of MixArgs (scale, shift), or a copy of them the CUDA kernels stage in shared
+    // memory: channels-last lanes read them at lane-dependent places, which the argument block's constant
+    // cache serves one address at a time.
+    const float* scale;
+    const float* shift;
 };
 
 template <typename To>
@@ -518,6 +508,8 @@ MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
     w.in = Geometry{a.channels, a.height, a.width, a.channels_last};
     w.out = Geometry{a.channels, a.height, a.width, a.dst_channels_last};
     w.self_paired = i == j;
+    w.scale = a.scale;
+    w.shift = a.shift;
     return w;
 }
 
@@ -546,15 +538,15 @@ MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const
 // output whose rows hold whole vectors (a decoder's NHWC to NCHW: lane l reads every C-th input byte);
 // V == 1 gathers each input element at the output element's coordinates (any other layout change).
 template <typename To, int V>
-MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v) {
+MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     const uint32_t q = (uint32_t)(v * V);
     Coord p = coord_of(q, w.out);
     Vec<To, V> oi, oj;
     if (V == 1) {
         const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
         const float xi = Elem<uint8_t>::load(w.src_i[at]), xj = Elem<uint8_t>::load(w.src_j[at]);
-        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), a.scale[p.c], a.shift[p.c]));
-        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), a.scale[p.c], a.shift[p.c]));
+        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), w.scale[p.c], w.shift[p.c]));
+        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), w.scale[p.c], w.shift[p.c]));
     } else {
         float fi[V], fj[V], mi[V], mj[V];
         if (w.in.channels_last == w.out.channels_last) {  // the same V consecutive elements on both sides
@@ -577,14 +569,14 @@ MIX_HD void normalize_vector(const MixArgs& a, const NormWork<To>& w, int64_t v)
         const uint32_t plane = (uint32_t)w.out.height * w.out.width;
         if (w.out.channels_last) {  // lane l is channel (c + l) mod C: the periodic tables' stretch from c
             MIX_UNROLL
-            for (int l = 0; l < V; ++l) scale[l] = a.scale[p.c + l], shift[l] = a.shift[p.c + l];
+            for (int l = 0; l < V; ++l) scale[l] = w.scale[p.c + l], shift[l] = w.shift[p.c + l];
         } else if (q % plane + V <= plane) {
             MIX_UNROLL
-            for (int l = 0; l < V; ++l) scale[l] = a.scale[p.c], shift[l] = a.shift[p.c];
+            for (int l = 0; l < V; ++l) scale[l] = w.scale[p.c], shift[l] = w.shift[p.c];
         } else {
             MIX_UNROLL
             for (int l = 0; l < V; ++l) {
-                scale[l] = a.scale[p.c], shift[l] = a.shift[p.c];
+                scale[l] = w.scale[p.c], shift[l] = w.shift[p.c];
                 step(p, w.out);
             }
         }
@@ -610,7 +602,7 @@ template <typename To, int V>
 struct NormPass {
     typedef NormWork<To> Work;
     static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
-    static MIX_HD void vector(const MixArgs& a, const Work& w, int64_t v) { normalize_vector<To, V>(a, w, v); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { normalize_vector<To, V>(w, v); }
 };
 
 }  // namespace mixcut

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, here, what the GPU kit runs on a GPU machine (which has libtorch 2.11 and CUDA but no Rust):
 # the release GPU test binary, the GPU bench and the training example, stripped, plus Fashion-MNIST for
-# the training step, in gpu-carry/ (about 50 MB; the device tool carries at most 64 MiB). Then run bench/gpu_check.sh and bench/gpu_bench.sh there with
+# the training step, in gpu-carry/ (about 50 MB; the device tool carries at most 64 MiB). Then run bench/gpu_check.sh,
+# bench/gpu_bench.sh and bench/gpu_profile.sh there with
 # gpu-carry carried along (bench/README.md).
 #
 # FULL_DATA=1 carries the checks and the calibration experiment instead (scripts/gpu_experiment.sh): the

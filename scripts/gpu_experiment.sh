@@ -2,7 +2,8 @@
 # The calibration experiment (scripts/experiment.sh's settings: ResNet-8 width 16 on Fashion-MNIST's
 # 55,000 first training images, 5,000 held out for the temperature, crop + flip, 30 epochs, batch 128) on a
 # GPU machine, within one device command: one process per recipe, all at once on the one GPU (each run
-# is far too small to fill it), seed after seed while $BUDGET_S seconds last; then the report over every complete
+# is far too small to fill it; through MPS where the driver has it), seed after seed while $BUDGET_S
+# seconds last; then the report over every complete
 # seed, written by the binary's --resume from the runs' result files (nothing is retrained).
 #
 # Here: FULL_DATA=1 bash scripts/gpu_carry.sh (the binaries, all of Fashion-MNIST, the captions' font).
@@ -35,11 +36,28 @@ export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 common=(--device "$DEVICE" --holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --train-subset "$SUBSET" --eval-every 5
   --data "$B/fashion-mnist")
 mkdir -p "$OUT/logs" "$OUT/runs"
+# MPS, where the driver ships its control daemon (MPS=0 turns it off): the recipes' processes then run on
+# the GPU at once instead of taking turns in time slices. Started here, probed with one CUDA op, stopped
+# on exit; if it does not start or the probe fails, the runs share the GPU by time slicing as before.
+mps=off
+if [ "${MPS:-1}" = 1 ] && [[ "$DEVICE" == cuda* ]] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+  CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d) && CUDA_MPS_LOG_DIRECTORY=$OUT/mps-log
+  export CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  mkdir -p "$CUDA_MPS_LOG_DIRECTORY"
+  if timeout 20 nvidia-cuda-mps-control -d &&
+    timeout 60 "$PYTHON" -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1; then
+    mps=on
+    trap 'echo quit | timeout 20 nvidia-cuda-mps-control' EXIT
+  else
+    echo quit | timeout 20 nvidia-cuda-mps-control >/dev/null 2>&1
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  fi
+fi
 {
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"
   echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-  echo "runs: recipes $RECIPES (one process each, in parallel), seeds $SEEDS in turn; ${BUDGET}s in all"
+  echo "runs: recipes $RECIPES (one process each, in parallel; MPS $mps), seeds $SEEDS in turn; ${BUDGET}s in all"
 } >>"$OUT/machine.txt"
 # One seed at a time (its recipes in parallel), started only when the time left (less the report's
 # REPORT_S) is enough for a seed at the expected pace: SEED_S seconds for the first (the H200 attempt of

@@ -198,12 +198,15 @@ impl Source for FashionMnist {
     }
 
     fn train_batches(&self, epoch: usize, seed: u64) -> Result<Batches<'_>> {
-        // tch's generator (seeded by the training loop) orders the epoch, as in the committed runs.
-        let order = Tensor::randperm(self.train.len(), (Kind::Int64, self.train.labels.device()));
+        // tch's CPU generator (seeded by the training loop) orders the epoch, on every device: the order
+        // is read on the host (for the augmentation's per-sample streams) without waiting for the GPU,
+        // which copying a device-made order back would do once a step.
+        let order = Tensor::randperm(self.train.len(), (Kind::Int64, Device::Cpu));
+        let device = self.train.labels.device();
         Ok(Box::new(order.split(self.batch_size, 0).into_iter().map(move |index| {
-            let mut batch = self.train.batch(&index);
+            let mut batch = self.train.batch(&index.to_device(device));
             if self.augment {
-                let indices = Vec::<i64>::try_from(index.to_device(Device::Cpu))?;
+                let indices = Vec::<i64>::try_from(&index)?;
                 batch.images = augment::pad_crop_flip(&batch.images, 4, seed, epoch as u64, &indices)?;
             }
             Ok(batch)

@@ -37,8 +37,23 @@ const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
 /// fatbin, so the GPU tests can check the failure path (fallback, reason, nothing leaked).
 const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 
-/// `[dtype][vectorised]` entry points.
-type FunctionTable = [[sys::CUfunction; 2]; Dtype::ALL.len()];
+/// `[dtype][variant]` entry points; `variant` is [`variant`]'s index.
+type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
+
+/// A kernel's variant: 16-byte vectors or one element per thread, with or without class masks.
+fn variant(vectorised: bool, masks: bool) -> usize {
+    vectorised as usize + 2 * masks as usize
+}
+
+/// The variant's suffix after `<prefix>_<dtype>` in kernels/mix.cu's entry point names.
+fn kernel_suffix(vectorised: bool, masks: bool) -> &'static str {
+    match (vectorised, masks) {
+        (true, false) => "",
+        (false, false) => "_scalar",
+        (true, true) => "_masks",
+        (false, true) => "_scalar_masks",
+    }
+}
 
 /// Threads per block (the kernels' `__launch_bounds__`).
 const BLOCK: u32 = 256;
@@ -46,9 +61,9 @@ const BLOCK: u32 = 256;
 /// A device on which the kernels are loaded. Never unloaded: it lives as long as the process.
 struct Loaded {
     ctx: sys::CUcontext,
-    /// `functions[dtype][vectorised]`: the scalar and the 16-byte-vector entry point of each dtype's mix.
+    /// `functions[dtype][variant]`: each dtype's mix, scalar or in 16-byte vectors, without or with masks.
     functions: FunctionTable,
-    /// The same for the normalising pass, by output dtype (null where there is none: uint8).
+    /// The same for the normalising pass, by output dtype (null where there is none, uint8, and for masks).
     norm_functions: FunctionTable,
     /// `SLOTS + 1` label-error flags (the last one for mixers without a slot), host and device views.
     flags_host: *mut i32,
@@ -187,8 +202,8 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     let module =
         unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
     let rest = (|| {
-        let mix = functions(module, "mix", |_| true)?;
-        let norm = functions(module, "mixnorm", Dtype::is_float)?;
+        let mix = functions(module, "mix", |_| true, true)?;
+        let norm = functions(module, "mixnorm", Dtype::is_float, false)?;
         let (flags_host, flags_device) = label_flags()?;
         Ok(Loaded { ctx, functions: mix, norm_functions: norm, flags_host, flags_device })
     })();
@@ -199,21 +214,24 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     rest
 }
 
-/// The two entry points `<prefix>_<dtype>` and `<prefix>_<dtype>_scalar` of every dtype that `has` one.
+/// The entry points `<prefix>_<dtype>[_scalar]` of every dtype that `has` one, and with `masks` their
+/// `..._masks` forms.
 fn functions(
     module: sys::CUmodule,
     prefix: &str,
     has: impl Fn(Dtype) -> bool,
+    masks: bool,
 ) -> std::result::Result<FunctionTable, String> {
-    let mut table = [[std::ptr::null_mut(); 2]; Dtype::ALL.len()];
+    let mut table = [[std::ptr::null_mut(); 4]; Dtype::ALL.len()];
+    let forms = [(false, false), (true, false), (false, true), (true, true)];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
-        for vectorised in [false, true] {
-            let name = format!("{prefix}_{}{}", dtype.suffix(), if vectorised { "" } else { "_scalar" });
+        for (vectorised, with_masks) in forms.into_iter().filter(|&(_, m)| masks || !m) {
+            let name = format!("{prefix}_{}{}", dtype.suffix(), kernel_suffix(vectorised, with_masks));
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
             let func = unsafe { result::module::get_function(module, c_name) }
                 .map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
-            table[dtype as usize][vectorised as usize] = func;
+            table[dtype as usize][variant(vectorised, with_masks)] = func;
         }
     }
     Ok(table)
@@ -275,7 +293,8 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         Some(norm) => (&d.norm_functions, "mixnorm", norm.out),
         None => (&d.functions, "mix", job.batch.dtype),
     };
-    let func = table[dtype as usize][(vector_bytes == 16) as usize];
+    let masks = bufs.masks.is_some(); // segmentation: the kernels that paste class masks too
+    let func = table[dtype as usize][variant(vector_bytes == 16, masks)];
     crate::error::ensure!(
         !func.is_null(),
         Error::unsupported(
@@ -303,8 +322,8 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
-                let variant = if vector_bytes == 16 { "" } else { "_scalar" };
-                driver_error(format!("launching {prefix}_{}{variant} on cuda:{ordinal}", dtype.suffix()))(e)
+                let suffix = kernel_suffix(vector_bytes == 16, masks);
+                driver_error(format!("launching {prefix}_{}{suffix} on cuda:{ordinal}", dtype.suffix()))(e)
             })?;
     }
     Ok(())

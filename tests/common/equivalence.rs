@@ -203,17 +203,18 @@ pub fn normalize_matrix(device: Device) -> usize {
     cases
 }
 
-/// CutMix on images wide enough that a row holds several vectors of every dtype (so in-place CutMix takes
-/// the host's box-row paths: vectors inside a run, at its ends, across rows), in every mode (one box for
-/// the batch, one per pair, one per sample), odd and even batches, both layouts, and a pair with one
-/// sample kept; a batch of one pair with large samples, which the CPU executor splits between threads by
-/// vectors.
+/// CutMix on images wide enough that a box row is longer than the host's widest register in every dtype
+/// (in place, the host swaps or copies box rows: a register at a time, overlapping at the end, and shorter
+/// runs by halves), in every mode (one box for the batch, one per pair, one per sample: runs that meet,
+/// overlap or not), odd and even batches, both layouts, and a pair with one sample kept; a batch of one
+/// pair with large samples, which the CPU executor splits between threads by vectors (a box's rows cut
+/// at a share's edge).
 pub fn wide_boxes(device: Device) {
     let cases: [(i64, [i64; 3], &[MixMode]); 4] = [
         (7, [3, 20, 112], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
         (6, [2, 9, 130], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
         (5, [1, 70, 200], &[MixMode::Batch, MixMode::Elem]),
-        (2, [2, 256, 256], &[MixMode::Elem]),
+        (2, [2, 256, 256], &[MixMode::Batch, MixMode::Elem]),
     ];
     for (n, shape, modes) in cases {
         let full = [n, shape[0], shape[1], shape[2]];
