@@ -56,7 +56,7 @@ fn bare_box_swap(x: &mut Tensor, bbox: CutBox) {
     let s: Vec<usize> = x.size().iter().map(|&d| d as usize).collect();
     let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
     let elt = x.kind().elt_size_in_bytes();
-    assert!(x.is_contiguous());
+    assert!(x.device() == Device::Cpu && x.is_contiguous(), "bare_box_swap: a contiguous CPU tensor");
     // SAFETY: `x` is a contiguous CPU tensor of n·c·h·w elements of `elt` bytes, borrowed mutably here.
     let bytes = unsafe { std::slice::from_raw_parts_mut(x.data_ptr() as *mut u8, n * c * h * w * elt) };
     let (run, sample) = ((bbox.x1 - bbox.x0) * elt, c * h * w * elt);

@@ -38,7 +38,7 @@ __device__ __forceinline__ void stage(const MixArgs& a, NormWork<To>& w) {
 }
 
 // MASKS: the kernel also pastes class masks (segmentation), in blocks of its own. Only the kernels that
-// take masks hold that code: its registers (48 against 32 for the f32 mix, in sm_90's build) would
+// take masks hold that code: its registers (48 against 31 for the f32 mix, in sm_90's build) would
 // otherwise cost every mix the threads an SM can hold.
 template <bool MASKS, typename Pass>
 __device__ __forceinline__ void run(const MixArgs& a) {

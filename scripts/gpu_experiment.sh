@@ -37,15 +37,17 @@ common=(--device "$DEVICE" --holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --t
   --data "$B/fashion-mnist")
 mkdir -p "$OUT/logs" "$OUT/runs"
 # MPS, where the driver ships its control daemon (MPS=0 turns it off): the recipes' processes then run on
-# the GPU at once instead of taking turns in time slices. Started here, probed with one CUDA op, stopped
-# on exit; if it does not start or the probe fails, the runs share the GPU by time slicing as before.
+# the GPU at once instead of taking turns in time slices. Started here, probed with one CUDA op (a client
+# without a daemon silently runs without MPS, so the probe must leave an MPS server behind), stopped on
+# exit; otherwise the runs share the GPU by time slicing as before.
 mps=off
 if [ "${MPS:-1}" = 1 ] && [[ "$DEVICE" == cuda* ]] && command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
-  CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d) && CUDA_MPS_LOG_DIRECTORY=$OUT/mps-log
+  CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d) && CUDA_MPS_LOG_DIRECTORY=$(cd "$OUT" && pwd)/mps-log
   export CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
   mkdir -p "$CUDA_MPS_LOG_DIRECTORY"
   if timeout 20 nvidia-cuda-mps-control -d &&
-    timeout 60 "$PYTHON" -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1; then
+    timeout 60 "$PYTHON" -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1 &&
+    [ -n "$(echo get_server_list | timeout 20 nvidia-cuda-mps-control 2>/dev/null | grep -E '^[0-9]+$')" ]; then
     mps=on
     trap 'echo quit | timeout 20 nvidia-cuda-mps-control' EXIT
   else

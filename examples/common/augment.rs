@@ -6,6 +6,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
+use super::transfer::to_device_async;
+
 /// SplitMix64's finaliser: a bijective mix of 64 bits.
 fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -38,7 +40,7 @@ pub fn pad_crop_flip(images: &Tensor, pad: i64, seed: u64, epoch: u64, indices: 
         }
     }
     let gather =
-        Tensor::from_slice(&gather).view([n, 1, h * w]).expand([n, c, h * w], false).to_device(images.device());
+        to_device_async(&Tensor::from_slice(&gather), images.device()).view([n, 1, h * w]).expand([n, c, h * w], false);
     let padded = images.constant_pad_nd([pad, pad, pad, pad]).view([n, c, -1]);
     Ok(padded.gather(2, &gather, false).view([n, c, h, w]))
 }

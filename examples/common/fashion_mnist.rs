@@ -10,6 +10,7 @@ use tch::{Device, Kind, Tensor};
 use super::augment;
 use super::input::{PixelStats, FASHION_MNIST};
 use super::source::{Batch, Batches, EvalSplit, InputShape, Source};
+use super::transfer::to_device_async;
 
 /// Where Debian installs the data set.
 pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -198,13 +199,14 @@ impl Source for FashionMnist {
     }
 
     fn train_batches(&self, epoch: usize, seed: u64) -> Result<Batches<'_>> {
-        // tch's CPU generator (seeded by the training loop) orders the epoch, on every device: the order
-        // is read on the host (for the augmentation's per-sample streams) without waiting for the GPU,
-        // which copying a device-made order back would do once a step.
+        // tch's CPU generator (seeded by the training loop) orders the epoch, on every device: the host
+        // reads the order (for the augmentation's per-sample streams) without waiting for the GPU, which
+        // copying a device-made order back would do once a step; the device gets it once an epoch.
         let order = Tensor::randperm(self.train.len(), (Kind::Int64, Device::Cpu));
-        let device = self.train.labels.device();
-        Ok(Box::new(order.split(self.batch_size, 0).into_iter().map(move |index| {
-            let mut batch = self.train.batch(&index.to_device(device));
+        let on_device = to_device_async(&order, self.train.labels.device());
+        let batches = order.split(self.batch_size, 0).into_iter().zip(on_device.split(self.batch_size, 0));
+        Ok(Box::new(batches.map(move |(index, device_index)| {
+            let mut batch = self.train.batch(&device_index);
             if self.augment {
                 let indices = Vec::<i64>::try_from(&index)?;
                 batch.images = augment::pad_crop_flip(&batch.images, 4, seed, epoch as u64, &indices)?;

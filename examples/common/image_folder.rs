@@ -19,6 +19,7 @@ use super::augment::sample_rng;
 use super::cli::TrainArgs;
 use super::input::{PixelStats, IMAGENET};
 use super::source::{Batch, Batches, EvalSplit, InputShape, Source};
+use super::transfer::to_device_async;
 use super::transforms::{crop_resize_into, eval_crop, random_resized_crop};
 
 /// File extensions taken as images (compared without case); other files are ignored. The content is
@@ -277,7 +278,7 @@ impl Iterator for LoaderIter {
                 continue; // every file of this batch was skipped: its count goes with the next batch
             }
             let images = images.to_device_(self.device, Kind::Uint8, true, false).permute([0, 3, 1, 2]);
-            let labels = Tensor::from_slice(&labels).to_device(self.device);
+            let labels = to_device_async(&Tensor::from_slice(&labels), self.device);
             let skipped = std::mem::take(&mut self.carried_skips);
             return Some(Ok(Batch { images, labels, skipped }));
         }

@@ -13,6 +13,7 @@ pub mod report;
 pub mod results;
 pub mod source;
 pub mod train;
+pub mod transfer;
 pub mod transforms;
 
 use std::path::{Path, PathBuf};
