@@ -101,7 +101,7 @@ def main():
     if with_targets and one_class:
         print(f"\nTargets at 1000 classes add {100 * (with_targets / one_class - 1):.1f}% to the in-place Mixup (f32, 256x3x224x224).")
     for line in (folder / "bench_crate.log").read_text().splitlines():
-        if line.startswith("no-sync check"):
+        if line.startswith("no-sync check") or line.startswith("host cost per call"):
             print(f"\n{line}")
 
 

@@ -107,8 +107,8 @@ fn small_and_audio(c: &mut Criterion) {
     }
 }
 
-/// The normalising pass from a decoder's NHWC uint8 batch to channels-last bf16 and f32, against the chain
-/// of torch ops it replaces (benches/normalize.rs has the same on the CPU).
+/// The normalising pass from a decoder's NHWC uint8 batch to channels-last bf16 and f32 and to NCHW bf16,
+/// against the chain of torch ops it replaces (benches/normalize.rs has the same on the CPU).
 fn normalizing(c: &mut Criterion) {
     let mut group = c.benchmark_group("gpu/normalize/256x224x224x3_u8");
     group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
@@ -116,19 +116,24 @@ fn normalizing(c: &mut Criterion) {
     let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
     let mean = Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]).to_device(DEV);
     let std = Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]).to_device(DEV);
-    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
-        let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(kind) };
+    // Channels-last output (conv nets in bf16) in both float types; NCHW output (a layout change in the
+    // pass: each thread gathers every C-th input byte) in bf16.
+    for (kind, name, channels_last) in
+        [(Kind::BFloat16, "bf16", true), (Kind::Float, "f32", true), (Kind::BFloat16, "bf16", false)]
+    {
+        let norm = Normalize { input: InputLayout::Nhwc, channels_last, ..Normalize::imagenet(kind) };
+        let layout = if channels_last { "channels_last" } else { "contiguous" };
         let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
-        group.bench_function(format!("to_{name}_channels_last/fused"), |b| {
+        group.bench_function(format!("to_{name}_{layout}/fused"), |b| {
             b.iter_custom(|n| timed(n, || drop(m.apply_normalized(&x, &labels, &norm).unwrap())))
         });
-        group.bench_function(format!("to_{name}_channels_last/torch_op_chain"), |b| {
+        group.bench_function(format!("to_{name}_{layout}/torch_op_chain"), |b| {
             b.iter_custom(|n| {
                 timed(n, || {
                     let f = x.permute([0, 3, 1, 2]).to_kind(Kind::Float);
                     let mixed = &f * 0.7 + f.flip([0]) * 0.3;
                     let y = ((mixed / 255.0 - &mean) / &std).to_kind(kind);
-                    drop(y.permute([0, 2, 3, 1]).contiguous());
+                    drop(if channels_last { y.permute([0, 2, 3, 1]).contiguous() } else { y.contiguous() });
                 })
             })
         });
@@ -155,6 +160,34 @@ fn no_sync_per_call() {
         enqueued.as_secs_f64() * 1e3,
         ran.as_secs_f64() * 1e3,
         100.0 * enqueued.as_secs_f64() / ran.as_secs_f64()
+    );
+}
+
+/// The host's share of a small call: 128×3×32×32 end to end (DeiT's recipe) is bound by its CPU time, not
+/// the GPU's. Enqueueing 1000 calls, per call, beside 1000 allocations of its targets' size (libtorch's
+/// caching allocator) and 1000 `copy_`s of the batch (a minimal tch op), each ended by one synchronisation.
+fn host_cost_per_call() {
+    let mut x = batch(&[128, 3, 32, 32], Kind::Float);
+    let labels = Tensor::randint(1000, [128], (Kind::Int64, DEV));
+    let mut m = Mixer::new(MixConfig::deit(1000), 0).unwrap().with_executor(Executor::Fused);
+    let y = x.copy();
+    let per_call = |f: &mut dyn FnMut()| {
+        f();
+        sync();
+        let start = Instant::now();
+        for _ in 0..1000 {
+            f();
+        }
+        let enqueued = start.elapsed().as_secs_f64() * 1e3; // µs per call over 1000 calls
+        sync();
+        enqueued
+    };
+    let call = per_call(&mut || drop(m.apply_(&mut x, &labels).unwrap()));
+    let alloc = per_call(&mut || drop(Tensor::empty([128, 1000], (Kind::Float, DEV))));
+    let copy = per_call(&mut || x.copy_(&y));
+    println!(
+        "host cost per call: 128x3x32x32 DeiT end to end {call:.2} us to enqueue; an allocation of its targets' \
+         size {alloc:.2} us; a copy_ of the batch {copy:.2} us"
     );
 }
 
@@ -193,10 +226,13 @@ fn profile() {
     let mut m = fused(MixConfig::deit(1000));
     twice("128x3x32x32 f32 deit end to end", &mut || drop(m.apply_(&mut y, &small).unwrap()));
     let x = batch(&[256, 224, 224, 3], Kind::Uint8);
-    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
-        let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(kind) };
+    for (kind, name, channels_last) in
+        [(Kind::BFloat16, "bf16", true), (Kind::Float, "f32", true), (Kind::BFloat16, "bf16", false)]
+    {
+        let norm = Normalize { input: InputLayout::Nhwc, channels_last, ..Normalize::imagenet(kind) };
         let mut m = fused(MixConfig::mixup(1.0, 1000));
-        twice(&format!("normalize 256x224x224x3 u8 to {name} channels-last"), &mut || {
+        let layout = if channels_last { "channels-last" } else { "contiguous" };
+        twice(&format!("normalize 256x224x224x3 u8 to {name} {layout}"), &mut || {
             drop(m.apply_normalized(&x, &labels, &norm).unwrap())
         });
     }
@@ -224,5 +260,6 @@ fn main() {
     }
     benches();
     no_sync_per_call();
+    host_cost_per_call();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds, here, what the GPU kit runs on a GPU machine (which has libtorch 2.11 and CUDA but no Rust):
 # the release GPU test binary, the GPU bench and the training example, stripped, plus Fashion-MNIST for
-# the training step, in gpu-carry/ (about 50 MB; the device tool carries at most 64 MiB). Then run bench/gpu_check.sh,
-# bench/gpu_bench.sh and bench/gpu_profile.sh there with
-# gpu-carry carried along (bench/README.md).
+# the training step, in gpu-carry/ (about 31 MB; the device tool carries at most 64 MiB). Then run
+# bench/gpu_check.sh, bench/gpu_bench.sh and bench/gpu_profile.sh there with gpu-carry carried along
+# (bench/README.md).
 #
-# FULL_DATA=1 carries the checks and the calibration experiment instead (scripts/gpu_experiment.sh): the
-# test binary, the training example, all of Fashion-MNIST and the captions' font; no bench.
+# FULL_DATA=1 carries the calibration experiment too (scripts/gpu_experiment.sh): the same binaries, all of
+# Fashion-MNIST and the captions' font (about 53 MB), so one carry serves a whole GPU session.
 set -euo pipefail
 FULL_DATA=${FULL_DATA:-0}
 # The GPU machines are Hopper (H100, H200): their cubin alone keeps the carry small.
@@ -22,7 +22,7 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])'; }
 {
   cargo test --release --no-run --message-format=json --test fused_cuda
-  [ "$FULL_DATA" = 1 ] || cargo bench --no-run --message-format=json --bench gpu
+  cargo bench --no-run --message-format=json --bench gpu
   cargo build --release --message-format=json --example train_resnet
 } | executables | while read -r name exe; do
   cp "$exe" "gpu-carry/$name" && strip "gpu-carry/$name"

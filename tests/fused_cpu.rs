@@ -39,6 +39,11 @@ fn in_place_cutmix_over_box_rows_matches_on_wide_images() {
 }
 
 #[test]
+fn in_place_cutmix_runs_of_every_length_match() {
+    on_every_level(|| equivalence::run_lengths(Device::Cpu));
+}
+
+#[test]
 fn batches_larger_than_one_launch_match() {
     on_every_level(|| equivalence::large_batches(Device::Cpu));
 }

@@ -245,6 +245,24 @@ pub fn wide_boxes(device: Device) {
     }
 }
 
+/// In-place CutMix runs of every length the host's swaps and copies treat apart (1 to 80 bytes: single
+/// bytes, each power-of-two step, whole registers and an overlapping last one), in u8 and f32: one box for
+/// the batch (the samples swap), and boxes that only partly overlap between the pair's samples.
+pub fn run_lengths(device: Device) {
+    for (kind, widths) in [(Kind::Uint8, 1..=80usize), (Kind::Float, 1..=24)] {
+        let x = images(&[3, 2, 3, 90], kind).to_device(device);
+        for w in widths {
+            let mut plan = MixPlan::identity(3, Some((3, 90)));
+            plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: 2, x0: 3, x1: 3 + w }, lam: 0.5 };
+            plan.ops[2] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: 2, x0: 3, x1: 3 + w }, lam: 0.5 };
+            let cfg = config(MixMode::Batch, 4, 4);
+            compare(&plan, &cfg, &x, &labels(3, 4), &format!("batch box of width {w} {kind:?}"));
+            plan.ops[2] = MixOp::CutMix { bbox: CutBox { y0: 1, y1: 3, x0: 3 + w / 2, x1: 4 + w }, lam: 0.5 };
+            compare(&plan, &cfg, &x, &labels(3, 4), &format!("overlapping boxes of width {w} {kind:?}"));
+        }
+    }
+}
+
 /// Segmentation batches: images and int64 / uint8 class masks, and soft masks, through both executors.
 /// 8×8 masks take the vectorised byte path (512 and 64 bytes per sample), 9×11 the scalar one.
 pub fn segmentation(device: Device) {
