@@ -1,7 +1,8 @@
-//! The GPU kit's benchmark: ~18 criterion cases on cuda:0 (a copy of the same bytes as the bandwidth
-//! ceiling; the fused executor's in-place Mixup and CutMix at 256×3×224×224 in f32, bf16 and u8; 128×3×32×32
-//! end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC uint8 to bf16 and f32
-//! beside the torch op chain it replaces), then a measurement showing that no call synchronises.
+//! The GPU kit's benchmark: criterion cases on cuda:0 (a copy of the same bytes as the bandwidth ceiling;
+//! the fused executor's in-place Mixup in batch, pair and elem mode and CutMix at 256×3×224×224 in f32,
+//! bf16 and u8; 128×3×32×32 end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC
+//! uint8 to channels-last bf16 and f32 and to NCHW bf16 beside the torch op chain it replaces), then a
+//! measurement showing that no call synchronises and the host's cost of a small call.
 //!
 //! Each sample times a run of back-to-back calls ended by one `cuda::synchronize` (so it counts the GPU's
 //! time per call, not a sync per call); bench/peers.py times timm and torchvision the same way.

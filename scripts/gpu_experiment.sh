@@ -36,6 +36,7 @@ export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 common=(--device "$DEVICE" --holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --train-subset "$SUBSET" --eval-every 5
   --data "$B/fashion-mnist")
 mkdir -p "$OUT/logs" "$OUT/runs"
+start=$(date +%s) # the budget counts from here
 # MPS, where the driver ships its control daemon (MPS=0 turns it off): the recipes' processes then run on
 # the GPU at once instead of taking turns in time slices. Started here, probed with one CUDA op (a client
 # without a daemon silently runs without MPS, so the probe must leave an MPS server behind), stopped on
@@ -49,9 +50,10 @@ if [ "${MPS:-1}" = 1 ] && [[ "$DEVICE" == cuda* ]] && command -v nvidia-cuda-mps
     timeout 60 "$PYTHON" -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1 &&
     [ -n "$(echo get_server_list | timeout 20 nvidia-cuda-mps-control 2>/dev/null | grep -E '^[0-9]+$')" ]; then
     mps=on
-    trap 'echo quit | timeout 20 nvidia-cuda-mps-control' EXIT
+    trap 'echo quit | timeout 20 nvidia-cuda-mps-control; rm -rf "$CUDA_MPS_PIPE_DIRECTORY"' EXIT
   else
     echo quit | timeout 20 nvidia-cuda-mps-control >/dev/null 2>&1
+    rm -rf "$CUDA_MPS_PIPE_DIRECTORY"
     unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
   fi
 fi
@@ -62,13 +64,15 @@ fi
   echo "runs: recipes $RECIPES (one process each, in parallel; MPS $mps), seeds $SEEDS in turn; ${BUDGET}s in all"
 } >>"$OUT/machine.txt"
 # One seed at a time (its recipes in parallel), started only when the time left (less the report's
-# REPORT_S) is enough for a seed at the expected pace: SEED_S seconds for the first (the H200 attempt of
-# 2026-11-26 ran five recipes at about 2,900 images/s each: about 570 s a seed), then the last seed's
-# time. A seed cut short by its limit would be lost; the finished ones are kept.
-SEED_S=${SEED_S:-600}
+# REPORT_S) is enough for a seed at the expected pace: SEED_S seconds for the first (default 0: start it),
+# then the last seed's time. Once every run of a seed has finished its first epoch, the seed's time is
+# projected from that pace (the first epoch also pays the start-up, so the projection errs long); a seed
+# that cannot end within the time left is stopped then, not at the limit (a seed cut short is lost; the
+# finished ones are kept).
+SEED_S=${SEED_S:-0}
 REPORT_S=${REPORT_S:-60}
-start=$(date +%s)
 need=$SEED_S
+stopped=0
 for seed in ${SEEDS//,/ }; do
   left=$((BUDGET - REPORT_S - ($(date +%s) - start)))
   if [ "$left" -lt "$need" ]; then
@@ -85,12 +89,33 @@ for seed in ${SEEDS//,/ }; do
       --out "$OUT/parts/$recipe-seed$seed" >>"$log" 2>&1 &
     pids+=("$recipe:$!")
   done
+  while :; do
+    sleep 2
+    alive=0
+    for entry in "${pids[@]}"; do kill -0 "${entry#*:}" 2>/dev/null && alive=1; done
+    [ "$alive" = 1 ] || break
+    first_done=0
+    for entry in "${pids[@]}"; do
+      grep -q " epoch 1/$EPOCHS " "$OUT/logs/${entry%%:*}-seed$seed.log" && first_done=$((first_done + 1))
+    done
+    [ "$first_done" = "${#pids[@]}" ] || continue
+    first=$(($(date +%s) - seed_start))
+    projected=$((first * EPOCHS * 11 / 10))
+    if [ "$projected" -gt "$left" ]; then
+      echo "seed $seed stopped after its first epoch (${first}s): projected ${projected}s, ${left}s left" |
+        tee -a "$OUT/machine.txt"
+      for entry in "${pids[@]}"; do kill "${entry#*:}" 2>/dev/null; done
+      stopped=1
+    fi
+    break
+  done
   for entry in "${pids[@]}"; do
     wait "${entry#*:}"
     rc=$?
     [ "$rc" = 0 ] || echo "${entry%%:*} seed $seed: exit $rc$( [ "$rc" = 124 ] && echo " (cut at ${left}s)")" |
       tee -a "$OUT/machine.txt"
   done
+  [ "$stopped" = 1 ] && break
   need=$(($(date +%s) - seed_start))
   echo "seed $seed: its runs ended after ${need}s" | tee -a "$OUT/machine.txt"
   need=$((need * 23 / 20))

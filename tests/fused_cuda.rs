@@ -33,9 +33,14 @@ fn fused_cuda_matches_reference_over_the_matrix() {
 fn fused_cuda_hand_plans_large_batches_misaligned() {
     let Some(dev) = gpu() else { return };
     equivalence::hand_plans(dev);
-    equivalence::run_lengths(dev);
     equivalence::large_batches(dev);
     equivalence::misaligned(dev);
+}
+
+#[test]
+fn fused_cuda_in_place_cutmix_runs_of_every_length() {
+    let Some(dev) = gpu() else { return };
+    equivalence::run_lengths(dev);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! loads in flight to reach the memory's bandwidth. Runs wherever nvcc built the kernels, GPU or not.
 
 /// Registers a thread may take, at the steps where an SM's 64K registers hold one block of 256 threads
-/// fewer: 64 keeps four blocks (half the SM's threads) for the mix; the normalising pass, which holds 16
-/// input bytes and 64 output values a thread, keeps three with 80.
+/// fewer: 64 keeps four blocks for the mix; the normalising pass, which holds 16 input bytes and 64
+/// output values a thread, keeps three with 80.
 fn budget(kernel: &str) -> u32 {
     if kernel.starts_with("mixnorm_") {
         80

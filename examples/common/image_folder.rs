@@ -19,7 +19,7 @@ use super::augment::sample_rng;
 use super::cli::TrainArgs;
 use super::input::{PixelStats, IMAGENET};
 use super::source::{Batch, Batches, EvalSplit, InputShape, Source};
-use super::transfer::to_device_async;
+use super::transfer::{pinned, to_device_async};
 use super::transforms::{crop_resize_into, eval_crop, random_resized_crop};
 
 /// File extensions taken as images (compared without case); other files are ignored. The content is
@@ -242,7 +242,7 @@ fn make_batch(
     let s = config.size as i64;
     let mut images = Tensor::from_slice(&pixels).view([labels.len() as i64, s, s, 3]);
     if config.device.is_cuda() {
-        images = images.pin_memory(config.device);
+        images = pinned(&images, config.device);
     }
     Ok((images, labels, skipped))
 }
