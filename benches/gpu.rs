@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{CutBox, Executor, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
+use tch_mixcut::{Executor, InputLayout, MixConfig, MixMode, Mixer, Normalize};
+
+mod common;
+use common::box_plan;
 
 const DEV: Device = Device::Cuda(0);
 
@@ -40,20 +43,6 @@ fn batch(shape: &[i64], kind: Kind) -> Tensor {
     }
 }
 
-/// A CutMix plan pasting a centred box of about half the image area into every sample (λ ≈ 0.5).
-fn half_box_plan(n: usize, h: usize, w: usize) -> MixPlan {
-    let (bh, bw) = ((h as f64 * 0.5f64.sqrt()).round() as usize, (w as f64 * 0.5f64.sqrt()).round() as usize);
-    let bbox = CutBox { y0: (h - bh) / 2, y1: (h - bh) / 2 + bh, x0: (w - bw) / 2, x1: (w - bw) / 2 + bw };
-    let lam = 1.0 - bbox.area() as f64 / (h * w) as f64;
-    let mut plan = MixPlan::identity(n, Some((h, w)));
-    for (i, op) in plan.ops.iter_mut().enumerate() {
-        if 2 * i + 1 != n {
-            *op = MixOp::CutMix { bbox, lam };
-        }
-    }
-    plan
-}
-
 fn imagenet(c: &mut Criterion) {
     let shape = [256i64, 3, 224, 224];
     let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
@@ -70,7 +59,7 @@ fn imagenet(c: &mut Criterion) {
             let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place").to_lowercase(), "fused");
             group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
         }
-        let plan = half_box_plan(256, 224, 224);
+        let plan = box_plan(256, (224, 224), 0.5);
         let mut m = Mixer::new(MixConfig::cutmix(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
         let id = BenchmarkId::new("cutmix_half_area/batch/in_place", "fused");
         group.bench_function(id, |b| {
@@ -108,6 +97,12 @@ fn small_and_audio(c: &mut Criterion) {
     }
 }
 
+/// The normalising pass's outputs timed and profiled (dtype, its name, channels-last): channels-last (conv
+/// nets in bf16) in both float types; NCHW (a layout change in the pass: each thread gathers every C-th
+/// input byte) in bf16.
+const NORMALIZE_CASES: [(Kind, &str, bool); 3] =
+    [(Kind::BFloat16, "bf16", true), (Kind::Float, "f32", true), (Kind::BFloat16, "bf16", false)];
+
 /// The normalising pass from a decoder's NHWC uint8 batch to channels-last bf16 and f32 and to NCHW bf16,
 /// against the chain of torch ops it replaces (benches/normalize.rs has the same on the CPU).
 fn normalizing(c: &mut Criterion) {
@@ -117,11 +112,7 @@ fn normalizing(c: &mut Criterion) {
     let labels = Tensor::randint(1000, [256], (Kind::Int64, DEV));
     let mean = Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]).to_device(DEV);
     let std = Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]).to_device(DEV);
-    // Channels-last output (conv nets in bf16) in both float types; NCHW output (a layout change in the
-    // pass: each thread gathers every C-th input byte) in bf16.
-    for (kind, name, channels_last) in
-        [(Kind::BFloat16, "bf16", true), (Kind::Float, "f32", true), (Kind::BFloat16, "bf16", false)]
-    {
+    for (kind, name, channels_last) in NORMALIZE_CASES {
         let norm = Normalize { input: InputLayout::Nhwc, channels_last, ..Normalize::imagenet(kind) };
         let layout = if channels_last { "channels_last" } else { "contiguous" };
         let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
@@ -210,7 +201,7 @@ fn profile() {
         let mut y = batch(&[256, 3, 224, 224], kind);
         let mut m = fused(MixConfig::mixup(1.0, 1000));
         twice(&format!("256x3x224x224 {name} mixup batch in place"), &mut || drop(m.apply_(&mut y, &labels).unwrap()));
-        let plan = half_box_plan(256, 224, 224);
+        let plan = box_plan(256, (224, 224), 0.5);
         let mut m = fused(MixConfig::cutmix(1.0, 1000));
         twice(&format!("256x3x224x224 {name} cutmix half area in place"), &mut || {
             drop(m.apply_plan_(&plan, &mut y, &labels).unwrap())
@@ -227,9 +218,7 @@ fn profile() {
     let mut m = fused(MixConfig::deit(1000));
     twice("128x3x32x32 f32 deit end to end", &mut || drop(m.apply_(&mut y, &small).unwrap()));
     let x = batch(&[256, 224, 224, 3], Kind::Uint8);
-    for (kind, name, channels_last) in
-        [(Kind::BFloat16, "bf16", true), (Kind::Float, "f32", true), (Kind::BFloat16, "bf16", false)]
-    {
+    for (kind, name, channels_last) in NORMALIZE_CASES {
         let norm = Normalize { input: InputLayout::Nhwc, channels_last, ..Normalize::imagenet(kind) };
         let mut m = fused(MixConfig::mixup(1.0, 1000));
         let layout = if channels_last { "channels-last" } else { "contiguous" };

@@ -14,7 +14,10 @@ use std::time::Duration;
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::testing::with_cpu_isa;
-use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixOp, MixPlan, Mixer};
+use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixPlan, Mixer};
+
+mod common;
+use common::{box_plan, centred_box};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -24,28 +27,6 @@ fn batch(shape: &[i64], kind: Kind) -> Tensor {
         Kind::Uint8 => Tensor::randint(256, shape, (Kind::Uint8, Device::Cpu)),
         k => Tensor::rand(shape, (k, Device::Cpu)),
     }
-}
-
-/// CutMix in every sample (the middle one of an odd batch keeps) with a centred box covering about
-/// `area` of the H×W image (at least one pixel), λ the kept fraction.
-fn box_plan(n: usize, (h, w): (usize, usize), area: f64) -> MixPlan {
-    let bbox = centred_box((h, w), area);
-    let lam = 1.0 - bbox.area() as f64 / (h * w) as f64;
-    let mut plan = MixPlan::identity(n, Some((h, w)));
-    for (i, op) in plan.ops.iter_mut().enumerate() {
-        if 2 * i + 1 != n {
-            *op = MixOp::CutMix { bbox, lam };
-        }
-    }
-    plan
-}
-
-/// A centred box covering about `area` of the H×W image (at least one pixel).
-fn centred_box((h, w): (usize, usize), area: f64) -> CutBox {
-    let side = |len: usize| ((len as f64 * area.sqrt()).round() as usize).clamp(1, len);
-    let (bh, bw) = (side(h), side(w));
-    let (y0, x0) = ((h - bh) / 2, (w - bw) / 2);
-    CutBox { y0, y1: y0 + bh, x0, x1: x0 + bw }
 }
 
 /// The least an in-place CutMix of `bbox` in every pair of `x` `[N, C, H, W]` (contiguous) has to do,

@@ -3,8 +3,8 @@
 # 55,000 first training images, 5,000 held out for the temperature, crop + flip, 30 epochs, batch 128) on a
 # GPU machine, within one device command: one process per recipe, all at once on the one GPU (each run
 # is far too small to fill it; through MPS where the driver has it), seed after seed while $BUDGET_S
-# seconds last; then the report over every complete
-# seed, written by the binary's --resume from the runs' result files (nothing is retrained).
+# seconds last; then the report over every complete seed, written by the binary's --resume from the
+# runs' result files (nothing is retrained).
 #
 # Here: FULL_DATA=1 bash scripts/gpu_carry.sh (the binaries, all of Fashion-MNIST, the captions' font).
 # There: PYTHON=<python with torch> OUT=<folder> SEEDS=0 bash scripts/gpu_experiment.sh
