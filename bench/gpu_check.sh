@@ -17,7 +17,7 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
   # libtorch's caching allocator hides overruns from the sanitizer: every tensor gets its own allocation.
   step "compute-sanitizer memcheck" 100 memcheck.log env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
     compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 --print-limit 20 \
-    "$B/fused_cuda" --test-threads=1 hand_plans out_of_range label_errors_belong segmentation
+    "$B/fused_cuda" --test-threads=1 hand_plans out_of_range label_errors_belong segmentation normalising
 else
   skip "compute-sanitizer memcheck" "compute-sanitizer not found"
 fi

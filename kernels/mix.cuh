@@ -151,10 +151,16 @@ MIX_HD F blend(F a, F b, float wa, float wb) {
 #endif
 }
 
-// V consecutive elements: one 16-byte access on the GPU (V·sizeof(T) == 16); the host build also uses
-// 64-byte groups, which its SIMD forms below (host_simd.h) process a register at a time.
+// V consecutive elements: one 16-byte access on the GPU (V·sizeof(T) == 16; the normalising pass also
+// reads its uint8 input in 4- or 8-byte vectors, aligned to their size); the host build also uses 64-byte
+// groups, which its SIMD forms below (host_simd.h) process a register at a time.
 template <typename T, int V>
-struct alignas(V * sizeof(T) >= 16 ? 16 : alignof(T)) Vec {
+struct VecAlign {  // 16 bytes at most; the vector's own size where that is a power of two
+    static constexpr size_t bytes = V * sizeof(T);
+    static constexpr size_t value = bytes >= 16 ? 16 : (bytes & (bytes - 1)) == 0 ? bytes : alignof(T);
+};
+template <typename T, int V>
+struct alignas(VecAlign<T, V>::value) Vec {
     T v[V];
 };
 

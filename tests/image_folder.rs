@@ -253,6 +253,26 @@ fn the_training_binaries_run_on_an_image_folder() {
         let e = ex::run_resnet(&c.train, &c.resnet).unwrap_err().to_string();
         assert!(e.contains("resume:") && e.contains("other settings"), "{other:?}: {e}");
     }
+    // --report-only writes the report from the result files alone, trains nothing, and refuses a missing
+    // run or runs of different settings.
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    let report_only = |extra: &[&str]| {
+        let c = cli(&root, &[&common[..], &["--arch", "small", "--report-only"], extra].concat());
+        ex::run_resnet(&c.train, &c.resnet)
+    };
+    report_only(&[]).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Report: `") && report.contains("| both | 0 |"), "{report}");
+    assert_eq!(std::fs::read_to_string(out.join("runs/both-seed0/result.json")).unwrap(), kept);
+    let e = report_only(&["--seeds", "0,1"]).unwrap_err().to_string();
+    assert!(e.contains("report-only: no result file in") && e.contains("both-seed1"), "{e}");
+    let other = out.join("runs/mixup-seed0");
+    std::fs::create_dir_all(&other).unwrap();
+    let edited = kept.replace("\"recipe\": \"both\"", "\"recipe\": \"mixup\"").replace("width 4", "width 5");
+    assert_ne!(edited, kept);
+    std::fs::write(other.join("result.json"), edited).unwrap();
+    let e = report_only(&["--recipes", "both,mixup"]).unwrap_err().to_string();
+    assert!(e.contains("report-only:") && e.contains("mixup-seed0 was written with other settings"), "{e}");
     let c = cli(&root, &[&common[..], &["--patch", "8", "--dim", "32", "--depth", "1", "--heads", "2"]].concat());
     ex::run_vit(&c.train, &c.vit).unwrap();
     let c = cli(&root, &[&common[..], &["--patch", "5"]].concat());

@@ -120,6 +120,11 @@ pub struct TrainArgs {
     /// Skip runs whose result file already exists in the output folder (with the same settings).
     #[arg(long)]
     pub resume: bool,
+    /// Train nothing: write the report, CSV and reliability diagrams from the result files of every
+    /// requested recipe and seed already in the output folder (runs trained elsewhere, e.g. on a GPU
+    /// machine); refused if one is missing or their settings differ.
+    #[arg(long, conflicts_with = "resume")]
+    pub report_only: bool,
     /// Folder for the report, pictures and CSV.
     #[arg(long)]
     pub out: Option<PathBuf>,

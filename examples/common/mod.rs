@@ -79,6 +79,9 @@ pub fn run(
     build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>,
 ) -> Result<()> {
     args.validate()?;
+    if args.report_only {
+        return report_only(model, args);
+    }
     let device = args.device();
     let source = open_source(args, device)?;
     println!("{}, on {device:?}", source.describe());
@@ -137,6 +140,49 @@ pub fn run(
     }
     println!(
         "\n{}\nwrote {}/report.md, report.csv, reliability*.png, batch_*.png, runs/*/result.json",
+        std::fs::read_to_string(out.join("report.md"))?,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `--report-only`: the report over the result files already in the output folder, one per requested
+/// (recipe, seed), all written with the same settings; no data, device or model is touched.
+fn report_only(model: &str, args: &TrainArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
+    let (recipes, seeds) = (args.recipe_list(), args.seed_list());
+    let mut runs = Vec::new();
+    for &seed in &seeds {
+        for &recipe in &recipes {
+            let dir = results::run_dir(&out, recipe, seed);
+            let run = results::load(&dir)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "report-only: no result file in {} (train that run first, or leave it out)",
+                    dir.display()
+                )
+            })?;
+            if let Some(first) = runs.first().map(|r: &results::RunResult| &r.settings) {
+                ensure!(
+                    run.settings == *first,
+                    "report-only: {} was written with other settings:\n  {}\nthan the first run:\n  {first}",
+                    dir.display(),
+                    run.settings
+                );
+            }
+            runs.push(run);
+        }
+    }
+    let command: Vec<String> = std::env::args().collect();
+    let description = format!(
+        "Report: `{}`, over runs trained with these settings: {}; seeds {seeds:?}. Evaluation with augmentation \
+         off{}.",
+        command.join(" "),
+        runs[0].settings,
+        if args.holdout > 0 { "; temperature fitted on the held-out images by minimising their NLL" } else { "" }
+    );
+    results::summarise(&out, &format!("{model} on {}", data_name(args)), &description, &runs)?;
+    println!(
+        "{}\nwrote {}/report.md, report.csv, reliability*.png",
         std::fs::read_to_string(out.join("report.md"))?,
         out.display()
     );

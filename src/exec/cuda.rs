@@ -40,7 +40,7 @@ const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 /// `[dtype][variant]` entry points; `variant` is [`variant`]'s index.
 type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
 
-/// A kernel's variant: 16-byte vectors or one element per thread, with or without class masks.
+/// A kernel's variant: one 16-byte output vector or one element per thread, with or without class masks.
 fn variant(vectorised: bool, masks: bool) -> usize {
     vectorised as usize + 2 * masks as usize
 }
@@ -288,13 +288,16 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let d = loaded(ordinal)?;
     let slot = flag.slot().unwrap_or(SLOTS);
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
-    let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[16], error, flag.token())?;
-    let (table, prefix, dtype) = match &job.normalize {
-        Some(norm) => (&d.norm_functions, "mixnorm", norm.out),
-        None => (&d.functions, "mix", job.batch.dtype),
+    // Each thread moves one 16-byte vector of output: 16 input bytes for the mix; for the normalising
+    // pass, the uint8 bytes that make 16 bytes of its float output (kernels/mix.cu, NORM_KERNELS).
+    let (table, prefix, dtype, input_bytes) = match &job.normalize {
+        Some(norm) => (&d.norm_functions, "mixnorm", norm.out, 16 / norm.out.size()),
+        None => (&d.functions, "mix", job.batch.dtype, 16),
     };
+    let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[input_bytes], error, flag.token())?;
+    let vectorised = vector_bytes != 0;
     let masks = bufs.masks.is_some(); // segmentation: the kernels that paste class masks too
-    let func = table[dtype as usize][variant(vector_bytes == 16, masks)];
+    let func = table[dtype as usize][variant(vectorised, masks)];
     crate::error::ensure!(
         !func.is_null(),
         Error::unsupported(
@@ -322,7 +325,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
-                let suffix = kernel_suffix(vector_bytes == 16, masks);
+                let suffix = kernel_suffix(vectorised, masks);
                 driver_error(format!("launching {prefix}_{}{suffix} on cuda:{ordinal}", dtype.suffix()))(e)
             })?;
     }

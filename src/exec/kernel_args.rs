@@ -140,10 +140,10 @@ pub(crate) fn supported(
     super::kernel_classes(num_classes).map(|_| ())
 }
 
-/// The argument blocks of every launch, and the vector width they use in bytes: the widest of
-/// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU) that every sample start and length
-/// is aligned to, or 0 for single elements. `error` is where the kernels store `token` on an out-of-range
-/// class index (device-visible memory for CUDA).
+/// The argument blocks of every launch, and the vector width they use in input bytes: the widest of
+/// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU, `[4]` for its normalising pass
+/// into f32) that every sample start and length is aligned to, or 0 for single elements. `error` is
+/// where the kernels store `token` on an out-of-range class index (device-visible memory for CUDA).
 pub(crate) fn build(
     job: &Job,
     bufs: &Buffers,
