@@ -87,15 +87,12 @@ pub fn run(
     println!("{}, on {device:?}", source.describe());
     let input = source.input();
     build(&nn::VarStore::new(Device::Cpu).root(), &input)?; // refuse bad model options before training
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
+    let out = out_dir(model, args);
     let settings = settings(&format!("{model} ({options})"), args, source.as_ref(), device);
     let command: Vec<String> = std::env::args().collect();
     let (recipes, seeds) = (args.recipe_list(), args.seed_list());
-    let description = format!(
-        "Command: `{}`  \nSettings: {settings}; seeds {seeds:?}. Evaluation with augmentation off{}.",
-        command.join(" "),
-        if args.holdout > 0 { "; temperature fitted on the held-out images by minimising their NLL" } else { "" }
-    );
+    let description =
+        format!("Command: `{}`  \nSettings: {settings}; seeds {seeds:?}. {}", command.join(" "), evaluation_note(args));
     let mut done = Vec::new();
     for &seed in &seeds {
         for &recipe in &recipes {
@@ -135,7 +132,7 @@ pub fn run(
             done.push(result);
             let mut ordered = done.clone();
             ordered.sort_by_key(|r| (recipes.iter().position(|x| x.name() == r.recipe), r.seed));
-            results::summarise(&out, &format!("{model} on {}", data_name(args)), &description, &ordered)?;
+            results::summarise(&out, &report_title(model, args), &description, &ordered)?;
         }
     }
     println!(
@@ -149,11 +146,12 @@ pub fn run(
 /// `--report-only`: the report over the result files already in the output folder, one per requested
 /// (recipe, seed), all written with the same settings; no data, device or model is touched.
 fn report_only(model: &str, args: &TrainArgs) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model));
+    let out = out_dir(model, args);
     let (recipes, seeds) = (args.recipe_list(), args.seed_list());
     let mut runs = Vec::new();
-    for &seed in &seeds {
-        for &recipe in &recipes {
+    // Recipe by recipe, each recipe's seeds in turn: the training report's order.
+    for &recipe in &recipes {
+        for &seed in &seeds {
             let dir = results::run_dir(&out, recipe, seed);
             let run = results::load(&dir)?.ok_or_else(|| {
                 anyhow::anyhow!(
@@ -174,19 +172,37 @@ fn report_only(model: &str, args: &TrainArgs) -> Result<()> {
     }
     let command: Vec<String> = std::env::args().collect();
     let description = format!(
-        "Report: `{}`, over runs trained with these settings: {}; seeds {seeds:?}. Evaluation with augmentation \
-         off{}.",
+        "Report: `{}`, over runs trained with these settings: {}; seeds {seeds:?}. {}",
         command.join(" "),
         runs[0].settings,
-        if args.holdout > 0 { "; temperature fitted on the held-out images by minimising their NLL" } else { "" }
+        evaluation_note(args)
     );
-    results::summarise(&out, &format!("{model} on {}", data_name(args)), &description, &runs)?;
+    results::summarise(&out, &report_title(model, args), &description, &runs)?;
     println!(
         "{}\nwrote {}/report.md, report.csv, reliability*.png",
         std::fs::read_to_string(out.join("report.md"))?,
         out.display()
     );
     Ok(())
+}
+
+/// The folder for the runs and the report: `--out`, else runs/<model>.
+fn out_dir(model: &str, args: &TrainArgs) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(model))
+}
+
+/// The report's title: the model and the data.
+fn report_title(model: &str, args: &TrainArgs) -> String {
+    format!("{model} on {}", data_name(args))
+}
+
+/// How the report's numbers were evaluated, for its description.
+fn evaluation_note(args: &TrainArgs) -> &'static str {
+    if args.holdout > 0 {
+        "Evaluation with augmentation off; temperature fitted on the held-out images by minimising their NLL."
+    } else {
+        "Evaluation with augmentation off."
+    }
 }
 
 /// "Fashion-MNIST" or the image folder's name, for titles.
