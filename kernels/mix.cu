@@ -24,18 +24,26 @@ __device__ __forceinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b,
 
 // What a pass's threads read at lane-dependent places, copied by the block into shared memory first (the
 // argument block's constant cache serves one address at a time): nothing for the mix; the normalising
-// pass's per-channel tables. Every thread of the block calls it (it synchronises the block).
-template <typename Work>
-__device__ __forceinline__ void stage(const MixArgs&, Work&) {}
+// pass's constants as one 16-byte-aligned row of V entries per channel (NormWork). Every thread of the
+// block calls it (it synchronises the block).
+template <typename Pass>
+struct Stage {
+    static __device__ __forceinline__ void run(const MixArgs&, typename Pass::Work&) {}
+};
 
-template <typename To>
-__device__ __forceinline__ void stage(const MixArgs& a, NormWork<To>& w) {
-    __shared__ float tables[2 * MIX_NORM_TABLE];
-    for (int i = threadIdx.x; i < 2 * MIX_NORM_TABLE; i += blockDim.x)
-        tables[i] = i < MIX_NORM_TABLE ? a.scale[i] : a.shift[i - MIX_NORM_TABLE];
-    __syncthreads();
-    w.scale = tables, w.shift = tables + MIX_NORM_TABLE;
-}
+template <typename To, int V>
+struct Stage<NormPass<To, V>> {
+    static __device__ __forceinline__ void run(const MixArgs& a, NormWork<To>& w) {
+        __shared__ __align__(16) float rows[2 * MIX_MAX_CHANNELS * V];
+        const int n = a.channels * V;  // entries of one table's rows
+        for (int t = threadIdx.x; t < 2 * n; t += blockDim.x) {
+            const int r = t < n ? t : t - n;  // row r / V, lane r % V: channel (r / V + r % V) mod C
+            rows[t] = (t < n ? a.scale : a.shift)[r / V + r % V];
+        }
+        __syncthreads();
+        w.scale = rows, w.shift = rows + n, w.row = V;
+    }
+};
 
 // MASKS: the kernel also pastes class masks (segmentation), in blocks of its own. Only the kernels that
 // take masks hold that code: its registers (48 against 31 for the f32 mix, in sm_90's build) would
@@ -46,7 +54,7 @@ __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t image_blocks = gridDim.x - 1 - a.mask_blocks;
     if (blockIdx.x < image_blocks) {  // the same branch for the whole block
         typename Pass::Work w = Pass::work(a, k);
-        stage(a, w);
+        Stage<Pass>::run(a, w);
         const int64_t stride = image_blocks * blockDim.x;
         for (int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; v < a.vecs_per_sample; v += stride)
             Pass::vector(a, w, v);

@@ -39,6 +39,14 @@ namespace mixcut {
 
 enum : int32_t { OP_KEEP = 0, OP_MIXUP = 1, OP_CUTMIX = 2 };
 
+// Division by a divisor fixed for a launch as a multiply and a shift: floor(n / d) == (n · mul) >> shift
+// for every 0 <= n < 2^31 (Granlund and Montgomery's round-up method; the pair is built by
+// src/exec/kernel_args.rs). The coordinates of an element need two divisions, which on the GPU are
+// about twenty instructions each (a reciprocal and two conversions among them).
+struct FastDiv {
+    uint32_t mul, shift;
+};
+
 // One sample's operation. Weights are λ and 1-λ as f32 (the reference executor uses the same numbers).
 struct MixSample {
     int32_t op;
@@ -88,6 +96,8 @@ struct MixArgs {
     // The normalising pass (uint8 in, float out): output memory order and per-channel affine map.
     int32_t dst_channels_last;         // 1: outputs stored [H, W, C] per sample
     int32_t pad;
+    // The normalising pass's divisors (coord_of<true>): channels, height, width.
+    FastDiv by_channels, by_height, by_width;
     float scale[MIX_NORM_TABLE];       // 1 / (255 · std_c), rounded once to f32, at every k with k mod C == c
     float shift[MIX_NORM_TABLE];       // −mean_c / std_c, rounded once to f32, likewise
     MixSample first[MIX_MAX_PAIRS];   // sample i = pair_begin + k
@@ -204,28 +214,45 @@ struct Select {
     }
 };
 
-// What the CutMix box test needs of the sample layout.
+// What the CutMix box test needs of the sample layout; for coord_of<true>, the divisions by its sizes.
 struct Geometry {
     int32_t channels, height, width, channels_last;
+    FastDiv by_channels, by_height, by_width;  // the launch's (image_geometry), or unset (masks)
 };
+
+// A launch's image samples, stored channels-last or not.
+MIX_HD Geometry image_geometry(const MixArgs& a, int32_t channels_last) {
+    return Geometry{a.channels, a.height, a.width, channels_last, a.by_channels, a.by_height, a.by_width};
+}
+
+// n / d: by the FastDiv `f` (FAST), or by the hardware's division.
+template <bool FAST>
+MIX_HD uint32_t quotient(uint32_t n, int32_t d, FastDiv f) {
+    return FAST ? (uint32_t)(((uint64_t)n * f.mul) >> f.shift) : n / (uint32_t)d;
+}
 
 // Coordinates of an element inside its sample: channel, row, column.
 struct Coord {
     uint32_t c, y, x;
 };
 
+// FAST: by the geometry's FastDivs, which the normalising pass uses (it needs the coordinates of every
+// vector); the mix, which needs them only for CutMix, divides: with FastDivs its uint8 kernels took 57
+// registers instead of 48 in sm_90's build (one block fewer per SM), and the builds that had them ran
+// the in-place uint8 Mixup, which never reaches this code, 6-7% slower on an H100.
+template <bool FAST>
 MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     Coord p;
     if (g.channels_last) {
-        p.c = pos % g.channels;
-        const uint32_t hw = pos / g.channels;
-        p.x = hw % g.width;
-        p.y = hw / g.width;
+        const uint32_t hw = quotient<FAST>(pos, g.channels, g.by_channels);
+        p.c = pos - hw * (uint32_t)g.channels;
+        p.y = quotient<FAST>(hw, g.width, g.by_width);
+        p.x = hw - p.y * (uint32_t)g.width;
     } else {
-        p.x = pos % g.width;
-        const uint32_t rows = pos / g.width;
-        p.y = rows % g.height;
-        p.c = rows / g.height;
+        const uint32_t rows = quotient<FAST>(pos, g.width, g.by_width);
+        p.x = pos - rows * (uint32_t)g.width;
+        p.c = quotient<FAST>(rows, g.height, g.by_height);
+        p.y = rows - p.c * (uint32_t)g.height;
     }
     return p;
 }
@@ -306,7 +333,7 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
     w.src_j = reinterpret_cast<const Vec<T, V>*>(static_cast<const T*>(a.src) + oj);
     w.dst_i = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oi);
     w.dst_j = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oj);
-    w.g = Geometry{a.channels, a.height, a.width, a.channels_last};
+    w.g = image_geometry(a, a.channels_last);
     w.self_paired = i == j;
     w.in_place = a.in_place != 0;
     return w;
@@ -327,7 +354,7 @@ MIX_HD PairWork<uint8_t, V> mask_work(const MixArgs& a, int64_t k) {
     w.src_j = reinterpret_cast<const Vec<uint8_t, V>*>(a.mask_src + j * per_sample);
     w.dst_i = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + i * per_sample);
     w.dst_j = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + j * per_sample);
-    w.g = Geometry{1, a.height, a.width * a.mask_bytes, 0};
+    w.g = Geometry{1, a.height, a.width * a.mask_bytes, 0, FastDiv{}, FastDiv{}, FastDiv{}};
     w.self_paired = i == j;
     w.in_place = a.in_place != 0;
     return w;
@@ -360,7 +387,7 @@ template <typename T, int V>
 MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
     if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
-        const Coord p = coord_of((uint32_t)(v * V), w.g);
+        const Coord p = coord_of<false>((uint32_t)(v * V), w.g);
         box_i = box_lanes<V>(w.si, p, w.g);
         box_j = box_lanes<V>(w.sj, p, w.g);
     }
@@ -450,6 +477,17 @@ MIX_HD PairTargets pair_targets(const MixArgs& a, int64_t k, bool flag) {
 // either side. The pair's two samples are mixed in f32 exactly as above (no rounding to uint8), then
 // mapped per channel to fl(fl(m · scale_c) + shift_c) and rounded to the output type. Never in place. ----
 
+// An input byte of the normalising pass as f32 (exact either way). On the GPU it is converted from its
+// 32-bit widening, which sm_90's build compiles to I2FP instead of the I2F.U16 / I2F.U8 of a conversion
+// straight from the byte. The mix's uint8 path keeps Elem<uint8_t>::load (its kernels are unchanged).
+MIX_HD float input_byte(uint8_t b) {
+#if defined(__CUDA_ARCH__)
+    return __uint2float_rn((uint32_t)b);
+#else
+    return (float)b;
+#endif
+}
+
 // `m · scale + shift` rounded after each operation (no FMA), as the reference's tch ops.
 MIX_HD float normalize(float m, float scale, float shift) {
 #if defined(__CUDA_ARCH__)
@@ -493,11 +531,17 @@ struct NormWork {
     To* dst_j;
     Geometry in, out;
     bool self_paired;
-    // The periodic tables of MixArgs (scale, shift), or a copy of them the CUDA kernels stage in shared
-    // memory: channels-last lanes read them at lane-dependent places, which the argument block's constant
+    // The per-channel constants as rows: row c holds the constants of channels c, c + 1, ... (mod C), the
+    // lanes of a channels-last vector whose first lane is channel c; its first entry is channel c's.
+    // The host reads MixArgs' periodic tables, whose row c begins at entry c (`row` 1); the CUDA kernels
+    // a copy in shared memory, one aligned row of V entries per channel (`row` V), read as 16-byte
+    // vectors: channels-last lanes read them at lane-dependent places, which the argument block's constant
     // cache serves one address at a time.
     const float* scale;
     const float* shift;
+    int32_t row;
+    MIX_HD const float* scale_row(uint32_t c) const { return scale + c * row; }
+    MIX_HD const float* shift_row(uint32_t c) const { return shift + c * row; }
 };
 
 template <typename To>
@@ -511,12 +555,31 @@ MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
     w.src_j = static_cast<const uint8_t*>(a.src) + j * a.sample_stride;
     w.dst_i = static_cast<To*>(a.dst) + i * per_sample;
     w.dst_j = static_cast<To*>(a.dst) + j * per_sample;
-    w.in = Geometry{a.channels, a.height, a.width, a.channels_last};
-    w.out = Geometry{a.channels, a.height, a.width, a.dst_channels_last};
+    w.in = image_geometry(a, a.channels_last);
+    w.out = image_geometry(a, a.dst_channels_last);
     w.self_paired = i == j;
     w.scale = a.scale;
     w.shift = a.shift;
+    w.row = 1;
     return w;
+}
+
+// The first V entries of a row of constants. In the CUDA kernels rows are 16-byte aligned (see NormWork).
+template <int V>
+MIX_HD void load_row(const float* row, float (&out)[V]) {
+#if defined(__CUDA_ARCH__)
+    constexpr int quads = V % 4 == 0 ? V / 4 : 0;  // 16-byte loads
+#else
+    constexpr int quads = 0;
+#endif
+    MIX_UNROLL
+    for (int q = 0; q < quads; ++q) {
+        const Vec<float, 4> f = reinterpret_cast<const Vec<float, 4>*>(row)[q];
+        MIX_UNROLL
+        for (int l = 0; l < 4; ++l) out[4 * q + l] = f.v[l];
+    }
+    MIX_UNROLL
+    for (int l = 4 * quads; l < V; ++l) out[l] = row[l];
 }
 
 // Sample s's V lanes in f32: blended with the partner's (Mixup), or its own or the partner's by the box
@@ -546,43 +609,44 @@ MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const
 template <typename To, int V>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     const uint32_t q = (uint32_t)(v * V);
-    Coord p = coord_of(q, w.out);
+    Coord p = coord_of<true>(q, w.out);
     Vec<To, V> oi, oj;
     if (V == 1) {
         const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
-        const float xi = Elem<uint8_t>::load(w.src_i[at]), xj = Elem<uint8_t>::load(w.src_j[at]);
-        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), w.scale[p.c], w.shift[p.c]));
-        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), w.scale[p.c], w.shift[p.c]));
+        const float xi = input_byte(w.src_i[at]), xj = input_byte(w.src_j[at]);
+        const float scale = *w.scale_row(p.c), shift = *w.shift_row(p.c);
+        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), scale, shift));
+        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), scale, shift));
     } else {
         float fi[V], fj[V], mi[V], mj[V];
         if (w.in.channels_last == w.out.channels_last) {  // the same V consecutive elements on both sides
             const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
             const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
             MIX_UNROLL
-            for (int l = 0; l < V; ++l) fi[l] = Elem<uint8_t>::load(xi.v[l]), fj[l] = Elem<uint8_t>::load(xj.v[l]);
+            for (int l = 0; l < V; ++l) fi[l] = input_byte(xi.v[l]), fj[l] = input_byte(xj.v[l]);
         } else {  // channels-last in, NCHW out, V columns of one row (the width holds whole vectors): every C-th byte
             const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
             const int64_t stride = w.in.channels;
             MIX_UNROLL
-            for (int l = 0; l < V; ++l) fi[l] = Elem<uint8_t>::load(w.src_i[at + l * stride]), fj[l] = Elem<uint8_t>::load(w.src_j[at + l * stride]);
+            for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
         }
         const uint64_t box_i = box_lanes<V>(w.si, p, w.out), box_j = box_lanes<V>(w.sj, p, w.out);
         mixed_lanes<V>(w.si, fi, fj, box_i, mi);
         mixed_lanes<V>(w.sj, fj, fi, box_j, mj);
-        // The lanes' channel constants: channels-last, the channel steps with every lane; NCHW, one channel
-        // for all lanes unless the vector crosses a plane (then walked).
+        // The lanes' channel constants: channels-last, the row of the first lane's channel; NCHW, one
+        // channel for all lanes unless the vector crosses a plane (then walked).
         float scale[V], shift[V];
-        const uint32_t plane = (uint32_t)w.out.height * w.out.width;
-        if (w.out.channels_last) {  // lane l is channel (c + l) mod C: the periodic tables' stretch from c
+        if (w.out.channels_last) {
+            load_row<V>(w.scale_row(p.c), scale);
+            load_row<V>(w.shift_row(p.c), shift);
+        } else if (p.y * (uint32_t)w.out.width + p.x + V <= (uint32_t)w.out.height * w.out.width) {
+            const float s = *w.scale_row(p.c), t = *w.shift_row(p.c);
             MIX_UNROLL
-            for (int l = 0; l < V; ++l) scale[l] = w.scale[p.c + l], shift[l] = w.shift[p.c + l];
-        } else if (q % plane + V <= plane) {
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) scale[l] = w.scale[p.c], shift[l] = w.shift[p.c];
+            for (int l = 0; l < V; ++l) scale[l] = s, shift[l] = t;
         } else {
             MIX_UNROLL
             for (int l = 0; l < V; ++l) {
-                scale[l] = w.scale[p.c], shift[l] = w.shift[p.c];
+                scale[l] = *w.scale_row(p.c), shift[l] = *w.shift_row(p.c);
                 step(p, w.out);
             }
         }

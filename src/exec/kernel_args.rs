@@ -54,10 +54,40 @@ pub(crate) struct MixArgs {
     pub binarize: i32,
     pub dst_channels_last: i32,
     pub pad: i32,
+    pub by_channels: FastDiv,
+    pub by_height: FastDiv,
+    pub by_width: FastDiv,
     pub scale: [f32; NORM_TABLE],
     pub shift: [f32; NORM_TABLE],
     pub first: [SampleParams; MAX_PAIRS],
     pub second: [SampleParams; MAX_PAIRS],
+}
+
+/// `#[repr(C)]` mirror of `mixcut::FastDiv`: division by `d` as a multiply and a shift, exact for every
+/// dividend below 2^31 (the kernels' element positions: [`supported`] holds samples under 2^31 elements).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FastDiv {
+    pub mul: u32,
+    pub shift: u32,
+}
+
+impl FastDiv {
+    /// Granlund and Montgomery's round-up method with 31-bit dividends: `l = ⌈log2 d⌉`, `mul = ⌈2^(31+l) / d⌉`
+    /// (below 2^32 because `d > 2^(l-1)`), `shift = 31 + l`; then `mul · d − 2^(31+l) < d <= 2^l`, which
+    /// makes `(n · mul) >> shift == n / d` for every `n < 2^31`. `d` 0 (no such dimension) counts as 1.
+    pub fn new(d: u32) -> Self {
+        let d = u64::from(d.max(1));
+        let l = 64 - (d - 1).leading_zeros(); // ⌈log2 d⌉; 0 for d = 1
+        let mul = (1u64 << (31 + l)).div_ceil(d);
+        Self { mul: mul as u32, shift: 31 + l }
+    }
+
+    /// `n / d` as the kernels compute it (`divide` in kernels/mix.cuh).
+    #[cfg(test)]
+    fn divide(self, n: u32) -> u32 {
+        ((u64::from(n) * u64::from(self.mul)) >> self.shift) as u32
+    }
 }
 
 /// The tensors one fused pass reads and writes (already validated and allocated).
@@ -245,6 +275,9 @@ pub(crate) fn build(
             binarize: job.targets.threshold.is_some() as i32,
             dst_channels_last: dst_channels_last as i32,
             pad: 0,
+            by_channels: FastDiv::new(batch.channels as u32),
+            by_height: FastDiv::new(h as u32),
+            by_width: FastDiv::new(w as u32),
             scale,
             shift,
             first: [SampleParams::default(); MAX_PAIRS],
@@ -257,4 +290,33 @@ pub(crate) fn build(
         blocks.push(a);
     }
     Ok((blocks, vector_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FastDiv;
+
+    /// Every divisor up to 2^12 and around each power of two, against dividends at the ends of the range,
+    /// around multiples of the divisor and spread over [0, 2^31).
+    #[test]
+    fn fast_division_is_exact_below_2_pow_31() {
+        let top = (1u32 << 31) - 1;
+        let mut divisors: Vec<u32> = (1..=4096).collect();
+        for k in 12..31 {
+            divisors.extend([(1u32 << k) - 1, 1 << k, (1 << k) + 1, (1 << k) / 3 * 2 + 1]);
+        }
+        divisors.extend([top, top - 1, 150_528, 224 * 224, 50_176 * 3]);
+        for d in divisors {
+            let f = FastDiv::new(d);
+            let last = top / d * d; // the largest multiple of d in range
+            let mut dividends: Vec<u32> = vec![0, 1, d - 1, d, top, top - 1, last, last - 1];
+            dividends.extend((0..64u32).map(|k| k.wrapping_mul(0x9E37_79B9) >> 1));
+            dividends
+                .extend((1..=16u32).filter_map(|m| m.checked_mul(d)).flat_map(|x| [x - 1, x]).filter(|&n| n <= top));
+            for n in dividends.into_iter().filter(|&n| n <= top) {
+                assert_eq!(f.divide(n), n / d, "{n} / {d} with {f:?}");
+            }
+        }
+        assert_eq!(FastDiv::new(0), FastDiv::new(1));
+    }
 }
