@@ -183,7 +183,10 @@ template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const NormWork<To> w = norm_work<To>(a, k);
-        for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V>(w, v);
+        if (V > 1 && a.dst_channels_last)  // as the CUDA kernels: vectors into channels-last output
+            for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST>(w, v);
+        else
+            for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY>(w, v);
         if (vec_hi == a.vecs_per_sample) write_targets(a, k);
     }
 }

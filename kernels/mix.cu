@@ -31,8 +31,8 @@ struct Stage {
     static __device__ __forceinline__ void run(const MixArgs&, typename Pass::Work&) {}
 };
 
-template <typename To, int V>
-struct Stage<NormPass<To, V>> {
+template <typename To, int V, int DST>
+struct Stage<NormPass<To, V, DST>> {
     static __device__ __forceinline__ void run(const MixArgs& a, NormWork<To>& w) {
         __shared__ __align__(16) float rows[2 * MIX_MAX_CHANNELS * V];
         const int n = a.channels * V;  // entries of one table's rows
@@ -83,11 +83,14 @@ __device__ __forceinline__ void run(const MixArgs& a) {
     MIX_ENTRY(mix_##NAME##_scalar_masks, true, mixcut::MixPass<T, 1>)
 
 // mixnorm_<dtype>: uint8 in, normalised <dtype> out; one 16-byte output vector per thread (4 or 8 input
-// bytes), or one element. Wider vectors (16 input bytes, 32 or 64 output bytes a thread) took 76
-// registers and left each warp store writing 16 bytes in every 64: f32 at 57% of the copy's bandwidth.
-#define NORM_KERNELS(NAME, T)                                                  \
-    MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T)>) \
-    MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1>)
+// bytes), or one element (_scalar); mixnorm_<dtype>_cl, the vector kernel for channels-last output (in
+// sm_90's build 32 registers for bf16 and f16 against 46: five blocks an SM become eight). Wider
+// vectors (16 input bytes, 32 or 64 output bytes a thread) took 76 registers and left each warp store
+// writing 16 bytes in every 64: f32 at 57% of the copy's bandwidth.
+#define NORM_KERNELS(NAME, T)                                                                          \
+    MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_ANY>)            \
+    MIX_ENTRY(mixnorm_##NAME##_cl, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_CHANNELS_LAST>) \
+    MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1, mixcut::DST_ANY>)
 
 MIX_KERNELS(f32, float)
 MIX_KERNELS(f16, mixcut::half_t)

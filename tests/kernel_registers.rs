@@ -55,7 +55,7 @@ fn every_kernel_is_built_and_stays_within_its_register_budget_without_local_memo
     let mut expected: Vec<String> = ["f32", "f16", "bf16", "u8"]
         .iter()
         .flat_map(|d| ["", "_scalar", "_masks", "_scalar_masks"].map(|s| format!("mix_{d}{s}")))
-        .chain(["f32", "f16", "bf16"].iter().flat_map(|d| ["", "_scalar"].map(|s| format!("mixnorm_{d}{s}"))))
+        .chain(["f32", "f16", "bf16"].iter().flat_map(|d| ["", "_cl", "_scalar"].map(|s| format!("mixnorm_{d}{s}"))))
         .collect();
     expected.sort();
     let mut archs: Vec<&str> = found.iter().map(|e| e.1.as_str()).collect();

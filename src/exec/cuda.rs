@@ -22,6 +22,7 @@ use tch::Device;
 use super::kernel_args::{self, Buffers, MixArgs};
 use super::label_flag::{LabelFlag, SLOTS};
 use super::{torch_stream, Job};
+use crate::check::Layout;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
 
@@ -40,19 +41,43 @@ const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 /// `[dtype][variant]` entry points; `variant` is [`variant`]'s index.
 type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
 
-/// A kernel's variant: one 16-byte output vector or one element per thread, with or without class masks.
-fn variant(vectorised: bool, masks: bool) -> usize {
-    vectorised as usize + 2 * masks as usize
+/// The two kernel families of kernels/mix.cu: the mix (`mix_<dtype>...`) and the normalising pass
+/// (`mixnorm_<dtype>...`).
+#[derive(Clone, Copy)]
+enum Family {
+    Mix,
+    Norm,
 }
 
-/// The variant's suffix after `<prefix>_<dtype>` in kernels/mix.cu's entry point names.
-fn kernel_suffix(vectorised: bool, masks: bool) -> &'static str {
-    match (vectorised, masks) {
-        (true, false) => "",
-        (false, false) => "_scalar",
-        (true, true) => "_masks",
-        (false, true) => "_scalar_masks",
+impl Family {
+    fn prefix(self) -> &'static str {
+        match self {
+            Family::Mix => "mix",
+            Family::Norm => "mixnorm",
+        }
     }
+
+    /// Its entry points after `<prefix>_<dtype>`: (vectorised, second, suffix). The second flag is, for the
+    /// mix, the class masks pasted in the same launch (segmentation); for the normalising pass, vectors into
+    /// channels-last output, which have a kernel of their own (fewer registers: kernels/mix.cu).
+    fn forms(self) -> &'static [(bool, bool, &'static str)] {
+        match self {
+            Family::Mix => {
+                &[(true, false, ""), (false, false, "_scalar"), (true, true, "_masks"), (false, true, "_scalar_masks")]
+            }
+            Family::Norm => &[(true, false, ""), (false, false, "_scalar"), (true, true, "_cl")],
+        }
+    }
+
+    /// The entry point's suffix for a form (`""` for one the family lacks: the table holds no function there).
+    fn suffix(self, vectorised: bool, second: bool) -> &'static str {
+        self.forms().iter().find(|f| (f.0, f.1) == (vectorised, second)).map_or("", |f| f.2)
+    }
+}
+
+/// A kernel's slot in a [`FunctionTable`] row.
+fn variant(vectorised: bool, second: bool) -> usize {
+    vectorised as usize + 2 * second as usize
 }
 
 /// Threads per block (the kernels' `__launch_bounds__`).
@@ -202,8 +227,8 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     let module =
         unsafe { result::module::load_data(image()) }.map_err(|e| format!("cuModuleLoadData: {}", error_name(&e)))?;
     let rest = (|| {
-        let mix = functions(module, "mix", |_| true, true)?;
-        let norm = functions(module, "mixnorm", Dtype::is_float, false)?;
+        let mix = functions(module, Family::Mix, |_| true)?;
+        let norm = functions(module, Family::Norm, Dtype::is_float)?;
         let (flags_host, flags_device) = label_flags()?;
         Ok(Loaded { ctx, functions: mix, norm_functions: norm, flags_host, flags_device })
     })();
@@ -214,24 +239,21 @@ fn load_in(ctx: sys::CUcontext) -> std::result::Result<Loaded, String> {
     rest
 }
 
-/// The entry points `<prefix>_<dtype>[_scalar]` of every dtype that `has` one, and with `masks` their
-/// `..._masks` forms.
+/// The entry points of `family` ([`Family::forms`]) of every dtype that `has` them.
 fn functions(
     module: sys::CUmodule,
-    prefix: &str,
+    family: Family,
     has: impl Fn(Dtype) -> bool,
-    masks: bool,
 ) -> std::result::Result<FunctionTable, String> {
     let mut table = [[std::ptr::null_mut(); 4]; Dtype::ALL.len()];
-    let forms = [(false, false), (true, false), (false, true), (true, true)];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
-        for (vectorised, with_masks) in forms.into_iter().filter(|&(_, m)| masks || !m) {
-            let name = format!("{prefix}_{}{}", dtype.suffix(), kernel_suffix(vectorised, with_masks));
+        for &(vectorised, second, suffix) in family.forms() {
+            let name = format!("{}_{}{suffix}", family.prefix(), dtype.suffix());
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
             let func = unsafe { result::module::get_function(module, c_name) }
                 .map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
-            table[dtype as usize][variant(vectorised, with_masks)] = func;
+            table[dtype as usize][variant(vectorised, second)] = func;
         }
     }
     Ok(table)
@@ -290,14 +312,26 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
     // Each thread moves one 16-byte vector of output: 16 input bytes for the mix; for the normalising
     // pass, the uint8 bytes that make 16 bytes of its float output (kernels/mix.cu, NORM_KERNELS).
-    let (table, prefix, dtype, input_bytes) = match &job.normalize {
-        Some(norm) => (&d.norm_functions, "mixnorm", norm.out, 16 / norm.out.size()),
-        None => (&d.functions, "mix", job.batch.dtype, 16),
+    let (table, family, dtype, input_bytes) = match &job.normalize {
+        Some(norm) => (&d.norm_functions, Family::Norm, norm.out, 16 / norm.out.size()),
+        None => (&d.functions, Family::Mix, job.batch.dtype, 16),
     };
+    let prefix = family.prefix();
     let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[input_bytes], error, flag.token())?;
     let vectorised = vector_bytes != 0;
     let masks = bufs.masks.is_some(); // segmentation: the kernels that paste class masks too
-    let func = table[dtype as usize][variant(vectorised, masks)];
+                                      // The second form: class masks for the mix; channels-last output for the normalising pass's vectors
+                                      // (kernel_args::build vectorises into channels-last output only from channels-last input, which the
+                                      // `_cl` kernels take for granted).
+    let second = match &job.normalize {
+        Some(norm) => vectorised && norm.channels_last,
+        None => masks,
+    };
+    debug_assert!(
+        !(second && job.normalize.is_some()) || job.batch.layout == Layout::ChannelsLast,
+        "the _cl kernels take channels-last input"
+    );
+    let func = table[dtype as usize][variant(vectorised, second)];
     crate::error::ensure!(
         !func.is_null(),
         Error::unsupported(
@@ -325,7 +359,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
-                let suffix = kernel_suffix(vectorised, masks);
+                let suffix = family.suffix(vectorised, second);
                 driver_error(format!("launching {prefix}_{}{suffix} on cuda:{ordinal}", dtype.suffix()))(e)
             })?;
     }

@@ -195,7 +195,12 @@ mod tests {
     fn every_task_runs_once_per_call_also_after_the_workers_park() {
         let pool = Pool::<Mark>::new(3, "test-pool");
         assert_eq!(pool.workers(), 3);
-        std::thread::sleep(SPIN * 20);
+        // Idle workers park once they have spun for SPIN; on a loaded machine they may be scheduled late,
+        // so wait for it (a pool whose workers never park fails after 5 s).
+        let start = Instant::now();
+        while pool.awake() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(SPIN * 20);
+        }
         assert!(!pool.awake(), "idle workers park");
         for round in 1..=50u32 {
             pool.run(Mark(0), &[Mark(1), Mark(2), Mark(3)]);
