@@ -24,8 +24,8 @@ __device__ __forceinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b,
 
 // What a pass's threads read at lane-dependent places, copied by the block into shared memory first (the
 // argument block's constant cache serves one address at a time): nothing for the mix; the normalising
-// pass's constants as one 16-byte-aligned row of V entries per channel (NormWork). Every thread of the
-// block calls it (it synchronises the block).
+// pass's constants as one row of V entries per channel (NormWork), 16-byte aligned for the vector
+// kernels. Every thread of the block calls it (it synchronises the block).
 template <typename Pass>
 struct Stage {
     static __device__ __forceinline__ void run(const MixArgs&, typename Pass::Work&) {}

@@ -238,8 +238,9 @@ struct Coord {
 
 // FAST: by the geometry's FastDivs, which the normalising pass uses (it needs the coordinates of every
 // vector); the mix, which needs them only for CutMix, divides: with FastDivs its uint8 kernels took 57
-// registers instead of 48 in sm_90's build (one block fewer per SM), and the builds that had them ran
-// the in-place uint8 Mixup, which never reaches this code, 6-7% slower on an H100.
+// registers instead of 48 in sm_90's build (one block fewer per SM), and an H100 build that had them
+// (with another byte conversion too) ran the in-place uint8 Mixup, which never reaches this code, 7%
+// slower.
 template <bool FAST>
 MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     Coord p;

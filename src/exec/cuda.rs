@@ -319,10 +319,11 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let prefix = family.prefix();
     let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[input_bytes], error, flag.token())?;
     let vectorised = vector_bytes != 0;
-    let masks = bufs.masks.is_some(); // segmentation: the kernels that paste class masks too
-                                      // The second form: class masks for the mix; channels-last output for the normalising pass's vectors
-                                      // (kernel_args::build vectorises into channels-last output only from channels-last input, which the
-                                      // `_cl` kernels take for granted).
+    // Segmentation: the kernels that paste class masks too.
+    let masks = bufs.masks.is_some();
+    // The second form: class masks for the mix; channels-last output for the normalising pass's vectors
+    // (kernel_args::build vectorises into channels-last output only from channels-last input, which the
+    // `_cl` kernels take for granted).
     let second = match &job.normalize {
         Some(norm) => vectorised && norm.channels_last,
         None => masks,

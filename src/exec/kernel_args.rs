@@ -83,7 +83,7 @@ impl FastDiv {
         Self { mul: mul as u32, shift: 31 + l }
     }
 
-    /// `n / d` as the kernels compute it (`divide` in kernels/mix.cuh).
+    /// `n / d` as the kernels compute it (`quotient<true>` in kernels/mix.cuh).
     #[cfg(test)]
     fn divide(self, n: u32) -> u32 {
         ((u64::from(n) * u64::from(self.mul)) >> self.shift) as u32
@@ -305,7 +305,7 @@ mod tests {
         for k in 12..31 {
             divisors.extend([(1u32 << k) - 1, 1 << k, (1 << k) + 1, (1 << k) / 3 * 2 + 1]);
         }
-        divisors.extend([top, top - 1, 150_528, 224 * 224, 50_176 * 3]);
+        divisors.extend([top, top - 1, 150_528, 224 * 224, 224 * 3]);
         for d in divisors {
             let f = FastDiv::new(d);
             let last = top / d * d; // the largest multiple of d in range

@@ -196,7 +196,7 @@ mod tests {
         let pool = Pool::<Mark>::new(3, "test-pool");
         assert_eq!(pool.workers(), 3);
         // Idle workers park once they have spun for SPIN; on a loaded machine they may be scheduled late,
-        // so wait for it (a pool whose workers never park fails after 5 s).
+        // so wait until the pool is no longer all awake (a pool whose workers never park fails after 5 s).
         let start = Instant::now();
         while pool.awake() && start.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(SPIN * 20);
