@@ -19,12 +19,8 @@ DEADLINE=${KIT_DEADLINE_S:-290}
 have_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
 if have_gpu; then GPU=yes; else GPU=no; fi
 
-# A python with torch: $PYTHON, else python3. Its torch/lib is the libtorch the carried binaries load;
-# without one (a CPU machine's dry run) they use the checkout's own libtorch/.
-PYTHON=${PYTHON:-python3}
-TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) ||
-  TORCH_LIB=$(pwd)/libtorch/lib
-export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The libtorch the carried binaries load (PYTHON, TORCH_LIB, LD_LIBRARY_PATH).
+source bench/torch_lib.sh
 
 note() { echo "$*" | tee -a "$OUT/summary.txt"; }
 

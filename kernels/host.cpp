@@ -183,7 +183,9 @@ template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const NormWork<To> w = norm_work<To>(a, k);
-        if (V > 1 && a.dst_channels_last)  // as the CUDA kernels: vectors into channels-last output
+        if (V > 1 && a.pixels)  // as the CUDA kernels: pixel vectors (vec_lo, vec_hi count them)
+            for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS>(w, g);
+        else if (V > 1 && a.dst_channels_last)  // vectors into channels-last output
             for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST>(w, v);
         else
             for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY>(w, v);
@@ -212,7 +214,8 @@ MIX_HOST(f16, mixcut::half_t)
 MIX_HOST(bf16, mixcut::bf16_t)
 MIX_HOST(u8, uint8_t)
 
-// The normalising pass into each float type, vectors of `vector_bytes` input bytes (one per lane).
+// The normalising pass into each float type, vectors of `vector_bytes` input bytes (one per lane), or
+// with MixArgs' `pixels` of `vector_bytes` pixels (3 input bytes each).
 // Named mixcut_host_<level>_norm_<dtype>.
 #define MIX_HOST_NORM(NAME, T)                                                                             \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _norm_##NAME)(                             \
@@ -235,3 +238,5 @@ extern "C" uint64_t MIX_PASTE(mixcut_args_size_, MIX_ISA)(void) { return sizeof(
 extern "C" uint64_t MIX_PASTE(mixcut_args_first_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, first); }
 extern "C" uint64_t MIX_PASTE(mixcut_args_on_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, on); }
 extern "C" uint64_t MIX_PASTE(mixcut_args_scale_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, scale); }
+extern "C" uint64_t MIX_PASTE(mixcut_pixel_channels_, MIX_ISA)(void) { return MIX_PIXEL_CHANNELS; }
+extern "C" uint64_t MIX_PASTE(mixcut_pixel_lanes_, MIX_ISA)(void) { return MIX_PIXEL_LANES; }

@@ -23,9 +23,10 @@ __device__ __forceinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b,
 }
 
 // What a pass's threads read at lane-dependent places, copied by the block into shared memory first (the
-// argument block's constant cache serves one address at a time): nothing for the mix; the normalising
-// pass's constants as one row of V entries per channel (NormWork), 16-byte aligned for the vector
-// kernels. Every thread of the block calls it (it synchronises the block).
+// argument block's constant cache serves one address at a time): nothing for the mix and the pixel
+// vectors (a thread's lanes share a channel); the normalising pass's constants as one row of V entries
+// per channel (NormWork), 16-byte aligned for the vector kernels. Every thread of the block calls it (it
+// synchronises the block).
 template <typename Pass>
 struct Stage {
     static __device__ __forceinline__ void run(const MixArgs&, typename Pass::Work&) {}
@@ -84,12 +85,17 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 
 // mixnorm_<dtype>: uint8 in, normalised <dtype> out; one 16-byte output vector per thread (4 or 8 input
 // bytes), or one element (_scalar); mixnorm_<dtype>_cl, the vector kernel for channels-last output (in
-// sm_90's build 32 registers for bf16 and f16 against 46: five blocks an SM become eight). Wider
-// vectors (16 input bytes, 32 or 64 output bytes a thread) took 76 registers and left each warp store
-// writing 16 bytes in every 64: f32 at 57% of the copy's bandwidth.
+// sm_90's build 32 registers for bf16 and f16 against 46: five blocks an SM become eight). Wider vectors
+// (16 input bytes, 32 or 64 output bytes a thread) took 76 registers and left each warp store writing 16
+// bytes in every 64: f32 at 57% of the copy's bandwidth. mixnorm_<dtype>_pixels: a decoder's 3-channel
+// NHWC into NCHW by pixel vectors (normalize_pixels), MIX_PIXEL_LANES pixels a thread, one vector of
+// them into each plane (16 bytes of f32, 8 of bf16 or f16): 40 registers in sm_90's build (40-46 in
+// the others), where a build with 8 pixels a thread into bf16 (16-byte stores) took 56 in sm_90's and
+// 70-72 in sm_100's and sm_120's, over the budget.
 #define NORM_KERNELS(NAME, T)                                                                          \
     MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_ANY>)            \
     MIX_ENTRY(mixnorm_##NAME##_cl, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_CHANNELS_LAST>) \
+    MIX_ENTRY(mixnorm_##NAME##_pixels, false, mixcut::NormPixelsPass<T, MIX_PIXEL_LANES, MIX_PIXEL_CHANNELS>) \
     MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1, mixcut::DST_ANY>)
 
 MIX_KERNELS(f32, float)

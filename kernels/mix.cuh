@@ -63,6 +63,10 @@ struct MixSample {
 // [c, c + V) of a vector (V <= 64) whose first lane is channel c read one contiguous stretch.
 #define MIX_MAX_CHANNELS 16
 #define MIX_NORM_TABLE (MIX_MAX_CHANNELS + 64)
+// The channels the normalising pass's pixel vectors are built for (normalize_pixels): a decoder's RGB;
+// and the pixels of one such vector in the CUDA kernels (the host takes 64 or 16).
+#define MIX_PIXEL_CHANNELS 3
+#define MIX_PIXEL_LANES 4
 
 struct MixArgs {
     const void* src;          // images in: [N, ...], dense per sample
@@ -81,7 +85,7 @@ struct MixArgs {
     int32_t mask_blocks;      // CUDA: x-blocks per pair for the mask, between the images' and the targets'
     int32_t pad0;
     int64_t sample_stride;    // elements between consecutive samples
-    int64_t vecs_per_sample;  // sample elements / vector width
+    int64_t vecs_per_sample;  // sample elements / vector width (pixel vectors: H·W / vector width)
     int32_t n;                // batch size
     int32_t pair_begin;       // first pair of this launch
     int32_t pair_count;       // pairs in this launch
@@ -95,7 +99,7 @@ struct MixArgs {
     int32_t binarize;
     // The normalising pass (uint8 in, float out): output memory order and per-channel affine map.
     int32_t dst_channels_last;         // 1: outputs stored [H, W, C] per sample
-    int32_t pad;
+    int32_t pixels;                    // 1: a vector is V pixels in every channel (normalize_pixels)
     // The normalising pass's divisors (coord_of<true>): channels, height, width.
     FastDiv by_channels, by_height, by_width;
     float scale[MIX_NORM_TABLE];       // 1 / (255 · std_c), rounded once to f32, at every k with k mod C == c
@@ -534,7 +538,8 @@ struct NormWork {
     bool self_paired;
     // The per-channel constants as rows: row c holds the constants of channels c, c + 1, ... (mod C), the
     // lanes of a channels-last vector whose first lane is channel c; its first entry is channel c's.
-    // The host reads MixArgs' periodic tables, whose row c begins at entry c (`row` 1); the CUDA kernels
+    // The host reads MixArgs' periodic tables, whose row c begins at entry c (`row` 1), and so do the
+    // CUDA pixel-vector kernels (all of a thread's lanes share a channel); the other CUDA vector kernels
     // a copy in shared memory, one aligned row of V entries per channel (`row` V), read as 16-byte
     // vectors: channels-last lanes read them at lane-dependent places, which the argument block's constant
     // cache serves one address at a time.
@@ -611,8 +616,8 @@ enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 
 // Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
 // consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
-// output whose rows hold whole vectors (a decoder's NHWC to NCHW: lane l reads every C-th input byte);
-// V == 1 gathers each input element at the output element's coordinates (any other layout change).
+// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts, input off
+// the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the output element's coordinates (any other layout change).
 template <typename To, int V, int DST>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;
@@ -666,6 +671,42 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;
 }
 
+// Pixels [g·V, g·V + V) of the pair in each of the C channels: channels-last input, NCHW output whose
+// planes hold whole vectors (a decoder's NHWC to NCHW). The thread reads the pixels' V·C consecutive
+// bytes as C vectors of V bytes, then writes one vector into each channel's plane: with C known at
+// compile time every lane's byte is a register, where normalize_vector's gather for that layout change
+// reads each of them on its own (V single-byte loads a sample and output vector).
+template <typename To, int V, int C>
+MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
+    Vec<uint8_t, V> xi[C], xj[C];
+    MIX_UNROLL
+    for (int q = 0; q < C; ++q) {
+        xi[q] = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[g * C + q];
+        xj[q] = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[g * C + q];
+    }
+    // The lanes' box bits are the same in every plane: those of channel 0's.
+    const Coord p = coord_of<true>((uint32_t)(g * V), w.out);
+    const uint64_t box_i = box_lanes<V>(w.si, p, w.out), box_j = box_lanes<V>(w.sj, p, w.out);
+    const int64_t plane = (int64_t)w.out.height * w.out.width / V;  // vectors a plane
+    MIX_UNROLL
+    for (int c = 0; c < C; ++c) {
+        float fi[V], fj[V], mi[V], mj[V], scale[V], shift[V];
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) {
+            const int b = l * C + c;  // pixel l's channel c among the V·C bytes
+            fi[l] = input_byte(xi[b / V].v[b % V]), fj[l] = input_byte(xj[b / V].v[b % V]);
+            scale[l] = *w.scale_row(c), shift[l] = *w.shift_row(c);
+        }
+        mixed_lanes<V>(w.si, fi, fj, box_i, mi);
+        mixed_lanes<V>(w.sj, fj, fi, box_j, mj);
+        Vec<To, V> oi, oj;
+        normalized_lanes<To, V>(mi, scale, shift, oi);
+        normalized_lanes<To, V>(mj, scale, shift, oj);
+        reinterpret_cast<Vec<To, V>*>(w.dst_i)[c * plane + g] = oi;
+        if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[c * plane + g] = oj;
+    }
+}
+
 // ---- The passes a grid can run: what a thread of the image range does for pair k at vector v. ----
 
 // The mix itself: T in, T out, in place or not.
@@ -682,6 +723,14 @@ struct NormPass {
     typedef NormWork<To> Work;
     static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
     static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { normalize_vector<To, V, DST>(w, v); }
+};
+
+// The normalising pass by pixel vectors (normalize_pixels): C channels in, NCHW out.
+template <typename To, int V, int C>
+struct NormPixelsPass {
+    typedef NormWork<To> Work;
+    static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t g) { normalize_pixels<To, V, C>(w, g); }
 };
 
 }  // namespace mixcut

@@ -28,11 +28,8 @@ DEVICE=${DEVICE:-cuda:0}
 EPOCHS=${EPOCHS:-30}
 SUBSET=${SUBSET:-0}
 HOLDOUT=${HOLDOUT:-5000}
-PYTHON=${PYTHON:-python3}
-# Its torch/lib is the libtorch the carried binary loads; without one, the checkout's own libtorch/.
-TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) ||
-  TORCH_LIB=$(pwd)/libtorch/lib
-export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The libtorch the carried binary loads (PYTHON, TORCH_LIB, LD_LIBRARY_PATH).
+source bench/torch_lib.sh
 [ -f "$B/DejaVuSans.ttf" ] && export MIXCUT_FONT=$B/DejaVuSans.ttf
 [ -x "$B/train_resnet" ] || { echo "gpu_experiment: $B/train_resnet missing (scripts/gpu_carry.sh)" >&2; exit 1; }
 common=(--holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --train-subset "$SUBSET" --eval-every 5

@@ -361,7 +361,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     };
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
-    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], flag.as_ptr(), 1)?;
+    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], &[64, 16], flag.as_ptr(), 1)?;
     let extent = job.batch.extent.unwrap_or((1, 1));
     for a in &blocks {
         // A class mask pasted in the same pass (segmentation) has the images' boxes: its bytes count alike.
@@ -398,6 +398,8 @@ mod tests {
         fn mixcut_args_first_offset_baseline() -> u64;
         fn mixcut_args_on_offset_baseline() -> u64;
         fn mixcut_args_scale_offset_baseline() -> u64;
+        fn mixcut_pixel_channels_baseline() -> u64;
+        fn mixcut_pixel_lanes_baseline() -> u64;
     }
 
     #[test]
@@ -412,6 +414,9 @@ mod tests {
         // SAFETY: returns a constant.
         let scale = unsafe { mixcut_args_scale_offset_baseline() };
         assert_eq!(scale as usize, std::mem::offset_of!(MixArgs, scale));
+        // SAFETY: both return constants.
+        let pixels = unsafe { (mixcut_pixel_channels_baseline(), mixcut_pixel_lanes_baseline()) };
+        assert_eq!(pixels, (kernel_args::PIXEL_CHANNELS as u64, kernel_args::GPU_PIXEL_LANES as u64));
         assert!(std::mem::size_of::<MixArgs>() <= 32764, "argument block must fit CUDA's 32,764-byte limit");
     }
 

@@ -38,7 +38,7 @@ const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
 /// fatbin, so the GPU tests can check the failure path (fallback, reason, nothing leaked).
 const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 
-/// `[dtype][variant]` entry points; `variant` is [`variant`]'s index.
+/// `[dtype][form]` entry points; `form` is the [`Form`]'s place in its family's [`Family::forms`].
 type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
 
 /// The two kernel families of kernels/mix.cu: the mix (`mix_<dtype>...`) and the normalising pass
@@ -49,6 +49,37 @@ enum Family {
     Norm,
 }
 
+/// How a kernel's threads cover a sample, and what else it does: its entry point's suffix after
+/// `<prefix>_<dtype>`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Form {
+    /// One 16-byte output vector a thread, in the memory order of the arguments.
+    Vector,
+    /// One element a thread.
+    Scalar,
+    /// The mix's vectors, and class masks pasted in the same launch (segmentation).
+    VectorMasks,
+    /// The mix's elements, and class masks.
+    ScalarMasks,
+    /// The normalising pass's vectors into channels-last output (fewer registers: kernels/mix.cu).
+    ChannelsLast,
+    /// The normalising pass's pixel vectors: 3-channel channels-last input, NCHW output.
+    Pixels,
+}
+
+impl Form {
+    fn suffix(self) -> &'static str {
+        match self {
+            Form::Vector => "",
+            Form::Scalar => "_scalar",
+            Form::VectorMasks => "_masks",
+            Form::ScalarMasks => "_scalar_masks",
+            Form::ChannelsLast => "_cl",
+            Form::Pixels => "_pixels",
+        }
+    }
+}
+
 impl Family {
     fn prefix(self) -> &'static str {
         match self {
@@ -57,27 +88,18 @@ impl Family {
         }
     }
 
-    /// Its entry points after `<prefix>_<dtype>`: (vectorised, second, suffix). The second flag is, for the
-    /// mix, the class masks pasted in the same launch (segmentation); for the normalising pass, vectors into
-    /// channels-last output, which have a kernel of their own (fewer registers: kernels/mix.cu).
-    fn forms(self) -> &'static [(bool, bool, &'static str)] {
+    /// Its entry points, in their [`FunctionTable`] order.
+    fn forms(self) -> &'static [Form] {
         match self {
-            Family::Mix => {
-                &[(true, false, ""), (false, false, "_scalar"), (true, true, "_masks"), (false, true, "_scalar_masks")]
-            }
-            Family::Norm => &[(true, false, ""), (false, false, "_scalar"), (true, true, "_cl")],
+            Family::Mix => &[Form::Vector, Form::Scalar, Form::VectorMasks, Form::ScalarMasks],
+            Family::Norm => &[Form::Vector, Form::Scalar, Form::ChannelsLast, Form::Pixels],
         }
     }
 
-    /// The entry point's suffix for a form (`""` for one the family lacks: the table holds no function there).
-    fn suffix(self, vectorised: bool, second: bool) -> &'static str {
-        self.forms().iter().find(|f| (f.0, f.1) == (vectorised, second)).map_or("", |f| f.2)
+    /// A form's slot in a [`FunctionTable`] row (`None` for one the family lacks).
+    fn slot(self, form: Form) -> Option<usize> {
+        self.forms().iter().position(|&f| f == form)
     }
-}
-
-/// A kernel's slot in a [`FunctionTable`] row.
-fn variant(vectorised: bool, second: bool) -> usize {
-    vectorised as usize + 2 * second as usize
 }
 
 /// Threads per block (the kernels' `__launch_bounds__`).
@@ -86,9 +108,9 @@ const BLOCK: u32 = 256;
 /// A device on which the kernels are loaded. Never unloaded: it lives as long as the process.
 struct Loaded {
     ctx: sys::CUcontext,
-    /// `functions[dtype][variant]`: each dtype's mix, scalar or in 16-byte vectors, without or with masks.
+    /// `functions[dtype][slot]`: each dtype's mix in [`Family::Mix`]'s forms.
     functions: FunctionTable,
-    /// The same for the normalising pass, by output dtype (null where there is none, uint8, and for masks).
+    /// The same for the normalising pass, by output dtype (null for uint8, never an output).
     norm_functions: FunctionTable,
     /// `SLOTS + 1` label-error flags (the last one for mixers without a slot), host and device views.
     flags_host: *mut i32,
@@ -247,13 +269,13 @@ fn functions(
 ) -> std::result::Result<FunctionTable, String> {
     let mut table = [[std::ptr::null_mut(); 4]; Dtype::ALL.len()];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
-        for &(vectorised, second, suffix) in family.forms() {
-            let name = format!("{}_{}{suffix}", family.prefix(), dtype.suffix());
+        for (slot, form) in family.forms().iter().enumerate() {
+            let name = format!("{}_{}{}", family.prefix(), dtype.suffix(), form.suffix());
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
             let func = unsafe { result::module::get_function(module, c_name) }
                 .map_err(|e| format!("kernel {name}: {}", error_name(&e)))?;
-            table[dtype as usize][variant(vectorised, second)] = func;
+            table[dtype as usize][slot] = func;
         }
     }
     Ok(table)
@@ -311,28 +333,50 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let slot = flag.slot().unwrap_or(SLOTS);
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
     // Each thread moves one 16-byte vector of output: 16 input bytes for the mix; for the normalising
-    // pass, the uint8 bytes that make 16 bytes of its float output (kernels/mix.cu, NORM_KERNELS).
+    // pass, the uint8 bytes that make 16 bytes of its float output, or in its `_pixels` kernels
+    // GPU_PIXEL_LANES pixels of each plane (kernels/mix.cu, NORM_KERNELS).
     let (table, family, dtype, input_bytes) = match &job.normalize {
         Some(norm) => (&d.norm_functions, Family::Norm, norm.out, 16 / norm.out.size()),
         None => (&d.functions, Family::Mix, job.batch.dtype, 16),
     };
     let prefix = family.prefix();
-    let (mut blocks, vector_bytes) = kernel_args::build(job, bufs, &[input_bytes], error, flag.token())?;
+    let (mut blocks, vector_bytes) =
+        kernel_args::build(job, bufs, &[input_bytes], &[kernel_args::GPU_PIXEL_LANES], error, flag.token())?;
     let vectorised = vector_bytes != 0;
-    // Segmentation: the kernels that paste class masks too.
+    // Segmentation: the mix kernels that paste class masks too. The normalising pass: its own kernels for
+    // vectors into channels-last output (kernel_args::build vectorises into channels-last output only from
+    // channels-last input, which the `_cl` kernels take for granted) and for pixel vectors.
     let masks = bufs.masks.is_some();
-    // The second form: class masks for the mix; channels-last output for the normalising pass's vectors
-    // (kernel_args::build vectorises into channels-last output only from channels-last input, which the
-    // `_cl` kernels take for granted).
-    let second = match &job.normalize {
-        Some(norm) => vectorised && norm.channels_last,
-        None => masks,
+    let form = match (&job.normalize, vectorised) {
+        (None, true) => {
+            if masks {
+                Form::VectorMasks
+            } else {
+                Form::Vector
+            }
+        }
+        (None, false) => {
+            if masks {
+                Form::ScalarMasks
+            } else {
+                Form::Scalar
+            }
+        }
+        (Some(_), false) => Form::Scalar,
+        (Some(_), true) if blocks.first().is_some_and(|a| a.pixels != 0) => Form::Pixels,
+        (Some(norm), true) => {
+            if norm.channels_last {
+                Form::ChannelsLast
+            } else {
+                Form::Vector
+            }
+        }
     };
     debug_assert!(
-        !(second && job.normalize.is_some()) || job.batch.layout == Layout::ChannelsLast,
+        form != Form::ChannelsLast || job.batch.layout == Layout::ChannelsLast,
         "the _cl kernels take channels-last input"
     );
-    let func = table[dtype as usize][variant(vectorised, second)];
+    let func = family.slot(form).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
     crate::error::ensure!(
         !func.is_null(),
         Error::unsupported(
@@ -360,8 +404,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
-                let suffix = family.suffix(vectorised, second);
-                driver_error(format!("launching {prefix}_{}{suffix} on cuda:{ordinal}", dtype.suffix()))(e)
+                driver_error(format!("launching {prefix}_{}{} on cuda:{ordinal}", dtype.suffix(), form.suffix()))(e)
             })?;
     }
     Ok(())

@@ -19,6 +19,13 @@ pub(crate) const MAX_CHANNELS: usize = 16;
 /// Length of the normalising constants' periodic tables (`MIX_NORM_TABLE`): entry k is channel k mod C's.
 pub(crate) const NORM_TABLE: usize = MAX_CHANNELS + 64;
 
+/// The channels the normalising pass's pixel vectors are built for (`MIX_PIXEL_CHANNELS`).
+pub(crate) const PIXEL_CHANNELS: usize = 3;
+
+/// Pixels a thread of the CUDA `_pixels` kernels takes (`MIX_PIXEL_LANES`).
+#[cfg_attr(not(mixcut_cuda), allow(dead_code))]
+pub(crate) const GPU_PIXEL_LANES: usize = 4;
+
 /// `#[repr(C)]` mirror of `mixcut::MixArgs`; `tests` check size and offsets against the C++ compiler's.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -53,7 +60,7 @@ pub(crate) struct MixArgs {
     pub threshold: f32,
     pub binarize: i32,
     pub dst_channels_last: i32,
-    pub pad: i32,
+    pub pixels: i32,
     pub by_channels: FastDiv,
     pub by_height: FastDiv,
     pub by_width: FastDiv,
@@ -172,12 +179,15 @@ pub(crate) fn supported(
 
 /// The argument blocks of every launch, and the vector width they use in input bytes: the widest of
 /// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU, `[4]` for its normalising pass
-/// into f32) that every sample start and length is aligned to, or 0 for single elements. `error` is
-/// where the kernels store `token` on an out-of-range class index (device-visible memory for CUDA).
+/// into f32) that every sample start and length is aligned to, or 0 for single elements. The normalising
+/// pass from channels-last input into NCHW output takes pixel vectors where it can, the widest of
+/// `pixel_widths` (the width returned then counts pixels; the blocks' `pixels` is set). `error` is where the kernels store `token`
+/// on an out-of-range class index (device-visible memory for CUDA).
 pub(crate) fn build(
     job: &Job,
     bufs: &Buffers,
     widths: &[usize],
+    pixel_widths: &[usize],
     error: *mut i32,
     token: i32,
 ) -> Result<(Vec<Box<MixArgs>>, usize)> {
@@ -200,24 +210,41 @@ pub(crate) fn build(
         }
     };
     // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors, on both
-    // sides, in the same memory order; or (normalising channels-last input into NCHW output) output rows
-    // that hold whole vectors, the input being read element by element.
+    // sides, in the same memory order. Normalising channels-last input into NCHW output: pixel vectors
+    // (V pixels in every channel; PIXEL_CHANNELS channels, input aligned to the vector, planes of whole
+    // vectors), else output rows that hold whole vectors, the input being read element by element.
     let out_size = job.normalize.as_ref().map_or(size, |norm| norm.out.size());
     let src_channels_last = batch.layout == Layout::ChannelsLast;
-    let src_aligned = bufs.src.data_ptr() as usize % 16 == 0 && dst_channels_last == src_channels_last;
+    let src_at = bufs.src.data_ptr() as usize;
+    let src_aligned = src_at % 16 == 0 && dst_channels_last == src_channels_last;
     let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
-    let (width, dst_aligned) = (batch.extent.map_or(0, |(_, w)| w), bufs.dst.data_ptr() as usize % 16 == 0);
-    let vector_bytes = widths
-        .iter()
-        .copied()
-        .find(|&bytes| {
-            let lanes = bytes / size;
-            let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
-            let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && width % lanes == 0);
-            whole && reads
-        })
-        .unwrap_or(0);
+    let (h, w) = batch.extent.unwrap_or((1, 1));
+    let dst_aligned = bufs.dst.data_ptr() as usize % 16 == 0;
+    // Pixel vectors of `lanes` pixels: each plane holds whole vectors, the input is read as PIXEL_CHANNELS
+    // vectors of `lanes` bytes (aligned to them, up to 16).
+    let pixel_lanes = pixel_widths.iter().copied().find(|&lanes| {
+        let align = lanes.min(16);
+        to_rows
+            && batch.channels == PIXEL_CHANNELS
+            && (h * w) % lanes == 0
+            && src_at % align == 0
+            && stride % align == 0
+            && dst_aligned
+    });
+    let vector_bytes = pixel_lanes.unwrap_or_else(|| {
+        widths
+            .iter()
+            .copied()
+            .find(|&bytes| {
+                let lanes = bytes / size;
+                let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
+                let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && w % lanes == 0);
+                whole && reads
+            })
+            .unwrap_or(0)
+    });
     let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
+    let pixels = pixel_lanes.is_some();
     // Masks: 16-byte vectors where both views start aligned and a sample is whole vectors, else bytes.
     let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = match &bufs.masks {
         Some(m) => {
@@ -236,7 +263,6 @@ pub(crate) fn build(
             (scale[k], shift[k]) = (norm.scale[k % channels], norm.shift[k % channels]);
         }
     }
-    let (h, w) = batch.extent.unwrap_or((1, 1));
     let num_classes = super::kernel_classes(job.num_classes)?;
     let soft = job.soft_labels;
     let pairs = n.div_ceil(2);
@@ -258,7 +284,7 @@ pub(crate) fn build(
             mask_blocks: 0,
             pad0: 0,
             sample_stride: stride as i64,
-            vecs_per_sample: (batch.sample_numel / lanes) as i64,
+            vecs_per_sample: (if pixels { h * w } else { batch.sample_numel } / lanes) as i64,
             n: n as i32,
             pair_begin: begin as i32,
             pair_count: count as i32,
@@ -274,7 +300,7 @@ pub(crate) fn build(
             threshold: job.targets.threshold.unwrap_or(0.0),
             binarize: job.targets.threshold.is_some() as i32,
             dst_channels_last: dst_channels_last as i32,
-            pad: 0,
+            pixels: pixels as i32,
             by_channels: FastDiv::new(batch.channels as u32),
             by_height: FastDiv::new(h as u32),
             by_width: FastDiv::new(w as u32),
@@ -294,7 +320,69 @@ pub(crate) fn build(
 
 #[cfg(test)]
 mod tests {
-    use super::FastDiv;
+    use tch::{Kind, Tensor};
+
+    use super::{build, Buffers, FastDiv};
+    use crate::dtype::Dtype;
+    use crate::exec::params::TargetSpec;
+    use crate::exec::{Job, NormJob};
+    use crate::MixPlan;
+
+    /// (vector bytes, pixel vectors, vectors a sample) that `build` picks for the normalising pass of `x`
+    /// (`[N, C, H, W]`, any memory order) into `out` with `widths`.
+    fn vectors(
+        x: &Tensor,
+        out: Dtype,
+        channels_last: bool,
+        widths: &[usize],
+        pixel_widths: &[usize],
+    ) -> (usize, bool, i64) {
+        let batch = crate::check::images(x, true).unwrap();
+        let (n, c) = (batch.n, batch.channels);
+        let mut job = Job::new(&MixPlan::identity(n, batch.extent), &batch, false, 10, TargetSpec::plain(), false);
+        job.normalize = Some(NormJob { out, channels_last, scale: vec![1.0; c], shift: vec![0.0; c] });
+        let s = x.size();
+        let dst = if channels_last {
+            Tensor::empty([s[0], s[2], s[3], s[1]], (out.kind(), x.device())).permute([0, 3, 1, 2])
+        } else {
+            Tensor::empty(s.as_slice(), (out.kind(), x.device()))
+        };
+        let (labels, targets) =
+            (Tensor::zeros([n as i64], (Kind::Int64, x.device())), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
+        let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None };
+        let (blocks, bytes) = build(&job, &bufs, widths, pixel_widths, std::ptr::null_mut(), 0).unwrap();
+        (bytes, blocks[0].pixels != 0, blocks[0].vecs_per_sample)
+    }
+
+    /// `[N, H, W, C]` uint8 as the `[N, C, H, W]` channels-last view the executors take, starting `offset`
+    /// bytes into its allocation.
+    fn nhwc(n: i64, c: i64, h: i64, w: i64, offset: i64) -> Tensor {
+        let numel = n * c * h * w;
+        Tensor::zeros([numel + offset], (Kind::Uint8, tch::Device::Cpu))
+            .narrow(0, offset, numel)
+            .view([n, h, w, c])
+            .permute([0, 3, 1, 2])
+    }
+
+    #[test]
+    fn nhwc_into_nchw_takes_pixel_vectors_for_three_aligned_channels_else_rows_or_elements() {
+        // As the CUDA executor into bf16 (8-byte vectors of input, 4 pixels a pixel vector) and the host.
+        let (gpu, gpu_pixels, host) = (&[16 / Dtype::Bf16.size()][..], &[4][..], &[64, 16][..]);
+        // Three channels, planes of whole vectors: V pixels in every plane, H·W / V vectors a sample.
+        assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, false, gpu, gpu_pixels), (4, true, 16));
+        assert_eq!(vectors(&nhwc(4, 3, 5, 8, 0), Dtype::F32, false, &[4], gpu_pixels), (4, true, 10));
+        assert_eq!(vectors(&nhwc(2, 3, 8, 8, 0), Dtype::F32, false, host, host), (64, true, 1));
+        assert_eq!(vectors(&nhwc(2, 3, 4, 8, 0), Dtype::F32, false, host, host), (16, true, 2));
+        // Planes of 15 pixels: neither form, elements.
+        assert_eq!(vectors(&nhwc(4, 3, 3, 5, 0), Dtype::Bf16, false, gpu, gpu_pixels), (0, false, 45));
+        // Off alignment by one byte: no pixel vectors; rows of whole vectors still gather their bytes.
+        assert_eq!(vectors(&nhwc(4, 3, 8, 8, 1), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 24));
+        assert_eq!(vectors(&nhwc(4, 3, 4, 6, 1), Dtype::F32, false, &[4], gpu_pixels), (0, false, 72));
+        // Four channels: rows of whole vectors, every C-th byte, C·H·W / V vectors.
+        assert_eq!(vectors(&nhwc(3, 4, 2, 64, 0), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 64));
+        // Channels-last output keeps the input's order: plain vectors.
+        assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, true, gpu, gpu_pixels), (8, false, 24));
+    }
 
     /// Every divisor up to 2^12 and around each power of two, against dividends at the ends of the range,
     /// around multiples of the divisor and spread over [0, 2^31).

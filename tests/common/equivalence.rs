@@ -170,9 +170,23 @@ pub fn compare_normalized(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &
 /// Input layout × output layout × output dtype × mode × odd/even batch, with CutMix boxes and Mixup.
 pub fn normalize_matrix(device: Device) -> usize {
     let mut cases = 0;
-    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do;
-    // widths 16 and 64 hold whole vectors in a row: NHWC into NCHW reads them every C-th byte.
-    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (6, 4, 4, 6), (5, 3, 4, 16), (4, 3, 2, 64)] {
+    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do.
+    // NHWC into NCHW: 3 channels whose planes hold whole vectors go by pixel vectors (V pixels in every
+    // plane: the host's 64 in 8x8, 4x16 and 2x64, its 16 in 6x8, the GPU's 4 in all those and in 4x6;
+    // vectors cross rows in 8x8, 4x16 and 6x8 on the host, in 4x6 on the GPU), 4 channels in rows of
+    // whole vectors (2x64) read every C-th byte; the same NHWC bytes one byte off alignment take
+    // neither pixel vectors nor 16-byte loads.
+    let shapes = [
+        (6i64, 3i64, 8i64, 8i64),
+        (7, 3, 5, 7),
+        (6, 4, 4, 6),
+        (5, 3, 4, 16),
+        (4, 3, 2, 64),
+        (3, 4, 2, 64),
+        (5, 3, 6, 8),
+        (4, 3, 4, 6),
+    ];
+    for (n, c, h, w) in shapes {
         for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
             let cfg = config(mode, 4, 10);
             let plan = Mixer::new(cfg.clone(), 31 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
@@ -181,6 +195,7 @@ pub fn normalize_matrix(device: Device) -> usize {
                 ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
                 ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
                 ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+                ("nhwc one byte off", InputLayout::Nhwc, one_element_off(&nchw.permute([0, 2, 3, 1]).contiguous())),
             ];
             for (input_name, input, x) in &inputs {
                 for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
@@ -201,6 +216,14 @@ pub fn normalize_matrix(device: Device) -> usize {
         }
     }
     cases
+}
+
+/// A contiguous copy of `x` that starts one element past an allocation's start (off 16-byte alignment).
+fn one_element_off(x: &Tensor) -> Tensor {
+    let numel = x.numel() as i64;
+    let mut flat = Tensor::zeros([numel + 1], (x.kind(), x.device())).narrow(0, 1, numel);
+    flat.copy_(&x.reshape([-1]));
+    flat.view(x.size().as_slice())
 }
 
 /// CutMix on images wide enough that a box row is longer than the host's widest register in every dtype
