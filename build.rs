@@ -67,6 +67,8 @@ fn build_host_kernels() {
             .define("MIX_ISA", isa)
             .flag("-ffp-contract=off")
             .flag("-fno-trapping-math") // lets selects (u8 clamp, bf16 NaN) vectorise; results unchanged
+            // A switch over an operation that misses one is an error: a new operation must be handled.
+            .flag("-Werror=switch")
             .flag_if_supported("-fno-math-errno")
             .warnings(true)
             .extra_warnings(true);

@@ -88,7 +88,7 @@ void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
     int64_t rb[2], re[2];
     int32_t y_lo = g.height, y_hi = 0;
     for (int k = 0; k < 2; ++k) {
-        const bool has = s[k]->op == OP_CUTMIX && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
+        const bool has = has_box(s[k]->op) && s[k]->x0 < s[k]->x1 && s[k]->y0 < s[k]->y1;
         y0[k] = has ? s[k]->y0 : 0, y1[k] = has ? s[k]->y1 : 0;
         rb[k] = element_offset(0, 0, s[k]->x0, g), re[k] = element_offset(0, 0, s[k]->x1, g);
         if (has) y_lo = y0[k] < y_lo ? y0[k] : y_lo, y_hi = y1[k] > y_hi ? y1[k] : y_hi;
@@ -163,9 +163,9 @@ template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
-        if (w.in_place && w.si.op != OP_MIXUP && w.sj.op != OP_MIXUP)
+        if (w.in_place && moves_box_only(w.si.op) && moves_box_only(w.sj.op))
             run_boxes<T, V>(w, vec_lo, vec_hi);
-        else if (w.si.op != OP_CUTMIX && w.sj.op != OP_CUTMIX)  // no box anywhere: no lane masks to compute
+        else if (!has_box(w.si.op) && !has_box(w.sj.op))  // no box anywhere: no lane masks to compute
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
         else
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
@@ -183,12 +183,18 @@ template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const NormWork<To> w = norm_work<To>(a, k);
-        if (V > 1 && a.pixels)  // as the CUDA kernels: pixel vectors (vec_lo, vec_hi count them)
-            for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS>(w, g);
-        else if (V > 1 && a.dst_channels_last)  // vectors into channels-last output
-            for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST>(w, v);
-        else
-            for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY>(w, v);
+        switch (a.form) {
+            case Form::Pixels:  // as the CUDA kernels: pixel vectors (vec_lo, vec_hi count them)
+                for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS>(w, g);
+                break;
+            case Form::VectorsChannelsLast:
+                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST>(w, v);
+                break;
+            case Form::Vectors:
+            case Form::Elements:
+                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY>(w, v);
+                break;
+        }
         if (vec_hi == a.vecs_per_sample) write_targets(a, k);
     }
 }
@@ -215,7 +221,7 @@ MIX_HOST(bf16, mixcut::bf16_t)
 MIX_HOST(u8, uint8_t)
 
 // The normalising pass into each float type, vectors of `vector_bytes` input bytes (one per lane), or
-// with MixArgs' `pixels` of `vector_bytes` pixels (3 input bytes each).
+// with MixArgs' `form` Form::Pixels, of `vector_bytes` pixels (3 input bytes each).
 // Named mixcut_host_<level>_norm_<dtype>.
 #define MIX_HOST_NORM(NAME, T)                                                                             \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _norm_##NAME)(                             \
@@ -240,3 +246,12 @@ extern "C" uint64_t MIX_PASTE(mixcut_args_on_offset_, MIX_ISA)(void) { return of
 extern "C" uint64_t MIX_PASTE(mixcut_args_scale_offset_, MIX_ISA)(void) { return offsetof(mixcut::MixArgs, scale); }
 extern "C" uint64_t MIX_PASTE(mixcut_pixel_channels_, MIX_ISA)(void) { return MIX_PIXEL_CHANNELS; }
 extern "C" uint64_t MIX_PASTE(mixcut_pixel_lanes_, MIX_ISA)(void) { return MIX_PIXEL_LANES; }
+
+// The operations for the Rust twin's test: their count, and each one's predicates as bits (blends,
+// has_box, moves_box_only, mixes_labels).
+extern "C" int32_t MIX_PASTE(mixcut_op_count_, MIX_ISA)(void) { return MIX_OP_COUNT; }
+extern "C" uint32_t MIX_PASTE(mixcut_op_predicates_, MIX_ISA)(int32_t code) {
+    const mixcut::Op op = static_cast<mixcut::Op>(code);
+    return (uint32_t)mixcut::blends(op) | (uint32_t)mixcut::has_box(op) << 1 |
+           (uint32_t)mixcut::moves_box_only(op) << 2 | (uint32_t)mixcut::mixes_labels(op) << 3;
+}

@@ -13,8 +13,8 @@ __device__ __forceinline__ void run_mask_as(const MixArgs& a, int64_t k, int64_t
     for (int64_t v = b * blockDim.x + threadIdx.x; v < a.mask_vecs; v += blocks * blockDim.x) mix_vector<uint8_t, V>(w, v);
 }
 
-// The same for either vector width. Inlined: an out-of-line call made ptxas give every kernel the call's
-// 102 registers (tests/kernel_registers.rs holds the kernels to a budget).
+// The same for either vector width. Inlined: an out-of-line call makes ptxas give every kernel the call's
+// register count (tests/kernel_registers.rs holds the kernels to a budget).
 __device__ __forceinline__ void run_mask(const MixArgs& a, int64_t k, int64_t b, int64_t blocks) {
     if (a.mask_vector == 16)
         run_mask_as<16>(a, k, b, blocks);
@@ -47,8 +47,7 @@ struct Stage<NormPass<To, V, DST>> {
 };
 
 // MASKS: the kernel also pastes class masks (segmentation), in blocks of its own. Only the kernels that
-// take masks hold that code: its registers (48 against 31 for the f32 mix, in sm_90's build) would
-// otherwise cost every mix the threads an SM can hold.
+// take masks hold that code: its registers would otherwise cost every mix the threads an SM can hold.
 template <bool MASKS, typename Pass>
 __device__ __forceinline__ void run(const MixArgs& a) {
     const int64_t k = blockIdx.y;
@@ -84,14 +83,11 @@ __device__ __forceinline__ void run(const MixArgs& a) {
     MIX_ENTRY(mix_##NAME##_scalar_masks, true, mixcut::MixPass<T, 1>)
 
 // mixnorm_<dtype>: uint8 in, normalised <dtype> out; one 16-byte output vector per thread (4 or 8 input
-// bytes), or one element (_scalar); mixnorm_<dtype>_cl, the vector kernel for channels-last output (in
-// sm_90's build 32 registers for bf16 and f16 against 46: five blocks an SM become eight). Wider vectors
-// (16 input bytes, 32 or 64 output bytes a thread) took 76 registers and left each warp store writing 16
-// bytes in every 64: f32 at 57% of the copy's bandwidth. mixnorm_<dtype>_pixels: a decoder's 3-channel
-// NHWC into NCHW by pixel vectors (normalize_pixels), MIX_PIXEL_LANES pixels a thread, one vector of
-// them into each plane (16 bytes of f32, 8 of bf16 or f16): 40 registers in sm_90's build (40-46 in
-// the others), where a build with 8 pixels a thread into bf16 (16-byte stores) took 56 in sm_90's and
-// 70-72 in sm_100's and sm_120's, over the budget.
+// bytes), so each warp store writes whole lines; or one element (_scalar). mixnorm_<dtype>_cl: the vector
+// kernel for channels-last output, where knowing the layout drops the other layouts' code and registers.
+// mixnorm_<dtype>_pixels: a decoder's 3-channel NHWC into NCHW by pixel vectors (normalize_pixels),
+// MIX_PIXEL_LANES pixels a thread, one vector of them into each plane; more pixels a thread would exceed
+// the register budget (tests/kernel_registers.rs). docs/performance.md has the measurements.
 #define NORM_KERNELS(NAME, T)                                                                          \
     MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_ANY>)            \
     MIX_ENTRY(mixnorm_##NAME##_cl, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_CHANNELS_LAST>) \

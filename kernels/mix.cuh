@@ -37,7 +37,53 @@ namespace mixcut {
 
 // ---- Parameters: mirrored by src/exec/kernel_args.rs (#[repr(C)]); sizes are checked by a test. ----
 
-enum : int32_t { OP_KEEP = 0, OP_MIXUP = 1, OP_CUTMIX = 2 };
+// A sample's operation: the twin of `Op` in src/job/params.rs (values and predicates checked against it by
+// a test). Code asks the predicates below, never "not Mixup, so a box"; each is a switch with no default,
+// and host.cpp is built with -Werror=switch, so a new operation does not compile until every predicate
+// says what it does. (Past the switch is unreachable, which keeps the compiled comparisons as tight as a
+// plain `op == Op::Mixup`.)
+enum class Op : int32_t { Keep = 0, Mixup = 1, CutMix = 2 };
+#define MIX_OP_COUNT 3
+
+// Whether the sample's pixels become a weighted sum of its own and its partner's.
+MIX_HD constexpr bool blends(Op op) {
+    switch (op) {
+        case Op::Keep:
+        case Op::CutMix: return false;
+        case Op::Mixup: return true;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether the sample takes its partner's pixels inside its box (and only there).
+MIX_HD constexpr bool has_box(Op op) {
+    switch (op) {
+        case Op::Keep:
+        case Op::Mixup: return false;
+        case Op::CutMix: return true;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether, in place, nothing outside the sample's box changes (no box: nothing changes).
+MIX_HD constexpr bool moves_box_only(Op op) {
+    switch (op) {
+        case Op::Keep:
+        case Op::CutMix: return true;
+        case Op::Mixup: return false;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether the sample's target mixes its partner's label in.
+MIX_HD constexpr bool mixes_labels(Op op) {
+    switch (op) {
+        case Op::Keep: return false;
+        case Op::Mixup:
+        case Op::CutMix: return true;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
 
 // Division by a divisor fixed for a launch as a multiply and a shift: floor(n / d) == (n · mul) >> shift
 // for every 0 <= n < 2^31 (Granlund and Montgomery's round-up method; the pair is built by
@@ -49,7 +95,7 @@ struct FastDiv {
 
 // One sample's operation. Weights are λ and 1-λ as f32 (the reference executor uses the same numbers).
 struct MixSample {
-    int32_t op;
+    Op op;
     float w_self, w_other;
     int32_t y0, y1, x0, x1;  // CutMix box, half-open, in the last two image dims
     int32_t pad;
@@ -67,6 +113,15 @@ struct MixSample {
 // and the pixels of one such vector in the CUDA kernels (the host takes 64 or 16).
 #define MIX_PIXEL_CHANNELS 3
 #define MIX_PIXEL_LANES 4
+
+// How a launch's threads cover a sample: the twin of `Form` in src/exec/kernel_args.rs, which chooses it
+// once for both executors (the CUDA launcher picks its kernel by it; host.cpp switches on it).
+enum class Form : int32_t {
+    Elements = 0,             // one element a thread
+    Vectors = 1,              // vectors of consecutive elements, in the input's memory order
+    VectorsChannelsLast = 2,  // the normalising pass's vectors into channels-last output
+    Pixels = 3,               // the normalising pass's pixel vectors (normalize_pixels)
+};
 
 struct MixArgs {
     const void* src;          // images in: [N, ...], dense per sample
@@ -99,7 +154,7 @@ struct MixArgs {
     int32_t binarize;
     // The normalising pass (uint8 in, float out): output memory order and per-channel affine map.
     int32_t dst_channels_last;         // 1: outputs stored [H, W, C] per sample
-    int32_t pixels;                    // 1: a vector is V pixels in every channel (normalize_pixels)
+    Form form;                         // how threads cover a sample (chosen by the Rust side, once)
     // The normalising pass's divisors (coord_of<true>): channels, height, width.
     FastDiv by_channels, by_height, by_width;
     float scale[MIX_NORM_TABLE];       // 1 / (255 · std_c), rounded once to f32, at every k with k mod C == c
@@ -241,10 +296,8 @@ struct Coord {
 };
 
 // FAST: by the geometry's FastDivs, which the normalising pass uses (it needs the coordinates of every
-// vector); the mix, which needs them only for CutMix, divides: with FastDivs its uint8 kernels took 57
-// registers instead of 48 in sm_90's build (one block fewer per SM), and an H100 build that had them
-// (with another byte conversion too) ran the in-place uint8 Mixup, which never reaches this code, 7%
-// slower.
+// vector); the mix, which needs them only for CutMix, divides: the FastDivs' registers would cost its
+// kernels occupancy (docs/performance.md).
 template <bool FAST>
 MIX_HD Coord coord_of(uint32_t pos, const Geometry& g) {
     Coord p;
@@ -279,7 +332,7 @@ MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
 // pixel's channels; NCHW: 1), so a few steps, not V.
 template <int V>
 MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
-    if (s.op != OP_CUTMIX) return 0;
+    if (!has_box(s.op)) return 0;
     uint64_t mask = 0;
     const int32_t inner = g.channels_last ? g.channels : 1;
     int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
@@ -303,11 +356,11 @@ MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
 template <typename T, int V>
 MIX_HD Lanes<T, V> mix_lanes(const MixSample& s, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
     Lanes<T, V> out;
-    if (s.op == OP_MIXUP) {
+    if (blends(s.op)) {
         Blend<T, V>::run(out, own, other, s.w_self, s.w_other);
-    } else {
+    } else {  // the partner's lanes inside the box, if the operation has one (box_lanes: 0 otherwise)
         const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
-        if (box == 0) return own;  // outside the box (or kept)
+        if (box == 0) return own;  // outside the box (or no box)
         if (box == all) return other;  // wholly inside the box
         Select<T, V>::run(out, own, other, box);
     }
@@ -370,12 +423,12 @@ MIX_HD PairWork<uint8_t, V> mask_work(const MixArgs& a, int64_t k) {
 // operation changes it, and nothing is read where neither sample changes.
 template <typename T, int V>
 MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i, uint64_t box_j) {
-    const bool write_i = !w.in_place || w.si.op == OP_MIXUP || box_i != 0;
-    const bool write_j = !w.self_paired && (!w.in_place || w.sj.op == OP_MIXUP || box_j != 0);
+    const bool write_i = !w.in_place || !moves_box_only(w.si.op) || box_i != 0;
+    const bool write_j = !w.self_paired && (!w.in_place || !moves_box_only(w.sj.op) || box_j != 0);
     if (!write_i && !write_j) return;
     const Lanes<T, V> xi = Lanes<T, V>::read(w.src_i[v]);
     const Lanes<T, V> xj = Lanes<T, V>::read(w.src_j[v]);
-    if (w.si.op == OP_MIXUP && w.sj.op == OP_MIXUP && write_j) {  // both blends from the same inputs
+    if (blends(w.si.op) && blends(w.sj.op) && write_j) {  // both blends from the same inputs
         Lanes<T, V> oi, oj;
         Blend<T, V>::run_pair(oi, oj, xi, xj, w.si.w_self, w.si.w_other, w.sj.w_self, w.sj.w_other);
         oi.write(w.dst_i[v]);
@@ -391,7 +444,7 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
 template <typename T, int V>
 MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
-    if (w.si.op == OP_CUTMIX || w.sj.op == OP_CUTMIX) {
+    if (has_box(w.si.op) || has_box(w.sj.op)) {
         const Coord p = coord_of<false>((uint32_t)(v * V), w.g);
         box_i = box_lanes<V>(w.si, p, w.g);
         box_j = box_lanes<V>(w.sj, p, w.g);
@@ -434,7 +487,7 @@ MIX_HD float label_value(const LabelRow& r, int32_t c) {
 // Target of a sample from its own and its partner's label value: λ-mixed, then thresholded to {0, 1} when
 // `binarize` (timm's BCE target threshold; NaN compares false, as torch's gt).
 MIX_HD float target_value(const MixSample& s, float own, float other, bool binarize, float threshold) {
-    const float v = s.op == OP_KEEP ? own : blend(own, other, s.w_self, s.w_other);
+    const float v = mixes_labels(s.op) ? blend(own, other, s.w_self, s.w_other) : own;
     return binarize ? (v > threshold ? 1.f : 0.f) : v;
 }
 
@@ -504,8 +557,8 @@ MIX_HD float normalize(float m, float scale, float shift) {
 
 // A sample's value in f32 at one element from its own and its partner's, `in_box` for CutMix.
 MIX_HD float mixed_value(const MixSample& s, float own, float other, bool in_box) {
-    if (s.op == OP_MIXUP) return blend(own, other, s.w_self, s.w_other);
-    return s.op == OP_CUTMIX && in_box ? other : own;
+    if (blends(s.op)) return blend(own, other, s.w_self, s.w_other);
+    return has_box(s.op) && in_box ? other : own;
 }
 
 // Coordinates of the next element in `g`'s memory order.
@@ -588,11 +641,11 @@ MIX_HD void load_row(const float* row, float (&out)[V]) {
     for (int l = 4 * quads; l < V; ++l) out[l] = row[l];
 }
 
-// Sample s's V lanes in f32: blended with the partner's (Mixup), or its own or the partner's by the box
-// bits (CutMix; kept: no bit set). One loop per case, so each vectorises.
+// Sample s's V lanes in f32: blended with the partner's (an operation that blends), or its own or the
+// partner's by the box bits (box_lanes: none set without a box). One loop per case, so each vectorises.
 template <int V>
 MIX_HD void mixed_lanes(const MixSample& s, const float (&own)[V], const float (&other)[V], uint64_t box, float (&out)[V]) {
-    if (s.op == OP_MIXUP) {
+    if (blends(s.op)) {
         MIX_UNROLL
         for (int l = 0; l < V; ++l) out[l] = blend(own[l], other[l], s.w_self, s.w_other);
     } else {
@@ -611,7 +664,7 @@ MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const
 // The output memory orders a normalising pass is built for: any (read from the arguments), or only
 // channels-last, whose vectors then come from channels-last input (kernel_args.rs vectorises into
 // channels-last output only from the same order). Knowing it, the compiler drops the other layouts'
-// code: sm_90's build of the bf16 vector kernel takes 32 registers instead of 46.
+// code, and their registers.
 enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 
 // Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are

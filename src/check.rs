@@ -1,47 +1,12 @@
 //! Input validation shared by every executor: it runs once, before any tensor is touched, so a refused
 //! call leaves the caller's tensors exactly as they were.
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
-use crate::exec::NormJob;
+use crate::job::{BatchSpec, Labels, Layout, NormJob};
 use crate::normalize::Normalize;
-
-/// How a batch's samples sit in memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Layout {
-    /// Row-major `[N, C, ...]` (tch's default).
-    Contiguous,
-    /// Channels innermost: `[N, C, H, W]` stored as NHWC (or `[N, C, T]` stored as NTC).
-    ChannelsLast,
-    /// Anything else (a view, a slice, expanded strides): only the reference executor takes it.
-    Strided,
-}
-
-/// What was learnt about a valid `images` batch.
-#[derive(Clone, Debug)]
-pub(crate) struct BatchSpec {
-    pub n: usize,
-    pub dtype: Dtype,
-    pub device: Device,
-    pub layout: Layout,
-    /// `(H, W)` for rank 4, `(1, T)` for rank 3, `None` otherwise.
-    pub extent: Option<(usize, usize)>,
-    /// Channels `C` for ranks 3 and 4 (1 otherwise).
-    pub channels: usize,
-    /// Elements per sample.
-    pub sample_numel: usize,
-}
-
-/// The two accepted label encodings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Labels {
-    /// int64 class indices `[N]`.
-    Indices,
-    /// Soft targets `[N, num_classes]`, any float dtype.
-    Soft,
-}
 
 fn is_float(kind: Kind) -> bool {
     matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double)

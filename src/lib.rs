@@ -8,24 +8,44 @@
 //! Data flows one way: [`MixConfig`] → a sampled, inspectable [`MixPlan`] (per sample: op, λ, box;
 //! partner `N − 1 − i`) → an executor ([`Executor`]): the reference made of tch ops, or the fused kernels.
 //!
-//! ## In a training step
+//! ## In a tch training loop
 //!
 //! ```no_run
-//! use tch::{nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
-//! use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer};
+//! use tch::{data::Iter2, nn, nn::ModuleT, nn::OptimizerConfig, Device, Kind, Tensor};
+//! use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer, RngState};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let vs = nn::VarStore::new(Device::Cpu);
-//! let net = nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(vs.root(), 3 * 32 * 32, 10, Default::default()));
-//! let mut opt = nn::Sgd::default().build(&vs, 0.1)?;
-//! let mut mixer = Mixer::new(MixConfig::deit(10), 42)?;
-//! let (images, labels) = (Tensor::rand([8, 3, 32, 32], (Kind::Float, Device::Cpu)), Tensor::randint(10, [8], (Kind::Int64, Device::Cpu)));
-//! let (mixed, targets) = mixer.apply_t(&images, &labels, true)?;   // train = true: mix
-//! let loss = soft_cross_entropy(&net.forward_t(&mixed, true), &targets);
-//! opt.backward_step(&loss);
-//! let (clean, _) = mixer.apply_t(&images, &labels, false)?;          // evaluation: untouched
-//! # let _ = clean; Ok(()) }
+//! let device = Device::cuda_if_available();
+//! # let (train_images, train_labels) = (Tensor::rand([512, 784], (Kind::Float, Device::Cpu)), Tensor::randint(10, [512], (Kind::Int64, Device::Cpu)));
+//! // tch's MNIST loader gives [N, 784]; CutMix boxes need [N, C, H, W].
+//! let train_images = train_images.view([-1, 1, 28, 28]);
+//! let vs = nn::VarStore::new(device);
+//! let net = nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(vs.root(), 784, 10, Default::default()));
+//! let mut opt = nn::AdamW::default().build(&vs, 1e-3)?;
+//! let mut mixer = Mixer::new(MixConfig::vit(10), 42)?; // Mixup α 0.2 or CutMix α 1.0
+//! for epoch in 0..10 {
+//!     mixer.set_epoch(epoch);
+//!     // `.shuffle()` gathers each batch into a new tensor, so `apply_` mixes that copy in place. Without
+//!     // it Iter2 yields views of the data set, and `apply_` would write into the data set itself.
+//!     for (mut images, labels) in Iter2::new(&train_images, &train_labels, 128).shuffle().to_device(device) {
+//!         let targets = mixer.apply_(&mut images, &labels)?; // soft targets [128, 10], float32
+//!         let loss = soft_cross_entropy(&net.forward_t(&images, true), &targets);
+//!         opt.backward_step(&loss);
+//!     }
+//!     // A checkpoint: the model's variables, and the mixer's random state beside them as bytes.
+//!     vs.save("model.ot")?;
+//!     std::fs::write("model.mixer", mixer.rng_state().to_bytes())?;
+//! }
+//! // Resuming draws the plans the interrupted run would have drawn next.
+//! mixer.set_rng_state(&RngState::from_bytes(&std::fs::read("model.mixer")?)?);
+//! // Which executor ran: the fused kernels (CPU or CUDA) or the reference tch ops.
+//! println!("{:?}", mixer.last_executor());
+//! # Ok(()) }
 //! ```
+//!
+//! `apply` returns a mixed copy and leaves its inputs alone; `apply_t(images, labels, train)` follows
+//! tch's `forward_t`: with `train == false` it passes the images through with plain one-hot targets.
+//! [`Mixer`] lists the rest: given plans, the fused uint8 → normalised pass, segmentation masks.
 //!
 //! ## Pairing, odd batches, labels
 //!
@@ -41,6 +61,7 @@ mod config;
 mod dtype;
 mod error;
 mod exec;
+mod job;
 mod loss;
 mod mixer;
 mod normalize;
@@ -59,7 +80,9 @@ pub use plan::{CutBox, MixOp, MixPlan};
 pub use rng_state::RngState;
 pub use torch_cuda::{cuda_backend_error, load_cuda_backend};
 
-/// Hooks for this crate's own tests; not part of the API.
+/// Hooks for this crate's own tests and benches (the `testing` feature, which they turn on); not part of
+/// the API.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing {
     /// Runs `f` with the fused CPU executor forced to `isa` for calls made on this thread; `None` (and `f`

@@ -6,17 +6,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
-use crate::check::{self, BatchSpec, Labels};
+use crate::check;
 use crate::config::MixConfig;
 use crate::error::{ensure, Error, Result};
 use crate::exec::label_flag::LabelFlag;
-use crate::exec::params::TargetSpec;
-use crate::exec::{self, kernel_args, Executor, ExecutorKind, Job, NormJob};
+use crate::exec::{self, Executor, ExecutorKind};
+use crate::job::params::TargetSpec;
+use crate::job::{BatchSpec, Job, Labels, NormJob};
 use crate::normalize::Normalize;
 use crate::plan::{MixPlan, PlanSampler};
 use crate::rng_state::RngState;
-
-mod segmentation;
 
 /// Applies Mixup / CutMix to batches: samples a [`MixPlan`] per call and runs it through an executor.
 ///
@@ -24,6 +23,20 @@ mod segmentation;
 /// executor applies a plan identically. For data-parallel training give each rank the same seed and its
 /// own rank ([`Mixer::for_rank`]): ranks draw from independent ChaCha8 streams. Save the random state with
 /// a checkpoint ([`Mixer::rng_state`]) to resume with the same plans.
+///
+/// ```
+/// use tch::{Device, Kind, Tensor};
+/// use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer};
+///
+/// let mut mixer = Mixer::new(MixConfig::deit(10), 0)?; // timm's DeiT recipe over 10 classes
+/// let images = Tensor::rand([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+/// let labels = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+/// let (mixed, targets) = mixer.apply(&images, &labels)?; // a mixed copy, soft targets [8, 10]
+/// let logits = Tensor::zeros([8, 10], (Kind::Float, Device::Cpu)); // the model's output
+/// let loss = soft_cross_entropy(&logits, &targets);
+/// assert_eq!((mixed.size(), loss.size()), (vec![8, 3, 32, 32], vec![]));
+/// # Ok::<(), tch_mixcut::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Mixer {
     config: MixConfig,
@@ -191,7 +204,10 @@ impl Mixer {
 
     /// Mixes a batch in place (no copy of the images) and returns the soft targets.
     ///
-    /// On `Err` the images are unchanged. Refused for tensors that require grad.
+    /// Like tch's `_` methods it writes through views: where `images` is a `narrow`, `shallow_clone`,
+    /// `transpose` or `view` of a data set (tch's `Iter2` without `.shuffle()` yields such views), the data
+    /// set itself is mixed. Give it a batch of its own (`index_select`, `Iter2::shuffle`, `copy`), or use
+    /// [`Mixer::apply`]. On `Err` the images are unchanged. Refused for tensors that require grad.
     pub fn apply_(&mut self, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
         Ok(self.run(Call { in_place: true, ..Call::new(None, images, labels) })?.1)
     }
@@ -338,30 +354,12 @@ impl Mixer {
         let targets = call.targets.unwrap_or_else(|| TargetSpec::of(&self.config));
         let mut job = Job::new(plan, &checked.batch, soft, self.config.num_classes, targets, call.in_place);
         job.normalize = checked.normalize.clone();
-        let outputs = match checked.kind {
-            ExecutorKind::Reference => {
-                let targets = exec::reference::targets(&job, call.labels)?;
-                if job.normalize.is_some() {
-                    (exec::reference::normalized(&job, images)?, targets)
-                } else if call.in_place {
-                    // A shallow clone shares the caller's storage: this writes the caller's tensor.
-                    images.shallow_clone().f_copy_(&exec::reference::images(&job, images)?)?;
-                    (images.shallow_clone(), targets)
-                } else {
-                    (exec::reference::images(&job, images)?, targets)
-                }
-            }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => {
-                exec::run_fused(&job, images, call.labels, &self.label_flag)?
-            }
-        };
+        let outputs = exec::run(checked.kind, &job, images, call.labels, None, &self.label_flag)?;
         self.last = Some(checked.kind);
         Ok(outputs)
     }
 
-    /// The executor for this batch under the mixer's choice: `Auto` takes the fused path where it exists
-    /// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
-    /// why not.
+    /// The executor for this batch under the mixer's choice (see [`exec::choose`]).
     fn choose(
         &self,
         batch: &BatchSpec,
@@ -369,37 +367,19 @@ impl Mixer {
         labels: Option<&Tensor>,
         normalizing: bool,
     ) -> Result<ExecutorKind> {
-        let fused = || -> Result<ExecutorKind> {
-            let kind = exec::fused_for(batch.device)?;
-            kernel_args::supported(batch, images, labels, self.config.num_classes, normalizing)?;
-            Ok(kind)
-        };
-        match self.executor {
-            Executor::Reference => Ok(ExecutorKind::Reference),
-            Executor::Fused => fused(),
-            Executor::Auto => match fused() {
-                Err(e) if e.is_fused_fallback() => Ok(ExecutorKind::Reference),
-                other => other,
-            },
-        }
+        exec::choose(self.executor, batch, images, labels, self.config.num_classes, normalizing)
     }
 }
+
+// After the core methods, so that the documentation lists `new` and `apply` first.
+mod segmentation;
 
 #[cfg(test)]
 mod tests {
     use tch::{Device, Kind, Tensor};
 
     use super::*;
-    use crate::exec::FORCE_CPU_UNAVAILABLE;
-
-    /// Runs `f` while the fused CPU executor reports `reason` as why it cannot load (as a CUDA device whose
-    /// kernels fail to load does).
-    fn with_fused_unavailable<R>(reason: &str, f: impl FnOnce() -> R) -> R {
-        FORCE_CPU_UNAVAILABLE.with(|r| *r.borrow_mut() = Some(reason.to_string()));
-        let out = f();
-        FORCE_CPU_UNAVAILABLE.with(|r| *r.borrow_mut() = None);
-        out
-    }
+    use crate::exec::cpu::test_hooks::with_unavailable as with_fused_unavailable;
 
     #[test]
     fn a_fused_executor_that_cannot_load_makes_auto_fall_back_and_fused_refuse_with_the_reason() {

@@ -2,16 +2,15 @@
 //! instruction-set level, the best level this CPU supports chosen once at run time, run by a persistent
 //! thread pool over the same virtual grid the CUDA kernels cover. One pass over the batch.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::OnceLock;
 
-use super::kernel_args::{self, Buffers, MixArgs};
-use super::params::{SampleParams, OP_CUTMIX, OP_MIXUP};
+use super::kernel_args::{self, MixArgs};
 use super::pool::{Pool, Task};
-use super::Job;
 use crate::dtype::Dtype;
 use crate::error::Result;
+use crate::job::params::SampleParams;
+use crate::job::{Buffers, Job};
 
 /// A host entry point: `(args, vector bytes, pair range, vector range)`.
 type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
@@ -181,26 +180,47 @@ pub fn fused_cpu_isa() -> CpuIsa {
     })
 }
 
-thread_local! {
-    /// A level forced for calls made on this thread (`testing::with_cpu_isa`).
-    static FORCED: Cell<Option<CpuIsa>> = const { Cell::new(None) };
+/// The level for a call on this thread: the chosen one ([`fused_cpu_isa`]).
+#[cfg(not(any(test, feature = "testing")))]
+fn current_isa() -> CpuIsa {
+    fused_cpu_isa()
 }
 
-/// Runs `f` with the fused CPU executor forced to `isa` for calls made on this thread; `None` (and `f` not
-/// run) where the level is not available here.
-pub(crate) fn with_isa<R>(isa: CpuIsa, f: impl FnOnce() -> R) -> Option<R> {
-    if !isa.is_available() {
-        return None;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use forced::{current_isa, with_isa};
+
+/// The test hook that forces a level for calls made on one thread (`testing::with_cpu_isa`).
+#[cfg(any(test, feature = "testing"))]
+mod forced {
+    use std::cell::Cell;
+
+    use super::{fused_cpu_isa, CpuIsa};
+
+    thread_local! {
+        static FORCED: Cell<Option<CpuIsa>> = const { Cell::new(None) };
     }
-    let before = FORCED.with(|c| c.replace(Some(isa)));
-    struct Restore(Option<CpuIsa>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FORCED.with(|c| c.set(self.0));
+
+    /// The level for a call on this thread: the forced one, else the chosen one.
+    pub(crate) fn current_isa() -> CpuIsa {
+        FORCED.with(Cell::get).unwrap_or_else(fused_cpu_isa)
+    }
+
+    /// Runs `f` with the fused CPU executor forced to `isa` for calls made on this thread; `None` (and `f`
+    /// not run) where the level is not available here.
+    pub(crate) fn with_isa<R>(isa: CpuIsa, f: impl FnOnce() -> R) -> Option<R> {
+        if !isa.is_available() {
+            return None;
         }
+        let before = FORCED.with(|c| c.replace(Some(isa)));
+        struct Restore(Option<CpuIsa>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                FORCED.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(before);
+        Some(f())
     }
-    let _restore = Restore(before);
-    Some(f())
 }
 
 /// Clears the upper halves of the AVX registers where the CPU has them. Legacy SSE code (the baseline
@@ -218,11 +238,6 @@ fn clear_upper_state() {
         // SAFETY: the CPU has AVX, which the function requires.
         unsafe { zeroupper() }
     }
-}
-
-/// The level for a call on this thread.
-fn current_isa() -> CpuIsa {
-    FORCED.with(Cell::get).unwrap_or_else(fused_cpu_isa)
 }
 
 /// One thread's rectangle of the grid: pairs × vectors.
@@ -282,19 +297,18 @@ fn pair_cost(
     classes: u64,
 ) -> u64 {
     let targets = 8 * classes;
-    let boxes_only = in_place && first.op != OP_MIXUP && second.op != OP_MIXUP;
+    let boxes_only = in_place && first.op.moves_box_only() && second.op.moves_box_only();
     if !boxes_only {
         return 4 * sample_bytes + targets;
     }
-    let area = |p: &SampleParams| if p.op == OP_CUTMIX { ((p.y1 - p.y0) * (p.x1 - p.x0)).max(0) as u64 } else { 0 };
+    let area = |p: &SampleParams| if p.op.has_box() { ((p.y1 - p.y0) * (p.x1 - p.x0)).max(0) as u64 } else { 0 };
     let plane = (h * w).max(1) as u64;
     4 * sample_bytes * (area(first) + area(second)).min(plane) / plane + targets
 }
 
 /// Below this many bytes of work a call runs on the calling thread, when the pool's workers are awake
-/// (back-to-back calls): handing work over costs more. In-place 128×3×32×32 Mixup with 1000 classes (3.7
-/// MB by this count in f32, 1.3 MB in u8) takes 28 / 36 µs on two threads, 64 / 68 µs on one (2-core
-/// x86_64 VM).
+/// (back-to-back calls): handing work over costs more than it saves. A 128×3×32×32 batch with 1000 classes
+/// is above it: two threads take it in about half the time of one.
 const PARALLEL_MIN_BYTES: u64 = 1 << 18;
 
 /// The same when the workers sleep: waking one costs tens of microseconds.
@@ -352,6 +366,44 @@ impl Task for ShareTask {
     }
 }
 
+/// Whether the fused CPU executor can run here: always (its kernels are part of every build).
+#[cfg(not(test))]
+pub(crate) fn check() -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) use test_hooks::check;
+
+/// A hook for the crate's unit tests: a reason that makes the fused CPU executor "unavailable" on this
+/// thread, as a CUDA device whose kernels fail to load is.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::RefCell;
+
+    use crate::error::{Error, Result};
+
+    thread_local! {
+        static UNAVAILABLE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// `Err` with the forced reason while [`with_unavailable`] runs, else `Ok`.
+    pub(crate) fn check() -> Result<()> {
+        UNAVAILABLE.with(|r| match &*r.borrow() {
+            Some(reason) => Err(Error::unavailable(tch::Device::Cpu, reason.clone())),
+            None => Ok(()),
+        })
+    }
+
+    /// Runs `f` while the fused CPU executor reports `reason` as why it cannot run.
+    pub(crate) fn with_unavailable<R>(reason: &str, f: impl FnOnce() -> R) -> R {
+        UNAVAILABLE.with(|r| *r.borrow_mut() = Some(reason.to_string()));
+        let out = f();
+        UNAVAILABLE.with(|r| *r.borrow_mut() = None);
+        out
+    }
+}
+
 /// Runs the job's fused pass on CPU tensors (`bufs` validated and allocated by the caller).
 pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     let isa = current_isa();
@@ -361,9 +413,10 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     };
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
-    let (blocks, vector_bytes) = kernel_args::build(job, bufs, &[64, 16], &[64, 16], flag.as_ptr(), 1)?;
+    let widths = kernel_args::Widths { vectors: &[64, 16], pixels: &[64, 16] };
+    let launch = kernel_args::build(job, bufs, widths, flag.as_ptr(), 1)?;
     let extent = job.batch.extent.unwrap_or((1, 1));
-    for a in &blocks {
+    for a in &launch.blocks {
         // A class mask pasted in the same pass (segmentation) has the images' boxes: its bytes count alike.
         let mask_bytes = if a.mask_bytes > 0 { (a.mask_vecs * a.mask_vector as i64) as u64 } else { 0 };
         let sample_bytes = (job.batch.sample_numel * job.batch.dtype.size()) as u64 + mask_bytes;
@@ -376,7 +429,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
             .map(|share| ShareTask {
                 entry,
                 args: ArgsPtr(&**a),
-                vector_bytes: vector_bytes as i32,
+                vector_bytes: launch.width as i32,
                 share,
                 baseline: isa == CpuIsa::Baseline,
             })
@@ -392,6 +445,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::params::Op;
 
     extern "C" {
         fn mixcut_args_size_baseline() -> u64;
@@ -400,6 +454,23 @@ mod tests {
         fn mixcut_args_scale_offset_baseline() -> u64;
         fn mixcut_pixel_channels_baseline() -> u64;
         fn mixcut_pixel_lanes_baseline() -> u64;
+        fn mixcut_op_count_baseline() -> i32;
+        fn mixcut_op_predicates_baseline(code: i32) -> u32;
+    }
+
+    #[test]
+    fn operations_and_their_predicates_match_cpp() {
+        // SAFETY: returns a constant.
+        assert_eq!(unsafe { mixcut_op_count_baseline() } as usize, Op::ALL.len());
+        for (code, op) in Op::ALL.into_iter().enumerate() {
+            assert_eq!(op as i32, code as i32, "{op:?}: codes are 0, 1, ... in order");
+            let bits = op.blends() as u32
+                | (op.has_box() as u32) << 1
+                | (op.moves_box_only() as u32) << 2
+                | (op.mixes_labels() as u32) << 3;
+            // SAFETY: reads no memory; `code` is a valid operation code.
+            assert_eq!(unsafe { mixcut_op_predicates_baseline(code as i32) }, bits, "{op:?}");
+        }
     }
 
     #[test]

@@ -19,12 +19,12 @@ use std::sync::OnceLock;
 use cudarc::driver::{result, sys, DriverError};
 use tch::Device;
 
-use super::kernel_args::{self, Buffers, MixArgs};
+use super::kernel_args::{self, Form, MixArgs};
 use super::label_flag::{LabelFlag, SLOTS};
-use super::{torch_stream, Job};
-use crate::check::Layout;
+use super::torch_stream;
 use crate::dtype::Dtype;
 use crate::error::{Error, Result};
+use crate::job::{Buffers, Job};
 
 /// The fatbin, aligned as cuModuleLoadData wants.
 #[repr(C, align(16))]
@@ -34,11 +34,13 @@ static FATBIN: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("MIXCUT_FATBIN")))
 /// What the fatbin holds, as build.rs compiled it (e.g. "cubins sm_75, sm_80 … and PTX compute_75, nvcc 13.0").
 const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
 
-/// Test hook: set to `1` before the first CUDA call, the loader is handed a corrupt image instead of the
-/// fatbin, so the GPU tests can check the failure path (fallback, reason, nothing leaked).
+/// Test hook (the `testing` feature only): set to `1` before the first CUDA call, the loader is handed a
+/// corrupt image instead of the fatbin, so the GPU tests can check the failure path (fallback, reason,
+/// nothing leaked).
+#[cfg(feature = "testing")]
 const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 
-/// `[dtype][form]` entry points; `form` is the [`Form`]'s place in its family's [`Family::forms`].
+/// `[dtype][slot]` entry points; `slot` is the [`Kernel`]'s place in its family's [`Family::kernels`].
 type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
 
 /// The two kernel families of kernels/mix.cu: the mix (`mix_<dtype>...`) and the normalising pass
@@ -52,7 +54,7 @@ enum Family {
 /// How a kernel's threads cover a sample, and what else it does: its entry point's suffix after
 /// `<prefix>_<dtype>`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Form {
+enum Kernel {
     /// One 16-byte output vector a thread, in the memory order of the arguments.
     Vector,
     /// One element a thread.
@@ -67,15 +69,30 @@ enum Form {
     Pixels,
 }
 
-impl Form {
+impl Kernel {
+    /// The entry point that runs a launch of this form (class masks: the mix's kernels that paste them too).
+    fn of(family: Family, form: Form, masks: bool) -> Kernel {
+        match (family, form) {
+            (Family::Mix, Form::Elements) if masks => Kernel::ScalarMasks,
+            (Family::Mix, Form::Elements) => Kernel::Scalar,
+            // The mix keeps the input's memory order: every vector form is its plain vectors.
+            (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels) if masks => Kernel::VectorMasks,
+            (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels) => Kernel::Vector,
+            (Family::Norm, Form::Elements) => Kernel::Scalar,
+            (Family::Norm, Form::Vectors) => Kernel::Vector,
+            (Family::Norm, Form::VectorsChannelsLast) => Kernel::ChannelsLast,
+            (Family::Norm, Form::Pixels) => Kernel::Pixels,
+        }
+    }
+
     fn suffix(self) -> &'static str {
         match self {
-            Form::Vector => "",
-            Form::Scalar => "_scalar",
-            Form::VectorMasks => "_masks",
-            Form::ScalarMasks => "_scalar_masks",
-            Form::ChannelsLast => "_cl",
-            Form::Pixels => "_pixels",
+            Kernel::Vector => "",
+            Kernel::Scalar => "_scalar",
+            Kernel::VectorMasks => "_masks",
+            Kernel::ScalarMasks => "_scalar_masks",
+            Kernel::ChannelsLast => "_cl",
+            Kernel::Pixels => "_pixels",
         }
     }
 }
@@ -89,16 +106,16 @@ impl Family {
     }
 
     /// Its entry points, in their [`FunctionTable`] order.
-    fn forms(self) -> &'static [Form] {
+    fn kernels(self) -> &'static [Kernel] {
         match self {
-            Family::Mix => &[Form::Vector, Form::Scalar, Form::VectorMasks, Form::ScalarMasks],
-            Family::Norm => &[Form::Vector, Form::Scalar, Form::ChannelsLast, Form::Pixels],
+            Family::Mix => &[Kernel::Vector, Kernel::Scalar, Kernel::VectorMasks, Kernel::ScalarMasks],
+            Family::Norm => &[Kernel::Vector, Kernel::Scalar, Kernel::ChannelsLast, Kernel::Pixels],
         }
     }
 
-    /// A form's slot in a [`FunctionTable`] row (`None` for one the family lacks).
-    fn slot(self, form: Form) -> Option<usize> {
-        self.forms().iter().position(|&f| f == form)
+    /// A kernel's slot in a [`FunctionTable`] row (`None` for one the family lacks).
+    fn slot(self, kernel: Kernel) -> Option<usize> {
+        self.kernels().iter().position(|&k| k == kernel)
     }
 }
 
@@ -230,15 +247,15 @@ fn load(ordinal: usize) -> std::result::Result<Loaded, String> {
     loaded.map_err(|what| format!("the fused CUDA kernels cannot load on cuda:{ordinal}: {what} ({})", describe(dev)))
 }
 
-/// The image handed to the loader: the embedded fatbin, or a corrupt one under the test hook.
+/// The image handed to the loader: the embedded fatbin (or, under the test hook, a corrupt one).
 fn image() -> *const c_void {
-    // Neither an ELF, a fatbin nor PTX, and NUL-terminated: the driver may parse it as PTX text.
-    static CORRUPT: Aligned<[u8; 16]> = Aligned(*b"not a fatbin!!!\0");
+    #[cfg(feature = "testing")]
     if std::env::var_os(CORRUPT_IMAGE_VAR).is_some_and(|v| v == "1") {
-        CORRUPT.0.as_ptr().cast()
-    } else {
-        FATBIN.0.as_ptr().cast()
+        // Neither an ELF, a fatbin nor PTX, and NUL-terminated: the driver may parse it as PTX text.
+        static CORRUPT: Aligned<[u8; 16]> = Aligned(*b"not a fatbin!!!\0");
+        return CORRUPT.0.as_ptr().cast();
     }
+    FATBIN.0.as_ptr().cast()
 }
 
 /// The module, its functions and the label flags, in the retained context `ctx`.
@@ -269,8 +286,8 @@ fn functions(
 ) -> std::result::Result<FunctionTable, String> {
     let mut table = [[std::ptr::null_mut(); 4]; Dtype::ALL.len()];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
-        for (slot, form) in family.forms().iter().enumerate() {
-            let name = format!("{}_{}{}", family.prefix(), dtype.suffix(), form.suffix());
+        for (slot, kernel) in family.kernels().iter().enumerate() {
+            let name = format!("{}_{}{}", family.prefix(), dtype.suffix(), kernel.suffix());
             let c_name = CString::new(name.clone()).expect("kernel names have no NUL");
             // SAFETY: `module` is a loaded module.
             let func = unsafe { result::module::get_function(module, c_name) }
@@ -340,43 +357,10 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         None => (&d.functions, Family::Mix, job.batch.dtype, 16),
     };
     let prefix = family.prefix();
-    let (mut blocks, vector_bytes) =
-        kernel_args::build(job, bufs, &[input_bytes], &[kernel_args::GPU_PIXEL_LANES], error, flag.token())?;
-    let vectorised = vector_bytes != 0;
-    // Segmentation: the mix kernels that paste class masks too. The normalising pass: its own kernels for
-    // vectors into channels-last output (kernel_args::build vectorises into channels-last output only from
-    // channels-last input, which the `_cl` kernels take for granted) and for pixel vectors.
-    let masks = bufs.masks.is_some();
-    let form = match (&job.normalize, vectorised) {
-        (None, true) => {
-            if masks {
-                Form::VectorMasks
-            } else {
-                Form::Vector
-            }
-        }
-        (None, false) => {
-            if masks {
-                Form::ScalarMasks
-            } else {
-                Form::Scalar
-            }
-        }
-        (Some(_), false) => Form::Scalar,
-        (Some(_), true) if blocks.first().is_some_and(|a| a.pixels != 0) => Form::Pixels,
-        (Some(norm), true) => {
-            if norm.channels_last {
-                Form::ChannelsLast
-            } else {
-                Form::Vector
-            }
-        }
-    };
-    debug_assert!(
-        form != Form::ChannelsLast || job.batch.layout == Layout::ChannelsLast,
-        "the _cl kernels take channels-last input"
-    );
-    let func = family.slot(form).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
+    let widths = kernel_args::Widths { vectors: &[input_bytes], pixels: &[kernel_args::GPU_PIXEL_LANES] };
+    let mut launch = kernel_args::build(job, bufs, widths, error, flag.token())?;
+    let kernel = Kernel::of(family, launch.form, bufs.masks.is_some());
+    let func = family.slot(kernel).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
     crate::error::ensure!(
         !func.is_null(),
         Error::unsupported(
@@ -388,7 +372,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
     // x-blocks for `vecs` vectors a pair.
     let blocks_for = |vecs: i64| (vecs as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
-    for args in &mut blocks {
+    for args in &mut launch.blocks {
         let image_blocks = blocks_for(args.vecs_per_sample);
         // Then the class mask's blocks (segmentation), then one more x-block per pair for its targets.
         let mask_blocks = if args.mask_bytes > 0 { blocks_for(args.mask_vecs) } else { 0 };
@@ -404,7 +388,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
         // never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
-                driver_error(format!("launching {prefix}_{}{} on cuda:{ordinal}", dtype.suffix(), form.suffix()))(e)
+                driver_error(format!("launching {prefix}_{}{} on cuda:{ordinal}", dtype.suffix(), kernel.suffix()))(e)
             })?;
     }
     Ok(())
@@ -412,6 +396,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
 
 /// Makes a pool stream (`pool`) or the default stream libtorch's current CUDA stream on `cuda:ordinal`
 /// for the calling thread (for tests of stream ordering).
+#[cfg(feature = "testing")]
 pub(crate) fn set_torch_stream(ordinal: usize, pool: bool) -> Result<()> {
     torch_stream::set_current(ordinal, pool)
 }

@@ -3,10 +3,9 @@
 
 use tch::Device;
 
-use super::kernel_args::Buffers;
 use super::label_flag::LabelFlag;
-use super::Job;
 use crate::error::{Error, Result};
+use crate::job::{Buffers, Job};
 
 /// Never available: the kernels were not built.
 pub(crate) fn check(ordinal: usize) -> Result<()> {
@@ -28,6 +27,7 @@ pub(crate) fn run(_job: &Job, _bufs: &Buffers, ordinal: usize, _flag: &LabelFlag
 }
 
 /// Refused: without the kernels there is no stream to test.
+#[cfg(feature = "testing")]
 pub(crate) fn set_torch_stream(ordinal: usize, _pool: bool) -> Result<()> {
     check(ordinal)
 }

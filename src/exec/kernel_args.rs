@@ -5,10 +5,9 @@ use std::ffi::c_void;
 
 use tch::Tensor;
 
-use super::params::SampleParams;
-use super::Job;
-use crate::check::{BatchSpec, Layout};
 use crate::error::{ensure, Error, Result};
+use crate::job::params::SampleParams;
+use crate::job::{BatchSpec, Buffers, Job, Layout};
 
 /// Pairs per launch (`MIX_MAX_PAIRS`): keeps the argument block under CUDA's 32,764-byte limit.
 pub(crate) const MAX_PAIRS: usize = 480;
@@ -60,7 +59,7 @@ pub(crate) struct MixArgs {
     pub threshold: f32,
     pub binarize: i32,
     pub dst_channels_last: i32,
-    pub pixels: i32,
+    pub form: Form,
     pub by_channels: FastDiv,
     pub by_height: FastDiv,
     pub by_width: FastDiv,
@@ -97,23 +96,11 @@ impl FastDiv {
     }
 }
 
-/// The tensors one fused pass reads and writes (already validated and allocated).
-pub(crate) struct Buffers<'a> {
-    pub src: &'a Tensor,
-    pub dst: &'a Tensor,
-    /// int64 `[N]` contiguous class indices, or float32 `[N, C]` contiguous soft targets.
-    pub labels: &'a Tensor,
-    pub targets: &'a Tensor,
-    /// Class masks pasted in the same pass (segmentation), if any.
-    pub masks: Option<MaskBuffers<'a>>,
-}
-
-/// Class masks as their bytes: `[N, 1, H, W · bytes]` uint8, contiguous, in and out (the same in place).
-pub(crate) struct MaskBuffers<'a> {
-    pub src: &'a Tensor,
-    pub dst: &'a Tensor,
-    /// Bytes of one mask element.
-    pub bytes: usize,
+/// The class count as the kernels take it, or why it is too large for them.
+fn kernel_classes(num_classes: i64) -> Result<i32> {
+    i32::try_from(num_classes).map_err(|_| {
+        Error::unsupported("num_classes", format!("got {num_classes}, expected < 2^31 for the fused executor"))
+    })
 }
 
 /// Whether the fused kernels take this batch: no autograd (images or soft labels), dense samples, 32-bit
@@ -174,55 +161,98 @@ pub(crate) fn supported(
             format!("got {} elements per sample, expected fewer than 2^31 for the fused executor", batch.sample_numel)
         )
     );
-    super::kernel_classes(num_classes).map(|_| ())
+    kernel_classes(num_classes).map(|_| ())
 }
 
-/// The argument blocks of every launch, and the vector width they use in input bytes: the widest of
-/// `widths` (descending, e.g. `[64, 16]` on the host, `[16]` on the GPU, `[4]` for its normalising pass
-/// into f32) that every sample start and length is aligned to, or 0 for single elements. The normalising
-/// pass from channels-last input into NCHW output takes pixel vectors where it can, the widest of
-/// `pixel_widths` (the width returned then counts pixels; the blocks' `pixels` is set). `error` is where the kernels store `token`
-/// on an out-of-range class index (device-visible memory for CUDA).
-pub(crate) fn build(
-    job: &Job,
-    bufs: &Buffers,
-    widths: &[usize],
-    pixel_widths: &[usize],
-    error: *mut i32,
-    token: i32,
-) -> Result<(Vec<Box<MixArgs>>, usize)> {
-    let batch = &job.batch;
-    let n = batch.n;
-    let size = batch.dtype.size();
-    let stride = bufs.src.stride()[0] as usize;
-    let dst_channels_last = match &job.normalize {
-        Some(norm) => norm.channels_last,
-        // empty_like keeps dense strides, so this holds by construction; refuse rather than write out of bounds.
-        None => {
-            ensure!(
-                bufs.src.stride() == bufs.dst.stride(),
-                Error::unsupported(
-                    "images",
-                    format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride())
-                )
-            );
-            batch.layout == Layout::ChannelsLast
+/// How a launch's threads cover a sample: decided once, by [`build`], and read by both fused executors
+/// (the CUDA launcher picks its kernel by it, the host build switches on it, with no default). The twin of
+/// `mixcut::Form` in kernels/mix.cuh.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// One element a thread (no vector fits the batch's alignment or lengths).
+    Elements = 0,
+    /// Vectors of consecutive elements, in the input's memory order.
+    Vectors = 1,
+    /// The normalising pass's vectors into channels-last output (from channels-last input).
+    VectorsChannelsLast = 2,
+    /// The normalising pass's pixel vectors: `PIXEL_CHANNELS`-channel channels-last input into NCHW
+    /// output, V pixels in every channel.
+    Pixels = 3,
+}
+
+/// The widths a fused executor can run, widest first: vectors in input bytes (e.g. `[64, 16]` on the
+/// host, `[16]` on the GPU, `[4]` for its normalising pass into f32), and pixel vectors in pixels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Widths<'a> {
+    pub vectors: &'a [usize],
+    pub pixels: &'a [usize],
+}
+
+/// One fused pass as both executors launch it: the argument blocks (one per [`MAX_PAIRS`] pairs), the
+/// form, and its width (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements).
+pub(crate) struct Launch {
+    pub blocks: Vec<Box<MixArgs>>,
+    pub form: Form,
+    pub width: usize,
+}
+
+/// Builds the launch of a job: the form and width ([`form`]), then one argument block per [`MAX_PAIRS`]
+/// pairs. `error` is where the kernels store `token` on an out-of-range class index (device-visible memory
+/// for CUDA).
+pub(crate) fn build(job: &Job, bufs: &Buffers, widths: Widths, error: *mut i32, token: i32) -> Result<Launch> {
+    let dst_channels_last = output_channels_last(job, bufs)?;
+    let (form, width) = form(job, bufs, widths, dst_channels_last);
+    let template = template(job, bufs, form, width, error, token, dst_channels_last)?;
+    let n = job.batch.n;
+    let pairs = n.div_ceil(2);
+    let mut blocks = Vec::with_capacity(pairs.div_ceil(MAX_PAIRS));
+    for begin in (0..pairs).step_by(MAX_PAIRS) {
+        let count = (pairs - begin).min(MAX_PAIRS);
+        let mut a = Box::new(template);
+        (a.pair_begin, a.pair_count) = (begin as i32, count as i32);
+        for k in 0..count {
+            a.first[k] = job.params[begin + k];
+            a.second[k] = job.params[n - 1 - begin - k];
         }
-    };
-    // Vector accesses need every sample to start on a 16-byte boundary and hold whole vectors, on both
-    // sides, in the same memory order. Normalising channels-last input into NCHW output: pixel vectors
-    // (V pixels in every channel; PIXEL_CHANNELS channels, input aligned to the vector, planes of whole
-    // vectors), else output rows that hold whole vectors, the input being read element by element.
+        blocks.push(a);
+    }
+    Ok(Launch { blocks, form, width })
+}
+
+/// Whether the output is stored channels-last: as the normalising pass asks, else as the input (a fresh
+/// output of `empty_like` keeps the input's dense strides; anything else is refused rather than written
+/// out of bounds).
+fn output_channels_last(job: &Job, bufs: &Buffers) -> Result<bool> {
+    if let Some(norm) = &job.normalize {
+        return Ok(norm.channels_last);
+    }
+    ensure!(
+        bufs.src.stride() == bufs.dst.stride(),
+        Error::unsupported(
+            "images",
+            format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride())
+        )
+    );
+    Ok(job.batch.layout == Layout::ChannelsLast)
+}
+
+/// The form and width of a launch. Vectors need every sample to start on a 16-byte boundary and hold whole
+/// vectors, on both sides, in the same memory order. Normalising channels-last input into NCHW output:
+/// pixel vectors (`PIXEL_CHANNELS` channels, input aligned to the vector, planes of whole vectors), else
+/// output rows that hold whole vectors, the input being read element by element.
+fn form(job: &Job, bufs: &Buffers, widths: Widths, dst_channels_last: bool) -> (Form, usize) {
+    let batch = &job.batch;
+    let size = batch.dtype.size();
     let out_size = job.normalize.as_ref().map_or(size, |norm| norm.out.size());
-    let src_channels_last = batch.layout == Layout::ChannelsLast;
+    let stride = bufs.src.stride()[0] as usize;
     let src_at = bufs.src.data_ptr() as usize;
+    let src_channels_last = batch.layout == Layout::ChannelsLast;
     let src_aligned = src_at % 16 == 0 && dst_channels_last == src_channels_last;
+    let dst_aligned = bufs.dst.data_ptr() as usize % 16 == 0;
     let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
     let (h, w) = batch.extent.unwrap_or((1, 1));
-    let dst_aligned = bufs.dst.data_ptr() as usize % 16 == 0;
-    // Pixel vectors of `lanes` pixels: each plane holds whole vectors, the input is read as PIXEL_CHANNELS
-    // vectors of `lanes` bytes (aligned to them, up to 16).
-    let pixel_lanes = pixel_widths.iter().copied().find(|&lanes| {
+    let pixels = widths.pixels.iter().copied().find(|&lanes| {
         let align = lanes.min(16);
         to_rows
             && batch.channels == PIXEL_CHANNELS
@@ -231,31 +261,41 @@ pub(crate) fn build(
             && stride % align == 0
             && dst_aligned
     });
-    let vector_bytes = pixel_lanes.unwrap_or_else(|| {
-        widths
-            .iter()
-            .copied()
-            .find(|&bytes| {
-                let lanes = bytes / size;
-                let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
-                let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && w % lanes == 0);
-                whole && reads
-            })
-            .unwrap_or(0)
+    if let Some(lanes) = pixels {
+        return (Form::Pixels, lanes);
+    }
+    let vector = widths.vectors.iter().copied().find(|&bytes| {
+        let lanes = bytes / size;
+        let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
+        let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && w % lanes == 0);
+        whole && reads
     });
-    let lanes = if vector_bytes == 0 { 1 } else { vector_bytes / size };
-    let pixels = pixel_lanes.is_some();
-    // Masks: 16-byte vectors where both views start aligned and a sample is whole vectors, else bytes.
-    let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = match &bufs.masks {
-        Some(m) => {
-            let per_sample = m.src.numel() / n.max(1);
-            let aligned =
-                m.src.data_ptr() as usize % 16 == 0 && m.dst.data_ptr() as usize % 16 == 0 && per_sample % 16 == 0;
-            let vector = if aligned { 16 } else { 1 };
-            (m.src.data_ptr() as *const u8, m.dst.data_ptr() as *mut u8, (per_sample / vector) as i64, m.bytes, vector)
-        }
-        None => (std::ptr::null(), std::ptr::null_mut(), 0, 0, 1),
-    };
+    match vector {
+        None => (Form::Elements, 0),
+        Some(bytes) if job.normalize.is_some() && dst_channels_last => (Form::VectorsChannelsLast, bytes),
+        Some(bytes) => (Form::Vectors, bytes),
+    }
+}
+
+/// Class masks as the blocks take them: pointers, vectors a sample and the vector (16 bytes where both
+/// views start aligned and a sample is whole vectors, else 1); no masks: nulls.
+fn mask_fields(bufs: &Buffers, n: usize) -> (*const u8, *mut u8, i64, i32, i32) {
+    let Some(m) = &bufs.masks else { return (std::ptr::null(), std::ptr::null_mut(), 0, 0, 1) };
+    let per_sample = m.src.numel() / n.max(1);
+    let aligned = m.src.data_ptr() as usize % 16 == 0 && m.dst.data_ptr() as usize % 16 == 0 && per_sample % 16 == 0;
+    let vector = if aligned { 16 } else { 1 };
+    (
+        m.src.data_ptr() as *const u8,
+        m.dst.data_ptr() as *mut u8,
+        (per_sample / vector) as i64,
+        m.bytes as i32,
+        vector as i32,
+    )
+}
+
+/// The normalising pass's per-channel constants as periodic tables (entry k is channel k mod C's); zeros
+/// without the pass.
+fn norm_tables(job: &Job) -> ([f32; NORM_TABLE], [f32; NORM_TABLE]) {
     let (mut scale, mut shift) = ([0f32; NORM_TABLE], [0f32; NORM_TABLE]);
     if let Some(norm) = &job.normalize {
         let channels = norm.scale.len();
@@ -263,69 +303,82 @@ pub(crate) fn build(
             (scale[k], shift[k]) = (norm.scale[k % channels], norm.shift[k % channels]);
         }
     }
-    let num_classes = super::kernel_classes(job.num_classes)?;
+    (scale, shift)
+}
+
+/// The argument block every launch of the job shares (its pair range and parameters left empty).
+fn template(
+    job: &Job,
+    bufs: &Buffers,
+    form: Form,
+    width: usize,
+    error: *mut i32,
+    token: i32,
+    dst_channels_last: bool,
+) -> Result<MixArgs> {
+    let batch = &job.batch;
+    let lanes = if width == 0 {
+        1
+    } else if form == Form::Pixels {
+        width
+    } else {
+        width / batch.dtype.size()
+    };
+    let (h, w) = batch.extent.unwrap_or((1, 1));
+    let elements = if form == Form::Pixels { h * w } else { batch.sample_numel };
+    let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = mask_fields(bufs, batch.n);
+    let (scale, shift) = norm_tables(job);
     let soft = job.soft_labels;
-    let pairs = n.div_ceil(2);
-    let mut blocks = Vec::new();
-    for begin in (0..pairs).step_by(MAX_PAIRS) {
-        let count = (pairs - begin).min(MAX_PAIRS);
-        let mut a = Box::new(MixArgs {
-            src: bufs.src.data_ptr(),
-            dst: bufs.dst.data_ptr(),
-            labels: if soft { std::ptr::null() } else { bufs.labels.data_ptr() as *const i64 },
-            soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
-            targets: bufs.targets.data_ptr() as *mut f32,
-            error,
-            mask_src,
-            mask_dst,
-            mask_vecs,
-            mask_bytes: mask_bytes as i32,
-            mask_vector: mask_vector as i32,
-            mask_blocks: 0,
-            pad0: 0,
-            sample_stride: stride as i64,
-            vecs_per_sample: (if pixels { h * w } else { batch.sample_numel } / lanes) as i64,
-            n: n as i32,
-            pair_begin: begin as i32,
-            pair_count: count as i32,
-            num_classes,
-            channels: batch.channels as i32,
-            height: h as i32,
-            width: w as i32,
-            channels_last: (batch.layout == Layout::ChannelsLast) as i32,
-            in_place: job.in_place as i32,
-            error_token: token,
-            on: job.targets.on,
-            off: job.targets.off,
-            threshold: job.targets.threshold.unwrap_or(0.0),
-            binarize: job.targets.threshold.is_some() as i32,
-            dst_channels_last: dst_channels_last as i32,
-            pixels: pixels as i32,
-            by_channels: FastDiv::new(batch.channels as u32),
-            by_height: FastDiv::new(h as u32),
-            by_width: FastDiv::new(w as u32),
-            scale,
-            shift,
-            first: [SampleParams::default(); MAX_PAIRS],
-            second: [SampleParams::default(); MAX_PAIRS],
-        });
-        for k in 0..count {
-            a.first[k] = job.params[begin + k];
-            a.second[k] = job.params[n - 1 - begin - k];
-        }
-        blocks.push(a);
-    }
-    Ok((blocks, vector_bytes))
+    Ok(MixArgs {
+        src: bufs.src.data_ptr(),
+        dst: bufs.dst.data_ptr(),
+        labels: if soft { std::ptr::null() } else { bufs.labels.data_ptr() as *const i64 },
+        soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
+        targets: bufs.targets.data_ptr() as *mut f32,
+        error,
+        mask_src,
+        mask_dst,
+        mask_vecs,
+        mask_bytes,
+        mask_vector,
+        mask_blocks: 0,
+        pad0: 0,
+        sample_stride: bufs.src.stride()[0],
+        vecs_per_sample: (elements / lanes) as i64,
+        n: batch.n as i32,
+        pair_begin: 0,
+        pair_count: 0,
+        num_classes: kernel_classes(job.num_classes)?,
+        channels: batch.channels as i32,
+        height: h as i32,
+        width: w as i32,
+        channels_last: (batch.layout == Layout::ChannelsLast) as i32,
+        in_place: job.in_place as i32,
+        error_token: token,
+        on: job.targets.on,
+        off: job.targets.off,
+        threshold: job.targets.threshold.unwrap_or(0.0),
+        binarize: job.targets.threshold.is_some() as i32,
+        dst_channels_last: dst_channels_last as i32,
+        form,
+        by_channels: FastDiv::new(batch.channels as u32),
+        by_height: FastDiv::new(h as u32),
+        by_width: FastDiv::new(w as u32),
+        scale,
+        shift,
+        first: [SampleParams::default(); MAX_PAIRS],
+        second: [SampleParams::default(); MAX_PAIRS],
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use tch::{Kind, Tensor};
 
-    use super::{build, Buffers, FastDiv};
+    use super::{build, FastDiv, Form, Widths};
     use crate::dtype::Dtype;
-    use crate::exec::params::TargetSpec;
-    use crate::exec::{Job, NormJob};
+    use crate::job::params::TargetSpec;
+    use crate::job::{Buffers, Job, NormJob};
     use crate::MixPlan;
 
     /// (vector bytes, pixel vectors, vectors a sample) that `build` picks for the normalising pass of `x`
@@ -350,8 +403,9 @@ mod tests {
         let (labels, targets) =
             (Tensor::zeros([n as i64], (Kind::Int64, x.device())), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
         let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None };
-        let (blocks, bytes) = build(&job, &bufs, widths, pixel_widths, std::ptr::null_mut(), 0).unwrap();
-        (bytes, blocks[0].pixels != 0, blocks[0].vecs_per_sample)
+        let launch =
+            build(&job, &bufs, Widths { vectors: widths, pixels: pixel_widths }, std::ptr::null_mut(), 0).unwrap();
+        (launch.width, launch.form == Form::Pixels, launch.blocks[0].vecs_per_sample)
     }
 
     /// `[N, H, W, C]` uint8 as the `[N, C, H, W]` channels-last view the executors take, starting `offset`

@@ -5,7 +5,6 @@ pub(crate) mod cpu;
 pub(crate) mod cuda;
 pub(crate) mod kernel_args;
 pub(crate) mod label_flag;
-pub(crate) mod params;
 mod pool;
 pub(crate) mod reference;
 #[cfg(mixcut_cuda)]
@@ -13,21 +12,19 @@ pub(crate) mod torch_stream;
 
 use tch::{Device, Kind, Tensor};
 
-use crate::check::BatchSpec;
-use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
-use crate::plan::MixPlan;
-use kernel_args::Buffers;
-pub(crate) use kernel_args::MaskBuffers;
+use crate::job::{BatchSpec, Buffers, Job, MaskBuffers};
 use label_flag::LabelFlag;
-use params::{SampleParams, TargetSpec};
 
 /// Which implementation a [`Mixer`](crate::Mixer) should use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Executor {
     /// The fused kernels where they can run here and take the batch (device, kernels loaded, layout, no
     /// autograd), else the reference. Falls back only on [`Error::FusedUnavailable`] and
-    /// [`Error::FusedUnsupported`]; every other error is returned.
+    /// [`Error::FusedUnsupported`]; every other error is returned. The first fallback for want of a fused
+    /// executor (for example a build without CUDA kernels, on a CUDA tensor) is logged once as a warning
+    /// through the [`log`](https://docs.rs/log) crate; [`Mixer::last_executor`](crate::Mixer::last_executor)
+    /// tells after every call which executor ran.
     #[default]
     Auto,
     /// Always the reference executor (tch ops; differentiable; any device).
@@ -46,52 +43,6 @@ pub enum ExecutorKind {
     /// The kernel source built by nvcc, launched on libtorch's current CUDA stream of the images' device:
     /// one launch per 480 pairs of the batch (one for batches up to 960 samples).
     FusedCuda,
-}
-
-/// Everything an executor needs, derived once from a validated plan, batch and labels.
-#[derive(Clone, Debug)]
-pub(crate) struct Job {
-    pub params: Vec<SampleParams>,
-    pub batch: BatchSpec,
-    pub soft_labels: bool,
-    pub num_classes: i64,
-    pub targets: TargetSpec,
-    /// Write the mixed images over the input.
-    pub in_place: bool,
-    /// The normalising pass: uint8 in, `out` out.
-    pub normalize: Option<NormJob>,
-}
-
-/// The normalising pass of a job.
-#[derive(Clone, Debug)]
-pub(crate) struct NormJob {
-    pub out: Dtype,
-    pub channels_last: bool,
-    /// Per-channel `1 / (255·std)` and `−mean / std`, as f32.
-    pub scale: Vec<f32>,
-    pub shift: Vec<f32>,
-}
-
-impl Job {
-    /// Builds the job for `plan` on `batch`.
-    pub(crate) fn new(
-        plan: &MixPlan,
-        batch: &BatchSpec,
-        soft_labels: bool,
-        num_classes: i64,
-        targets: TargetSpec,
-        in_place: bool,
-    ) -> Self {
-        Job {
-            params: params::pack(plan),
-            batch: batch.clone(),
-            soft_labels,
-            num_classes,
-            targets,
-            in_place,
-            normalize: None,
-        }
-    }
 }
 
 /// Whether this build carries the CUDA kernels (nvcc was found and worked at build time).
@@ -114,34 +65,82 @@ pub fn check_fused_cuda(ordinal: usize) -> Result<()> {
     cuda::check(ordinal)
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Test hook: a reason that makes the fused CPU executor "unavailable" on this thread.
-    pub(crate) static FORCE_CPU_UNAVAILABLE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+/// The executor that runs a batch under the mixer's choice: `Auto` takes the fused path where it exists
+/// and takes the batch, and falls back only when it does not; `Fused` insists, with an `Err` that says
+/// why not. The one place that decides whether the fused executors take a batch.
+pub(crate) fn choose(
+    executor: Executor,
+    batch: &BatchSpec,
+    images: &Tensor,
+    labels: Option<&Tensor>,
+    num_classes: i64,
+    normalizing: bool,
+) -> Result<ExecutorKind> {
+    let fused = || -> Result<ExecutorKind> {
+        let kind = fused_for(batch.device)?;
+        kernel_args::supported(batch, images, labels, num_classes, normalizing)?;
+        Ok(kind)
+    };
+    match executor {
+        Executor::Reference => Ok(ExecutorKind::Reference),
+        Executor::Fused => fused(),
+        Executor::Auto => match fused() {
+            Err(e) if e.is_fused_fallback() => {
+                warn_once_unavailable(&e);
+                Ok(ExecutorKind::Reference)
+            }
+            other => other,
+        },
+    }
+}
+
+/// Logs (through the `log` crate, once per process) that `Auto` runs the reference because a fused
+/// executor is unavailable, e.g. a build without CUDA kernels on a CUDA tensor. A batch the fused path
+/// does not take (a strided view, autograd) is an ordinary fallback and is not logged.
+fn warn_once_unavailable(error: &Error) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if matches!(error, Error::FusedUnavailable { .. }) {
+        WARNED.call_once(|| log::warn!("tch-mixcut: Executor::Auto runs the reference executor: {error}"));
+    }
 }
 
 /// The fused executor for `device`, or why there is none here.
-pub(crate) fn fused_for(device: Device) -> Result<ExecutorKind> {
+fn fused_for(device: Device) -> Result<ExecutorKind> {
     match device {
-        #[cfg(test)]
-        Device::Cpu if FORCE_CPU_UNAVAILABLE.with(|f| f.borrow().is_some()) => {
-            Err(Error::unavailable(device, FORCE_CPU_UNAVAILABLE.with(|f| f.borrow().clone().unwrap_or_default())))
-        }
-        Device::Cpu => Ok(ExecutorKind::FusedCpu),
+        Device::Cpu => cpu::check().map(|()| ExecutorKind::FusedCpu),
         Device::Cuda(ordinal) => cuda::check(ordinal).map(|()| ExecutorKind::FusedCuda),
         d => Err(Error::unavailable(d, "the fused executors run on Cpu and Cuda devices only")),
     }
 }
 
-/// Runs a fused executor; returns `(images out, targets)`. On `Err` before the launch nothing was written.
-pub(crate) fn run_fused(job: &Job, images: &Tensor, labels: &Tensor, flag: &LabelFlag) -> Result<(Tensor, Tensor)> {
-    run_fused_with_masks(job, images, labels, None, flag)
+/// Runs `job` on the executor `kind`; returns `(images out, targets)`: the images written in place (the
+/// input itself returned) or into a new tensor, the targets `[N, num_classes]` float32 (`[N, 0]` for a
+/// job without targets). `labels` may be empty for such a job. `masks`: class masks pasted in the images'
+/// pass (fused executors only; segmentation). On `Err` nothing was written.
+pub(crate) fn run(
+    kind: ExecutorKind,
+    job: &Job,
+    images: &Tensor,
+    labels: &Tensor,
+    masks: Option<MaskBuffers>,
+    flag: &LabelFlag,
+) -> Result<(Tensor, Tensor)> {
+    match kind {
+        ExecutorKind::Reference => {
+            ensure!(
+                masks.is_none(),
+                Error::unsupported("masks", "class masks in the images' pass need a fused executor")
+            );
+            reference::run(job, images, labels)
+        }
+        ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => run_fused(job, images, labels, masks, flag),
+    }
 }
 
-/// [`run_fused`] that also pastes class masks in the same pass (segmentation): `masks` holds their byte
-/// views, `dst` the masks itself in place or from [`fresh_like`]. Masks are pasted, never blended, and
-/// never normalised: a job with Mixup or the normalising pass is refused with them.
-pub(crate) fn run_fused_with_masks(
+/// Runs a fused executor, pasting class masks in the same pass where given (segmentation): `masks` holds
+/// their byte views, `dst` the masks itself in place or from [`fresh_like`]. Masks are pasted, never
+/// blended, and never normalised: a job with Mixup or the normalising pass is refused with them.
+fn run_fused(
     job: &Job,
     images: &Tensor,
     labels: &Tensor,
@@ -149,7 +148,7 @@ pub(crate) fn run_fused_with_masks(
     flag: &LabelFlag,
 ) -> Result<(Tensor, Tensor)> {
     ensure!(
-        masks.is_none() || (job.normalize.is_none() && job.params.iter().all(|p| p.op != params::OP_MIXUP)),
+        masks.is_none() || (job.normalize.is_none() && !job.blends()),
         Error::InvalidPlan(
             "class masks are pasted by CutMix only: a plan with Mixup, or the normalising pass, cannot carry \
              them"
@@ -193,11 +192,4 @@ fn poisoned(mut t: Tensor) -> Result<Tensor> {
 fn poison_outputs() -> bool {
     static POISON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     cfg!(debug_assertions) || *POISON.get_or_init(|| std::env::var_os("TCH_MIXCUT_POISON").is_some_and(|v| v == "1"))
-}
-
-/// The class count as the kernels take it, or why it is too large for them.
-pub(crate) fn kernel_classes(num_classes: i64) -> Result<i32> {
-    i32::try_from(num_classes).map_err(|_| {
-        Error::unsupported("num_classes", format!("got {num_classes}, expected < 2^31 for the fused executor"))
-    })
 }

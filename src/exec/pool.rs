@@ -1,8 +1,8 @@
 //! The fused CPU executor's persistent worker threads. A call hands one task to each of a few workers,
 //! runs its own share on the calling thread and waits for the rest. Workers spin for a short while after
 //! each task before they park, and the caller spins before it sleeps: back-to-back calls then hand work
-//! over in well under a microsecond, where a sleeping pool's wake-up (rayon's `in_place_scope` measured
-//! 40–55 µs per call on this project's 2-core VM) costs as much as a whole 128×3×32×32 batch.
+//! over in well under a microsecond, where waking a sleeping pool (as rayon's `in_place_scope` does)
+//! costs tens of microseconds, as much as a whole 128×3×32×32 batch.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};

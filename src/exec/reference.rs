@@ -3,10 +3,31 @@
 
 use tch::{Kind, Tensor};
 
-use super::params::{SampleParams, OP_CUTMIX, OP_KEEP, OP_MIXUP};
-use super::{Job, NormJob};
 use crate::dtype::Dtype;
 use crate::error::Result;
+use crate::job::params::SampleParams;
+use crate::job::{Job, NormJob};
+
+/// Runs the job: its targets first (they read the labels before anything is written), then the images,
+/// in place (the input itself returned) or into a new tensor. A job without targets (`num_classes` 0)
+/// gets `[N, 0]`.
+pub(crate) fn run(job: &Job, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
+    let targets = if job.num_classes == 0 {
+        Tensor::f_empty([job.batch.n as i64, 0], (Kind::Float, job.batch.device))?
+    } else {
+        self::targets(job, labels)?
+    };
+    let out = match (&job.normalize, job.in_place) {
+        (Some(_), _) => normalized(job, images)?,
+        (None, true) => {
+            // A shallow clone shares the caller's storage: this writes the caller's tensor.
+            images.shallow_clone().f_copy_(&self::images(job, images)?)?;
+            images.shallow_clone()
+        }
+        (None, false) => self::images(job, images)?,
+    };
+    Ok((out, targets))
+}
 
 /// A per-sample column broadcast over the trailing `rank - 1` dims.
 fn per_sample<T: tch::kind::Element + Copy>(
@@ -32,20 +53,20 @@ fn fresh_copy(t: &Tensor) -> Result<Tensor> {
 /// Mixup), and the mask of those samples; `None` when the plan has no Mixup.
 fn mixup_f32(job: &Job, images: &Tensor, partner: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
     let (p, rank) = (&job.params, images.dim());
-    if !p.iter().any(|s| s.op == OP_MIXUP) {
+    if !job.blends() {
         return Ok(None);
     }
     let w_self = per_sample(p, |s| s.w_self, rank, job)?;
     let w_other = per_sample(p, |s| s.w_other, rank, job)?;
     let (a, b) = (images.f_to_kind(Kind::Float)?, partner.f_to_kind(Kind::Float)?);
     let mixed = a.f_mul(&w_self)?.f_add(&b.f_mul(&w_other)?)?;
-    Ok(Some((mixed, per_sample(p, |s| s.op == OP_MIXUP, rank, job)?)))
+    Ok(Some((mixed, per_sample(p, |s| s.op.blends(), rank, job)?)))
 }
 
 /// Where the CutMix samples take their partner's values (inside their boxes); `None` without CutMix.
 fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
     let p = &job.params;
-    if !p.iter().any(|s| s.op == OP_CUTMIX) {
+    if !p.iter().any(|s| s.op.has_box()) {
         return Ok(None);
     }
     let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
@@ -62,7 +83,7 @@ fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
         Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
     };
     let mut mask =
-        per_sample(p, |s| s.op == OP_CUTMIX, rank, job)?.f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
+        per_sample(p, |s| s.op.has_box(), rank, job)?.f_logical_and(&inside(w, rank - 1, &|s| s.x0, &|s| s.x1)?)?;
     if rank == 4 {
         mask = mask.f_logical_and(&inside(h, 2, &|s| s.y0, &|s| s.y1)?)?;
     }
@@ -131,10 +152,10 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
             spec.on as f64,
         )?
     };
-    let mixed = if job.params.iter().all(|s| s.op == OP_KEEP) {
+    let mixed = if !job.params.iter().any(|s| s.op.mixes_labels()) {
         fresh_copy(&y)?
     } else {
-        let keep = per_sample(&job.params, |s| s.op == OP_KEEP, 2, job)?;
+        let keep = per_sample(&job.params, |s| !s.op.mixes_labels(), 2, job)?;
         let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
         let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
         y.f_where_self(&keep, &y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?)?

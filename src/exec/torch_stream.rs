@@ -6,6 +6,9 @@
 //! (a `torch.cuda.stream(...)` block in a PyTorch extension, C++ code in the same process), and keeps
 //! libtorch's caching allocator right: it hands a freed block to the next allocation on the same stream.
 
+// Setting the stream serves only the tests of stream ordering (the `testing` feature).
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
+
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::OnceLock;
 

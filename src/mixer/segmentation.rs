@@ -10,10 +10,10 @@
 use tch::{Kind, Tensor};
 
 use super::Mixer;
-use crate::check::{self, BatchSpec};
+use crate::check;
 use crate::error::{ensure, Error, Result};
-use crate::exec::params::TargetSpec;
-use crate::exec::{self, ExecutorKind, Job, MaskBuffers};
+use crate::exec::{self, ExecutorKind};
+use crate::job::{BatchSpec, Job, MaskBuffers};
 use crate::plan::{MixOp, MixPlan};
 
 /// The two kinds of mask.
@@ -118,8 +118,9 @@ impl Mixer {
         if let Some(bytes) = same_pass {
             // In place, `mask_view` shares the (contiguous) masks' storage.
             let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
-            let job = Job::new(&plan, &batch, false, 0, TargetSpec::plain(), in_place);
-            let mixed = self.mix_fused(&job, images, Some(MaskBuffers { src: &mask_view, dst: &mask_out, bytes }))?;
+            let job = Job::images_only(&plan, &batch, in_place);
+            let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
+            let mixed = self.mix(image_kind, &job, images, Some(buffers))?;
             self.last = Some(image_kind);
             return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
         }
@@ -156,24 +157,13 @@ impl Mixer {
         images: &Tensor,
         in_place: bool,
     ) -> Result<Tensor> {
-        let job = Job::new(plan, batch, false, 0, TargetSpec::plain(), in_place);
-        match kind {
-            ExecutorKind::Reference => {
-                let mixed = exec::reference::images(&job, images)?;
-                if !in_place {
-                    return Ok(mixed);
-                }
-                images.shallow_clone().f_copy_(&mixed)?;
-                Ok(images.shallow_clone())
-            }
-            ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => self.mix_fused(&job, images, None),
-        }
+        self.mix(kind, &Job::images_only(plan, batch, in_place), images, None)
     }
 
-    /// Runs `job` (no targets) on a fused executor, with class masks in the same pass if given.
-    fn mix_fused(&self, job: &Job, images: &Tensor, masks: Option<MaskBuffers>) -> Result<Tensor> {
+    /// Runs a job without targets, with class masks in the same pass if given.
+    fn mix(&self, kind: ExecutorKind, job: &Job, images: &Tensor, masks: Option<MaskBuffers>) -> Result<Tensor> {
         let no_labels = Tensor::f_empty([0], (Kind::Int64, job.batch.device))?;
-        Ok(exec::run_fused_with_masks(job, images, &no_labels, masks, &self.label_flag)?.0)
+        Ok(exec::run(kind, job, images, &no_labels, masks, &self.label_flag)?.0)
     }
 }
 
