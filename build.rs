@@ -105,26 +105,37 @@ fn build_cuda_kernels() {
     for var in nvcc::ENV_VARS.iter().chain([&cuda::ARCHS_VAR]) {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    let fix = "CUDA tensors use the reference executor. To build the fused CUDA path, run scripts/setup.sh (CUDA \
-               13.0's nvcc from PyPI into ./cuda) or set NVCC to a CUDA >= 12.1 nvcc, then rebuild";
-    if std::env::var_os("CARGO_CFG_UNIX").is_none() {
-        warn(&format!("the fused CUDA path is built on Linux only; {fix}"));
-        return;
-    }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    if manifest_dir.join("scripts/setup.sh").is_file() {
-        // In this repository's checkout: a build made before scripts/setup.sh installed ./cuda reruns once it is
-        // there (until then cargo reruns this script on every build, as the path does not exist).
+    let checkout = manifest_dir.join("scripts/setup.sh").is_file();
+    // A crate from the registry has no scripts/: its users set NVCC or CUDA_HOME.
+    let fix = match checkout {
+        true => {
+            "CUDA tensors use the reference executor. To build the fused CUDA path, run scripts/setup.sh \
+                 (CUDA 13.0's nvcc from PyPI into ./cuda) or set NVCC to a CUDA >= 12.1 nvcc, then rebuild"
+        }
+        false => {
+            "CUDA tensors use the reference executor. To build the fused CUDA path, set NVCC to a CUDA >= \
+                  12.1 nvcc (or CUDA_HOME to its toolkit), then rebuild (cargo clean -p tch-mixcut)"
+        }
+    };
+    if std::env::var_os("CARGO_CFG_UNIX").is_none() {
+        return not_built(&format!("the fused CUDA path is built on Linux only; {fix}"));
+    }
+    if checkout {
+        // A build made before scripts/setup.sh installed ./cuda reruns once it is there (until then cargo
+        // reruns this script on every build, as the path does not exist).
         println!("cargo:rerun-if-changed=cuda/bin/nvcc");
     }
     let candidates = match nvcc::find(&manifest_dir, |v| std::env::var_os(v)) {
         nvcc::Found::Candidates(c) => c,
         nvcc::Found::Disabled => {
-            return warn("fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor")
+            return not_built(
+                "fused CUDA kernels disabled by TCH_MIXCUT_CUDA=off; CUDA tensors use the reference executor",
+            )
         }
         nvcc::Found::Missing => {
-            return warn(&format!("nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): {fix}"))
+            return not_built(&format!("nvcc not found (NVCC, PATH, CUDA_HOME/CUDA_PATH, ./cuda/bin): {fix}"))
         }
     };
     let mut refused = Vec::new();
@@ -151,7 +162,14 @@ fn build_cuda_kernels() {
             Err(reason) => refused.push(reason),
         }
     }
-    warn(&format!("the fused CUDA kernels were not built: {}. {fix}", refused.join("; ")));
+    not_built(&format!("the fused CUDA kernels were not built: {}. {fix}", refused.join("; ")));
+}
+
+/// Says why the CUDA kernels were not built: as a cargo warning, which cargo hides for registry
+/// dependencies, and to the crate, whose `check_fused_cuda` then gives the same reason at run time.
+fn not_built(reason: &str) {
+    warn(reason);
+    println!("cargo:rustc-env=MIXCUT_CUDA_NOT_BUILT={}", reason.replace('\n', " "));
 }
 
 /// The C++ shim that calls libtorch's c10 stream functions (it needs no CUDA or libtorch header).

@@ -63,7 +63,7 @@ fn imagenet(c: &mut Criterion) {
         let mut m = Mixer::new(MixConfig::cutmix(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
         let id = BenchmarkId::new("cutmix_half_area/batch/in_place", "fused");
         group.bench_function(id, |b| {
-            b.iter_custom(|n| timed(n, || drop(m.apply_plan_(&plan, &mut y, &labels).unwrap())))
+            b.iter_custom(|n| timed(n, || drop(m.planned(&plan).apply_(&mut y, &labels).unwrap())))
         });
         if kind == Kind::Float {
             let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
@@ -204,7 +204,7 @@ fn profile() {
         let plan = box_plan(256, (224, 224), 0.5);
         let mut m = fused(MixConfig::cutmix(1.0, 1000));
         twice(&format!("256x3x224x224 {name} cutmix half area in place"), &mut || {
-            drop(m.apply_plan_(&plan, &mut y, &labels).unwrap())
+            drop(m.planned(&plan).apply_(&mut y, &labels).unwrap())
         });
     }
     let mut y = batch(&[256, 3, 224, 224], Kind::Float);

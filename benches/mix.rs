@@ -67,7 +67,7 @@ fn one_thread_boxes(group: &mut Group, x: &Tensor, labels: &Tensor) {
         let plan = box_plan(n, hw, area);
         let mut y = x.copy();
         group.bench_function(BenchmarkId::new(id, "fused_one_thread"), |b| {
-            b.iter(|| drop(mixer.apply_plan_(&plan, &mut y, labels).unwrap()))
+            b.iter(|| drop(mixer.planned(&plan).apply_(&mut y, labels).unwrap()))
         });
         if area > 0.0 {
             let bbox = centred_box(hw, area);
@@ -104,7 +104,7 @@ fn in_place(
     let executor = level.map_or("fused".to_string(), |l| format!("fused_{l}"));
     let mut y = x.copy();
     let mut call = || match plan {
-        Some(p) => drop(mixer.apply_plan_(p, &mut y, labels).unwrap()),
+        Some(p) => drop(mixer.planned(p).apply_(&mut y, labels).unwrap()),
         None => drop(mixer.apply_(&mut y, labels).unwrap()),
     };
     group.bench_function(BenchmarkId::new(id, executor), |b| {
@@ -221,7 +221,7 @@ fn box_calls(x: &mut Tensor, labels: &Tensor, area: f64, calls: usize) {
     let plan = box_plan(x.size()[0] as usize, (h, w), area);
     let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
     for _ in 0..calls {
-        drop(mixer.apply_plan_(&plan, x, labels).unwrap());
+        drop(mixer.planned(&plan).apply_(x, labels).unwrap());
     }
 }
 #[inline(never)]

@@ -74,7 +74,7 @@ pub use error::{Error, Result};
 pub use exec::cpu::{fused_cpu_isa, CpuIsa};
 pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{binary_cross_entropy, f_soft_cross_entropy, soft_cross_entropy, BceOptions};
-pub use mixer::Mixer;
+pub use mixer::{Mixer, Planned};
 pub use normalize::{InputLayout, Normalize};
 pub use plan::{CutBox, MixOp, MixPlan};
 pub use rng_state::RngState;

@@ -231,16 +231,6 @@ impl Mixer {
         Ok((images.shallow_clone(), targets))
     }
 
-    /// Applies a given plan out of place (e.g. one sampled with [`Mixer::sample_plan`] and inspected).
-    pub fn apply_plan(&mut self, plan: &MixPlan, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.run(Call::new(Some(plan), images, labels))
-    }
-
-    /// Applies a given plan in place; returns the soft targets.
-    pub fn apply_plan_(&mut self, plan: &MixPlan, images: &mut Tensor, labels: &Tensor) -> Result<Tensor> {
-        Ok(self.run(Call { in_place: true, ..Call::new(Some(plan), images, labels) })?.1)
-    }
-
     /// The fused normalising pass: a uint8 batch in, the model's input out, mixed, converted to
     /// `norm.kind`, normalised per channel and in the memory format `norm` asks for, in one pass over the
     /// bytes; with the soft targets. `images`: uint8 `[N, C, H, W]` (contiguous or channels-last) or
@@ -268,17 +258,6 @@ impl Mixer {
             identity: true,
             ..Call::new(None, images, labels)
         })
-    }
-
-    /// [`Mixer::apply_normalized`] with a given plan.
-    pub fn apply_plan_normalized(
-        &mut self,
-        plan: &MixPlan,
-        images: &Tensor,
-        labels: &Tensor,
-        norm: &Normalize,
-    ) -> Result<(Tensor, Tensor)> {
-        self.run(Call { normalize: Some(norm), ..Call::new(Some(plan), images, labels) })
     }
 
     /// Checks the inputs, resolves the plan (sampling one unless given), runs the chosen executor. Every
@@ -372,7 +351,10 @@ impl Mixer {
 }
 
 // After the core methods, so that the documentation lists `new` and `apply` first.
+mod planned;
 mod segmentation;
+
+pub use planned::Planned;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,10 @@ use crate::error::{ensure, Error, Result};
 /// Where a [`Mixer`](crate::Mixer)'s ChaCha8 stream stands: seed, stream (the data-parallel rank) and
 /// position. A mixer restored from it draws the same plans as the one it was taken from would have.
 ///
-/// Store it with a checkpoint as bytes ([`RngState::to_bytes`]), e.g. in a `Tensor` of `u8` beside the
-/// model's variables:
+/// Store it with a checkpoint as bytes ([`RngState::to_bytes`]), e.g. in a file beside the `VarStore`'s
+/// (`std::fs::write("model.mixer", state.to_bytes())`). Not as a variable of the `VarStore`: its
+/// variables are trainable floats, which would not keep these bytes.
+///
 ///
 /// ```
 /// use tch_mixcut::{MixConfig, Mixer, RngState};

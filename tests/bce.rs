@@ -85,9 +85,9 @@ fn mixer_thresholds_the_mixed_targets_on_every_executor() {
     let plan = Mixer::new(cfg.clone(), 3).unwrap().sample_plan(&x.size()).unwrap();
     let soft_cfg = MixConfig { bce_target_thresh: None, ..cfg.clone() };
     let (_, soft) =
-        Mixer::new(soft_cfg, 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+        Mixer::new(soft_cfg, 0).unwrap().with_executor(Executor::Reference).planned(&plan).apply(&x, &y).unwrap();
     let (_, hard) =
-        Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+        Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).planned(&plan).apply(&x, &y).unwrap();
     let want: Vec<f64> = values(&soft).iter().map(|&v| if (v as f32) > 0.2f32 { 1.0 } else { 0.0 }).collect();
     assert_eq!(values(&hard), want);
     assert!(want.contains(&1.0) && want.contains(&0.0));
@@ -103,7 +103,7 @@ fn multi_hot_labels_mix_without_a_sum_to_one_check() {
     let x = images(&[4, 1, 100], Kind::Float);
     let mut m = Mixer::new(cfg.clone(), 2).unwrap();
     let plan = m.sample_plan(&x.size()).unwrap();
-    let (_, targets) = m.apply_plan(&plan, &x, &tags).unwrap();
+    let (_, targets) = m.planned(&plan).apply(&x, &tags).unwrap();
     let (t, y) = (values(&targets), values(&tags));
     for (i, op) in plan.ops.iter().enumerate() {
         let (lam, j) = (op.lam(), plan.partner(i));

@@ -161,15 +161,19 @@ fn edge_values_give_the_same_bits_on_every_level_and_match_the_reference() {
         plan.ops[3] = MixOp::Mixup { lam: 0.1 };
         let y = labels(6, 10);
         let cfg = MixConfig::mixup(1.0, 10);
-        let (want, want_t) =
-            Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference).apply_plan(&plan, &x, &y).unwrap();
+        let (want, want_t) = Mixer::new(cfg.clone(), 0)
+            .unwrap()
+            .with_executor(Executor::Reference)
+            .planned(&plan)
+            .apply(&x, &y)
+            .unwrap();
         let want = bits(&want);
         let mut first: Option<(CpuIsa, Vec<i64>)> = None;
         for isa in levels() {
             let mut m = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
-            let (got, got_t) = with_cpu_isa(isa, || m.apply_plan(&plan, &x, &y).unwrap()).unwrap();
+            let (got, got_t) = with_cpu_isa(isa, || m.planned(&plan).apply(&x, &y).unwrap()).unwrap();
             let mut inplace = x.copy();
-            let _ = with_cpu_isa(isa, || m.apply_plan_(&plan, &mut inplace, &y).unwrap()).unwrap();
+            let _ = with_cpu_isa(isa, || m.planned(&plan).apply_(&mut inplace, &y).unwrap()).unwrap();
             let got = bits(&got);
             assert_eq!(bits(&inplace), got, "{kind:?} {isa}: in place");
             assert_eq!(values(&got_t), values(&want_t), "{kind:?} {isa}: targets");

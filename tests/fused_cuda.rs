@@ -23,6 +23,23 @@ fn environment_report() {
     }
 }
 
+/// What a build without nvcc (from a registry, on a machine without the CUDA toolkit) tells at run time,
+/// as docs/install.md documents: `cuda_kernels_built()` is false and `check_fused_cuda` gives the build
+/// script's reason, which cargo hides from a registry dependency's build. .ci/run builds this test with
+/// no nvcc and `TCH_MIXCUT_EXPECT_NO_KERNELS=1`.
+#[test]
+fn a_build_without_nvcc_says_so_at_run_time() {
+    if std::env::var_os("TCH_MIXCUT_EXPECT_NO_KERNELS").is_none() {
+        return eprintln!("skipped: TCH_MIXCUT_EXPECT_NO_KERNELS is unset (a build that may hold the kernels)");
+    }
+    assert!(!tch_mixcut::cuda_kernels_built());
+    assert!(!tch_mixcut::fused_cuda_available(0));
+    let err = tch_mixcut::check_fused_cuda(0).unwrap_err();
+    let Error::FusedUnavailable { device: Device::Cuda(0), reason } = &err else { panic!("{err:?}") };
+    assert!(reason.contains("this build has no CUDA kernels: nvcc not found"), "{reason}");
+    assert!(reason.contains("set NVCC"), "the reason says what to do: {reason}");
+}
+
 #[test]
 fn fused_cuda_matches_reference_over_the_matrix() {
     let Some(dev) = gpu() else { return };
@@ -70,7 +87,7 @@ fn mix_between_torch_ops(dev: Device, rounds: usize, slow: bool) {
     let plan = Mixer::new(cfg.clone(), 2).unwrap().sample_plan(&shape).unwrap();
     let (x, y) = (images(&shape, Kind::Float), labels(64, 10));
     let mut cpu = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
-    let (want, _) = cpu.apply_plan(&plan, &(&x * 2.0), &y).unwrap();
+    let (want, _) = cpu.planned(&plan).apply(&(&x * 2.0), &y).unwrap();
     let want = values(&(want + 1.0));
     let mut fused = Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused);
     let (xd, yd) = (x.to_device(dev), y.to_device(dev));
@@ -83,7 +100,7 @@ fn mix_between_torch_ops(dev: Device, rounds: usize, slow: bool) {
             }
         }
         let mut g = &xd * 2.0;
-        let _ = fused.apply_plan_(&plan, &mut g, &yd).unwrap();
+        let _ = fused.planned(&plan).apply_(&mut g, &yd).unwrap();
         let got = g + 1.0;
         assert_eq!(values(&got), want, "round {round}");
     }

@@ -32,7 +32,7 @@ fn values_follow_the_definition_and_stay_close_to_the_textbook_formula() {
     plan.ops[3] = MixOp::Mixup { lam: 0.6 };
     let norm = Normalize::imagenet(Kind::Float);
     let mut m = Mixer::new(MixConfig::mixup(1.0, 10), 0).unwrap();
-    let (out, _) = m.apply_plan_normalized(&plan, &x, &labels(4, 10), &norm).unwrap();
+    let (out, _) = m.planned(&plan).apply_normalized(&x, &labels(4, 10), &norm).unwrap();
     let (xv, ov) = (values(&x), values(&out));
     let per = 75;
     for i in 0..4 {

@@ -79,7 +79,7 @@ fn mixup_equals_lambda_blend_in_every_mode() {
         let (x, y) = (images(&[6, 3, 5, 7], Kind::Float), labels(6, 10));
         let plan = m.sample_plan(&x.size()).unwrap();
         assert!(!plan.is_identity());
-        let (out, targets) = m.apply_plan(&plan, &x, &y).unwrap();
+        let (out, targets) = m.planned(&plan).apply(&x, &y).unwrap();
         check_images(&plan, &x, &out, false);
         check_targets(&plan, &Vec::<i64>::try_from(&y).unwrap(), &targets, 10, 0.0);
     }
@@ -91,7 +91,7 @@ fn cutmix_pastes_partner_inside_box_only() {
     let (x, y) = (images(&[8, 2, 9, 11], Kind::Float), labels(8, 5));
     let plan = m.sample_plan(&x.size()).unwrap();
     assert!(plan.has_cutmix());
-    let (out, targets) = m.apply_plan(&plan, &x, &y).unwrap();
+    let (out, targets) = m.planned(&plan).apply(&x, &y).unwrap();
     check_images(&plan, &x, &out, false);
     check_targets(&plan, &Vec::<i64>::try_from(&y).unwrap(), &targets, 5, 0.0);
 }
@@ -101,7 +101,7 @@ fn smoothed_targets_follow_timm() {
     let mut m = reference(MixConfig::deit(7), 5);
     let (x, y) = (images(&[4, 3, 8, 8], Kind::Float), labels(4, 7));
     let plan = hand_plan(4, (8, 8));
-    let (_, targets) = m.apply_plan(&plan, &x, &y).unwrap();
+    let (_, targets) = m.planned(&plan).apply(&x, &y).unwrap();
     check_targets(&plan, &Vec::<i64>::try_from(&y).unwrap(), &targets, 7, 0.1);
 }
 
@@ -111,9 +111,9 @@ fn in_place_equals_out_of_place() {
         let mut m = reference(MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) }, 6);
         let (x, y) = (images(&[5, 3, 6, 6], kind), labels(5, 10));
         let plan = m.sample_plan(&x.size()).unwrap();
-        let (out, t1) = m.apply_plan(&plan, &x, &y).unwrap();
+        let (out, t1) = m.planned(&plan).apply(&x, &y).unwrap();
         let mut inplace = x.copy();
-        let t2 = m.apply_plan_(&plan, &mut inplace, &y).unwrap();
+        let t2 = m.planned(&plan).apply_(&mut inplace, &y).unwrap();
         assert_eq!(values(&out), values(&inplace), "{kind:?}");
         assert_eq!(values(&t1), values(&t2));
     }
@@ -125,7 +125,7 @@ fn in_place_writes_the_callers_storage() {
     let mut x = images(&[4, 3, 4, 4], Kind::Float);
     let (before, ptr) = (values(&x), x.data_ptr());
     let plan = hand_plan(4, (4, 4));
-    let _targets = m.apply_plan_(&plan, &mut x, &labels(4, 10)).unwrap();
+    let _targets = m.planned(&plan).apply_(&mut x, &labels(4, 10)).unwrap();
     assert_eq!(x.data_ptr(), ptr);
     assert_ne!(values(&x), before);
 }
@@ -135,7 +135,7 @@ fn out_of_place_leaves_inputs_untouched_and_returns_new_storage() {
     let mut m = reference(MixConfig::vit(10), 1);
     let (x, y) = (images(&[4, 3, 4, 4], Kind::Float), labels(4, 10));
     let (sx, sy) = (snapshot(&x), snapshot(&y));
-    let (out, _) = m.apply_plan(&MixPlan::identity(4, Some((4, 4))), &x, &y).unwrap();
+    let (out, _) = m.planned(&MixPlan::identity(4, Some((4, 4)))).apply(&x, &y).unwrap();
     assert_ne!(out.data_ptr(), x.data_ptr());
     assert_eq!((snapshot(&x), snapshot(&y)), (sx, sy));
 }
@@ -148,11 +148,11 @@ fn u8_mixup_rounds_half_to_even() {
     let mut plan = MixPlan::identity(2, None);
     plan.ops[0] = MixOp::Mixup { lam: 0.5 };
     plan.ops[1] = MixOp::Mixup { lam: 0.5 };
-    let (out, _) = m.apply_plan(&plan, &x, &labels(2, 10)).unwrap();
+    let (out, _) = m.planned(&plan).apply(&x, &labels(2, 10)).unwrap();
     assert_eq!(Vec::<u8>::try_from(out.flatten(0, -1)).unwrap(), vec![2, 2, 2, 2, 2, 2]);
     let x = images(&[6, 3, 5, 5], Kind::Uint8);
     let plan = hand_plan(6, (5, 5));
-    let (out, _) = m.apply_plan(&plan, &x, &labels(6, 10)).unwrap();
+    let (out, _) = m.planned(&plan).apply(&x, &labels(6, 10)).unwrap();
     assert_eq!(out.kind(), Kind::Uint8);
     check_images(&plan, &x, &out, true);
 }
@@ -165,12 +165,12 @@ fn channels_last_equals_contiguous() {
         let plan = m.sample_plan(&x.size()).unwrap();
         let xl = channels_last(&x);
         assert!(!xl.is_contiguous());
-        let (a, ta) = m.apply_plan(&plan, &x, &y).unwrap();
-        let (b, tb) = m.apply_plan(&plan, &xl, &y).unwrap();
+        let (a, ta) = m.planned(&plan).apply(&x, &y).unwrap();
+        let (b, tb) = m.planned(&plan).apply(&xl, &y).unwrap();
         assert_eq!(values(&a), values(&b));
         assert_eq!(values(&ta), values(&tb));
         let mut inplace = xl.copy();
-        let _targets = m.apply_plan_(&plan, &mut inplace, &y).unwrap();
+        let _targets = m.planned(&plan).apply_(&mut inplace, &y).unwrap();
         assert_eq!(values(&a), values(&inplace));
     }
 }
@@ -194,7 +194,7 @@ fn soft_label_input_is_mixed_as_given() {
     let soft = Tensor::from_slice(&[0.7f32, 0.2, 0.1, 0.0, 1.0, 0.0, 0.3, 0.3, 0.4, 0.5, 0.0, 0.5]).reshape([4, 3]);
     let x = images(&[4, 2, 3, 3], Kind::Float);
     let plan = hand_plan(4, (3, 3));
-    let (_, targets) = m.apply_plan(&plan, &x, &soft.to_kind(Kind::BFloat16)).unwrap();
+    let (_, targets) = m.planned(&plan).apply(&x, &soft.to_kind(Kind::BFloat16)).unwrap();
     let (sv, tv) = (values(&soft.to_kind(Kind::BFloat16)), values(&targets));
     for (i, op) in plan.ops.iter().enumerate() {
         let lam = op.lam();
@@ -210,14 +210,14 @@ fn rank2_tabular_and_rank3_sequences() {
     let mut m = reference(MixConfig { mode: MixMode::Elem, ..MixConfig::mixup(0.5, 10) }, 12);
     let (x, y) = (images(&[6, 13], Kind::Float), labels(6, 10));
     let plan = m.sample_plan(&x.size()).unwrap();
-    let (out, _) = m.apply_plan(&plan, &x, &y).unwrap();
+    let (out, _) = m.planned(&plan).apply(&x, &y).unwrap();
     check_images(&plan, &x, &out, false);
 
     let mut m = reference(MixConfig { mode: MixMode::Elem, ..MixConfig::vit(10) }, 13);
     let x = images(&[6, 2, 50], Kind::Float);
     let plan = m.sample_plan(&x.size()).unwrap();
     assert_eq!(plan.extent, Some((1, 50)));
-    let (out, targets) = m.apply_plan(&plan, &x, &y).unwrap();
+    let (out, targets) = m.planned(&plan).apply(&x, &y).unwrap();
     check_images(&plan, &x, &out, false);
     check_targets(&plan, &Vec::<i64>::try_from(&y).unwrap(), &targets, 10, 0.0);
 }
@@ -255,12 +255,12 @@ fn hand_made_plans_are_checked() {
     let (x, y) = (images(&[4, 3, 4, 4], Kind::Float), labels(4, 10));
     let mut plan = hand_plan(4, (4, 4));
     plan.ops[2] = MixOp::Mixup { lam: 1.5 };
-    let e = m.apply_plan(&plan, &x, &y).unwrap_err().to_string();
+    let e = m.planned(&plan).apply(&x, &y).unwrap_err().to_string();
     assert!(e.contains("plan.ops[2]") && e.contains("1.5") && e.contains("[0, 1]"), "{e}");
-    let e = m.apply_plan(&hand_plan(6, (4, 4)), &x, &y).unwrap_err().to_string();
+    let e = m.planned(&hand_plan(6, (4, 4))).apply(&x, &y).unwrap_err().to_string();
     assert!(e.contains("plan") && e.contains('6'), "{e}");
     let mut plan = hand_plan(4, (4, 4));
     plan.ops[1] = MixOp::CutMix { bbox: CutBox { y0: 0, y1: 5, x0: 0, x1: 1 }, lam: 0.5 };
-    let e = m.apply_plan(&plan, &x, &y).unwrap_err().to_string();
+    let e = m.planned(&plan).apply(&x, &y).unwrap_err().to_string();
     assert!(e.contains("bbox"), "{e}");
 }

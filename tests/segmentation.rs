@@ -36,7 +36,7 @@ fn every_mask_pixel_comes_from_the_sample_its_image_pixel_comes_from() {
                     let mut mixer = Mixer::new(cutmix(), 5).unwrap().with_executor(executor);
                     let plan = mixer.sample_plan(&x.size()).unwrap();
                     assert!(plan.has_cutmix());
-                    let (xo, mo) = mixer.apply_plan_segmentation(&plan, &x, &m).unwrap();
+                    let (xo, mo) = mixer.planned(&plan).apply_segmentation(&x, &m).unwrap();
                     assert_eq!((mo.size(), mo.kind()), (m.size(), mask_kind));
                     let source_of_image = values(&xo.narrow(1, 0, 1).squeeze_dim(1));
                     assert_eq!(values(&mo), source_of_image, "n {n} {mask_kind:?} {executor:?} {layout}");
@@ -66,8 +66,8 @@ fn in_place_matches_out_of_place_and_reference_matches_fused() {
     let plan = Mixer::new(cutmix(), 2).unwrap().sample_plan(&x.size()).unwrap();
     let mut reference = Mixer::new(cutmix(), 0).unwrap().with_executor(Executor::Reference);
     let mut fused = Mixer::new(cutmix(), 0).unwrap().with_executor(Executor::Fused);
-    let (xr, mr) = reference.apply_plan_segmentation(&plan, &x, &m).unwrap();
-    let (xf, mf) = fused.apply_plan_segmentation(&plan, &x, &m).unwrap();
+    let (xr, mr) = reference.planned(&plan).apply_segmentation(&x, &m).unwrap();
+    let (xf, mf) = fused.planned(&plan).apply_segmentation(&x, &m).unwrap();
     assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)));
     // In place, with a sampled plan from the same seed.
     let mut a = Mixer::new(cutmix(), 9).unwrap();
@@ -76,6 +76,12 @@ fn in_place_matches_out_of_place_and_reference_matches_fused() {
     let (mut xi, mut mi) = (x.copy(), m.copy());
     b.apply_segmentation_(&mut xi, &mut mi).unwrap();
     assert_eq!((values(&xi), values(&mi)), (values(&want_x), values(&want_m)));
+    // In place with the given plan, on both executors.
+    for mixer in [&mut reference, &mut fused] {
+        let (mut xi, mut mi) = (x.copy(), m.copy());
+        mixer.planned(&plan).apply_segmentation_(&mut xi, &mut mi).unwrap();
+        assert_eq!((values(&xi), values(&mi)), (values(&xr), values(&mr)));
+    }
 }
 
 #[test]
@@ -91,10 +97,10 @@ fn soft_masks_blend_like_images_under_mixup() {
     let mut mixer = Mixer::new(cfg.clone(), 4).unwrap();
     let mut plan = mixer.sample_plan(&x.size()).unwrap();
     plan.ops[1] = MixOp::Mixup { lam: 0.3 };
-    let (xo, mo) = mixer.apply_plan_segmentation(&plan, &x, &soft).unwrap();
+    let (xo, mo) = mixer.planned(&plan).apply_segmentation(&x, &soft).unwrap();
     // The soft masks are mixed exactly as an image batch with the same plan would be.
-    let (want_m, _) = Mixer::new(cfg.clone(), 0).unwrap().apply_plan(&plan, &soft, &labels(6, 10)).unwrap();
-    let (want_x, _) = Mixer::new(cfg, 0).unwrap().apply_plan(&plan, &x, &labels(6, 10)).unwrap();
+    let (want_m, _) = Mixer::new(cfg.clone(), 0).unwrap().planned(&plan).apply(&soft, &labels(6, 10)).unwrap();
+    let (want_x, _) = Mixer::new(cfg, 0).unwrap().planned(&plan).apply(&x, &labels(6, 10)).unwrap();
     assert_eq!((values(&mo), values(&xo)), (values(&want_m), values(&want_x)));
 }
 
@@ -131,6 +137,6 @@ fn bad_masks_are_refused_with_nothing_written() {
     // A hand-made plan with Mixup is refused for class masks too.
     let mut plan = MixPlan::identity(4, Some((8, 8)));
     plan.ops[0] = MixOp::Mixup { lam: 0.5 };
-    let e = Mixer::new(cutmix(), 0).unwrap().apply_plan_segmentation(&plan, &x, &m).unwrap_err();
+    let e = Mixer::new(cutmix(), 0).unwrap().planned(&plan).apply_segmentation(&x, &m).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { argument: "masks", .. }), "{e:?}");
 }

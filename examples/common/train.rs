@@ -80,10 +80,10 @@ pub fn train(
             // The uint8 batch mixed, converted and normalised in one pass on its device.
             let plan = mixer.sample_plan(&images.size())?;
             let norm = input::fused(source.stats(), &images);
-            let (x, targets) = mixer.apply_plan_normalized(&plan, &images, &batch.labels, &norm)?;
+            let (x, targets) = mixer.planned(&plan).apply_normalized(&images, &batch.labels, &norm)?;
             if first_batch.is_none() {
                 // The picture of the first batch: the same plan on the uint8 images.
-                let (mixed, _) = mixer.apply_plan(&plan, &images, &batch.labels)?;
+                let (mixed, _) = mixer.planned(&plan).apply(&images, &batch.labels)?;
                 let k = 16.min(size);
                 first_batch = Some((
                     mixed.narrow(0, 0, k).to_device(Device::Cpu),

@@ -7,13 +7,11 @@ use super::label_flag::LabelFlag;
 use crate::error::{Error, Result};
 use crate::job::{Buffers, Job};
 
-/// Never available: the kernels were not built.
+/// Never available: the kernels were not built, for the reason the build script gave (also a cargo
+/// warning, which cargo shows for a checkout but hides for a dependency from a registry).
 pub(crate) fn check(ordinal: usize) -> Result<()> {
-    Err(Error::unavailable(
-        Device::Cuda(ordinal),
-        "this build has no CUDA kernels (nvcc was missing, too old or failed at build time, or TCH_MIXCUT_CUDA=off; \
-         the build's cargo warning says which): run scripts/setup.sh or set NVCC, then rebuild",
-    ))
+    let why = option_env!("MIXCUT_CUDA_NOT_BUILT").unwrap_or("the build script compiled nothing (DOCS_RS)");
+    Err(Error::unavailable(Device::Cuda(ordinal), format!("this build has no CUDA kernels: {why}")))
 }
 
 /// Nothing to report.

@@ -17,13 +17,18 @@ use crate::job::{BatchSpec, Buffers, Job, MaskBuffers};
 use label_flag::LabelFlag;
 
 /// Which implementation a [`Mixer`](crate::Mixer) should use.
+///
+/// The fused CUDA kernels exist only where nvcc ≥ 12.1 was found at build time (`NVCC`, `PATH`,
+/// `CUDA_HOME` / `CUDA_PATH`). A build from crates.io on a machine without the CUDA toolkit has none,
+/// and cargo hides the build script's warning about it: [`cuda_kernels_built`] and
+/// [`check_fused_cuda`] say so at run time, with the build's reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Executor {
     /// The fused kernels where they can run here and take the batch (device, kernels loaded, layout, no
     /// autograd), else the reference. Falls back only on [`Error::FusedUnavailable`] and
     /// [`Error::FusedUnsupported`]; every other error is returned. The first fallback for want of a fused
     /// executor (for example a build without CUDA kernels, on a CUDA tensor) is logged once as a warning
-    /// through the [`log`](https://docs.rs/log) crate; [`Mixer::last_executor`](crate::Mixer::last_executor)
+    /// through the [`log`](https://docs.rs/log) crate (target `tch_mixcut`); [`Mixer::last_executor`](crate::Mixer::last_executor)
     /// tells after every call which executor ran.
     #[default]
     Auto,
@@ -100,7 +105,9 @@ pub(crate) fn choose(
 fn warn_once_unavailable(error: &Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     if matches!(error, Error::FusedUnavailable { .. }) {
-        WARNED.call_once(|| log::warn!("tch-mixcut: Executor::Auto runs the reference executor: {error}"));
+        WARNED.call_once(
+            || log::warn!(target: "tch_mixcut", "tch-mixcut: Executor::Auto runs the reference executor: {error}"),
+        );
     }
 }
 

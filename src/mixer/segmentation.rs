@@ -39,17 +39,8 @@ impl Mixer {
         self.run_segmentation(None, images, masks, true).map(|_| ())
     }
 
-    /// [`Mixer::apply_segmentation`] with a given plan.
-    pub fn apply_plan_segmentation(
-        &mut self,
-        plan: &MixPlan,
-        images: &Tensor,
-        masks: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
-        self.run_segmentation(Some(plan), images, masks, false)
-    }
-
-    fn run_segmentation(
+    /// Checks a segmentation batch, resolves the plan (sampling one unless given) and mixes both.
+    pub(super) fn run_segmentation(
         &mut self,
         plan: Option<&MixPlan>,
         images: &Tensor,

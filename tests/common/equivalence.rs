@@ -32,8 +32,8 @@ pub fn compare(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &Tensor, wha
     let labels = labels.to_device(x.device());
     let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
     let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
-    let (want, want_t) = reference.apply_plan(plan, x, &labels).unwrap();
-    let (got, got_t) = fused.apply_plan(plan, x, &labels).unwrap();
+    let (want, want_t) = reference.planned(plan).apply(x, &labels).unwrap();
+    let (got, got_t) = fused.planned(plan).apply(x, &labels).unwrap();
     assert_eq!(fused.last_executor(), Some(fused_kind));
     assert_eq!(got.stride(), x.stride(), "{what}: output keeps the input's layout");
     let (w, g) = (values(&want), values(&got));
@@ -42,7 +42,7 @@ pub fn compare(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &Tensor, wha
     assert_eq!(values(&want_t), values(&got_t), "{what}: targets");
     let mut inplace = x.copy();
     let ptr = inplace.data_ptr();
-    let t = fused.apply_plan_(plan, &mut inplace, &labels).unwrap();
+    let t = fused.planned(plan).apply_(&mut inplace, &labels).unwrap();
     assert_eq!(inplace.data_ptr(), ptr);
     assert_eq!(values(&inplace), w, "{what}: in place");
     assert_eq!(values(&t), values(&want_t), "{what}: in-place targets");
@@ -154,8 +154,8 @@ pub fn compare_normalized(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &
     let labels = labels.to_device(x.device());
     let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
     let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
-    let (want, want_t) = reference.apply_plan_normalized(plan, x, &labels, norm).unwrap();
-    let (got, got_t) = fused.apply_plan_normalized(plan, x, &labels, norm).unwrap();
+    let (want, want_t) = reference.planned(plan).apply_normalized(x, &labels, norm).unwrap();
+    let (got, got_t) = fused.planned(plan).apply_normalized(x, &labels, norm).unwrap();
     assert_eq!(fused.last_executor(), Some(fused_kind));
     assert_eq!((got.kind(), want.kind()), (norm.kind, norm.kind), "{what}: dtype");
     assert_eq!(got.stride(), want.stride(), "{what}: memory format");
@@ -306,8 +306,8 @@ fn segmentation_of(device: Device, n: i64, h: i64, w: i64) {
             let what = format!("{device:?} {n}x{h}x{w} {mask_kind:?} masks");
             let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
             let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
-            let (xr, mr) = reference.apply_plan_segmentation(&plan, &xl, &m).unwrap();
-            let (xf, mf) = fused.apply_plan_segmentation(&plan, &xl, &m).unwrap();
+            let (xr, mr) = reference.planned(&plan).apply_segmentation(&xl, &m).unwrap();
+            let (xf, mf) = fused.planned(&plan).apply_segmentation(&xl, &m).unwrap();
             assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{what}");
             // In place, the plan sampled from the same seed.
             let (want_x, want_m) = Mixer::new(cfg.clone(), 5)
@@ -330,9 +330,14 @@ fn segmentation_of(device: Device, n: i64, h: i64, w: i64) {
     let (_, mr) = Mixer::new(cfg.clone(), 0)
         .unwrap()
         .with_executor(Executor::Reference)
-        .apply_plan_segmentation(&plan, &x, &soft)
+        .planned(&plan)
+        .apply_segmentation(&x, &soft)
         .unwrap();
-    let (_, mf) =
-        Mixer::new(cfg, 0).unwrap().with_executor(Executor::Fused).apply_plan_segmentation(&plan, &x, &soft).unwrap();
+    let (_, mf) = Mixer::new(cfg, 0)
+        .unwrap()
+        .with_executor(Executor::Fused)
+        .planned(&plan)
+        .apply_segmentation(&x, &soft)
+        .unwrap();
     assert_eq!(values(&mr), values(&mf), "{device:?} soft masks");
 }
