@@ -72,7 +72,7 @@ inline void swap_bytes(uint8_t* a, uint8_t* b, int64_t n) {
     }
 }
 
-// In place, a pair whose samples are each kept or CutMix'ed changes only inside the boxes, so only the
+// In place, a pair whose samples each copy box rows (kept or CutMix'ed: copies_box_rows) changes only inside the boxes, so only the
 // boxes' rows are visited, as runs of elements: in row y (of channel c; a channels-last row holds every
 // channel), sample k's box is [element_offset(c, y, x0), element_offset(c, y, x1)). Sample i takes j's
 // elements in i's run and j takes i's in j's run, both as they were before the call: where the runs meet
@@ -163,12 +163,12 @@ template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
-        if (w.in_place && moves_box_only(w.si.op) && moves_box_only(w.sj.op))
+        if (w.in_place && copies_box_rows(w.si.op) && copies_box_rows(w.sj.op))
             run_boxes<T, V>(w, vec_lo, vec_hi);
-        else if (!has_box(w.si.op) && !has_box(w.sj.op))  // no box anywhere: no lane masks to compute
+        else if (!pastes(w.si.op) && !pastes(w.sj.op))  // nothing pasted: no lane masks to compute
             for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
         else
-            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V>(w, v);
+            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V, true>(w, v);
         if (a.mask_bytes) {
             const int64_t lo = vec_lo * a.mask_vecs / a.vecs_per_sample, hi = vec_hi * a.mask_vecs / a.vecs_per_sample;
             a.mask_vector == 16 ? run_mask<16>(a, k, lo, hi) : run_mask<1>(a, k, lo, hi);
@@ -185,14 +185,14 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
         const NormWork<To> w = norm_work<To>(a, k);
         switch (a.form) {
             case Form::Pixels:  // as the CUDA kernels: pixel vectors (vec_lo, vec_hi count them)
-                for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS>(w, g);
+                for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS, true>(w, g);
                 break;
             case Form::VectorsChannelsLast:
-                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST>(w, v);
+                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST, true>(w, v);
                 break;
             case Form::Vectors:
             case Form::Elements:
-                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY>(w, v);
+                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY, true>(w, v);
                 break;
         }
         if (vec_hi == a.vecs_per_sample) write_targets(a, k);
@@ -248,10 +248,11 @@ extern "C" uint64_t MIX_PASTE(mixcut_pixel_channels_, MIX_ISA)(void) { return MI
 extern "C" uint64_t MIX_PASTE(mixcut_pixel_lanes_, MIX_ISA)(void) { return MIX_PIXEL_LANES; }
 
 // The operations for the Rust twin's test: their count, and each one's predicates as bits (blends,
-// has_box, moves_box_only, mixes_labels).
+// has_box, has_mask, resizes_partner, changes_region_only, mixes_labels).
 extern "C" int32_t MIX_PASTE(mixcut_op_count_, MIX_ISA)(void) { return MIX_OP_COUNT; }
 extern "C" uint32_t MIX_PASTE(mixcut_op_predicates_, MIX_ISA)(int32_t code) {
     const mixcut::Op op = static_cast<mixcut::Op>(code);
-    return (uint32_t)mixcut::blends(op) | (uint32_t)mixcut::has_box(op) << 1 |
-           (uint32_t)mixcut::moves_box_only(op) << 2 | (uint32_t)mixcut::mixes_labels(op) << 3;
+    return (uint32_t)mixcut::blends(op) | (uint32_t)mixcut::has_box(op) << 1 | (uint32_t)mixcut::has_mask(op) << 2 |
+           (uint32_t)mixcut::resizes_partner(op) << 3 | (uint32_t)mixcut::changes_region_only(op) << 4 |
+           (uint32_t)mixcut::mixes_labels(op) << 5;
 }

@@ -32,8 +32,8 @@ struct Stage {
     static __device__ __forceinline__ void run(const MixArgs&, typename Pass::Work&) {}
 };
 
-template <typename To, int V, int DST>
-struct Stage<NormPass<To, V, DST>> {
+template <typename To, int V, int DST, bool EXT>
+struct Stage<NormPass<To, V, DST, EXT>> {
     static __device__ __forceinline__ void run(const MixArgs& a, NormWork<To>& w) {
         __shared__ __align__(16) float rows[2 * MIX_MAX_CHANNELS * V];
         const int n = a.channels * V;  // entries of one table's rows
@@ -75,12 +75,15 @@ __device__ __forceinline__ void run(const MixArgs& a) {
     }
 
 // mix_<dtype>: the mix, T in and out, 16-byte vectors; mix_<dtype>_scalar: one element per thread; each
-// also as mix_<dtype>[_scalar]_masks, which pastes class masks in the same launch.
-#define MIX_KERNELS(NAME, T)                                                 \
-    MIX_ENTRY(mix_##NAME, false, mixcut::MixPass<T, 16 / sizeof(T)>)        \
-    MIX_ENTRY(mix_##NAME##_scalar, false, mixcut::MixPass<T, 1>)            \
-    MIX_ENTRY(mix_##NAME##_masks, true, mixcut::MixPass<T, 16 / sizeof(T)>) \
-    MIX_ENTRY(mix_##NAME##_scalar_masks, true, mixcut::MixPass<T, 1>)
+// also as mix_<dtype>[_scalar]_masks, which pastes class masks in the same launch, and as
+// mix_<dtype>[_scalar]_ext, which takes the extended operations (ResizeMix, FMix: mix.cuh's EXT).
+#define MIX_KERNELS(NAME, T)                                                      \
+    MIX_ENTRY(mix_##NAME, false, mixcut::MixPass<T, 16 / sizeof(T)>)             \
+    MIX_ENTRY(mix_##NAME##_scalar, false, mixcut::MixPass<T, 1>)                 \
+    MIX_ENTRY(mix_##NAME##_masks, true, mixcut::MixPass<T, 16 / sizeof(T)>)      \
+    MIX_ENTRY(mix_##NAME##_scalar_masks, true, mixcut::MixPass<T, 1>)            \
+    MIX_ENTRY(mix_##NAME##_ext, false, mixcut::MixPass<T, 16 / sizeof(T), true>) \
+    MIX_ENTRY(mix_##NAME##_scalar_ext, false, mixcut::MixPass<T, 1, true>)
 
 // mixnorm_<dtype>: uint8 in, normalised <dtype> out; one 16-byte output vector per thread (4 or 8 input
 // bytes), so each warp store writes whole lines; or one element (_scalar). mixnorm_<dtype>_cl: the vector
@@ -88,11 +91,14 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 // mixnorm_<dtype>_pixels: a decoder's 3-channel NHWC into NCHW by pixel vectors (normalize_pixels),
 // MIX_PIXEL_LANES pixels a thread, one vector of them into each plane; more pixels a thread would exceed
 // the register budget (tests/kernel_registers.rs). docs/performance.md has the measurements.
+// mixnorm_<dtype>_scalar_ext: one element per thread with the extended operations (kernel_args.rs gives a
+// normalising launch that holds them the elements form).
 #define NORM_KERNELS(NAME, T)                                                                          \
     MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_ANY>)            \
     MIX_ENTRY(mixnorm_##NAME##_cl, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_CHANNELS_LAST>) \
     MIX_ENTRY(mixnorm_##NAME##_pixels, false, mixcut::NormPixelsPass<T, MIX_PIXEL_LANES, MIX_PIXEL_CHANNELS>) \
-    MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1, mixcut::DST_ANY>)
+    MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1, mixcut::DST_ANY>)                      \
+    MIX_ENTRY(mixnorm_##NAME##_scalar_ext, false, mixcut::NormPass<T, 1, mixcut::DST_ANY, true>)
 
 MIX_KERNELS(f32, float)
 MIX_KERNELS(f16, mixcut::half_t)

@@ -42,34 +42,66 @@ namespace mixcut {
 // and host.cpp is built with -Werror=switch, so a new operation does not compile until every predicate
 // says what it does. (Past the switch is unreachable, which keeps the compiled comparisons as tight as a
 // plain `op == Op::Mixup`.)
-enum class Op : int32_t { Keep = 0, Mixup = 1, CutMix = 2 };
-#define MIX_OP_COUNT 3
+enum class Op : int32_t { Keep = 0, Mixup = 1, CutMix = 2, ResizeMix = 3, FMix = 4 };
+#define MIX_OP_COUNT 5
 
 // Whether the sample's pixels become a weighted sum of its own and its partner's.
 MIX_HD constexpr bool blends(Op op) {
     switch (op) {
         case Op::Keep:
-        case Op::CutMix: return false;
+        case Op::CutMix:
+        case Op::ResizeMix:
+        case Op::FMix: return false;
         case Op::Mixup: return true;
     }
     __builtin_unreachable();  // a valid Op is one of the cases
 }
 
-// Whether the sample takes its partner's pixels inside its box (and only there).
+// Whether the sample takes pasted pixels inside a rectangle, its box (and only there).
 MIX_HD constexpr bool has_box(Op op) {
     switch (op) {
         case Op::Keep:
-        case Op::Mixup: return false;
-        case Op::CutMix: return true;
+        case Op::Mixup:
+        case Op::FMix: return false;
+        case Op::CutMix:
+        case Op::ResizeMix: return true;
     }
     __builtin_unreachable();  // a valid Op is one of the cases
 }
 
-// Whether, in place, nothing outside the sample's box changes (no box: nothing changes).
-MIX_HD constexpr bool moves_box_only(Op op) {
+// Whether the sample takes its partner's pixels where its paste mask (MixArgs::paste_mask) is set.
+MIX_HD constexpr bool has_mask(Op op) {
     switch (op) {
         case Op::Keep:
-        case Op::CutMix: return true;
+        case Op::Mixup:
+        case Op::CutMix:
+        case Op::ResizeMix: return false;
+        case Op::FMix: return true;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether what is pasted is the partner's whole image resized to the box (nearest: box row y0 + r reads
+// row ⌊r·H / (y1 − y0)⌋, columns likewise), rather than the partner's pixels at the same place.
+MIX_HD constexpr bool resizes_partner(Op op) {
+    switch (op) {
+        case Op::Keep:
+        case Op::Mixup:
+        case Op::CutMix:
+        case Op::FMix: return false;
+        case Op::ResizeMix: return true;
+    }
+    __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether, in place, nothing outside the sample's pasted region (box or mask) changes (no region: nothing
+// changes).
+MIX_HD constexpr bool changes_region_only(Op op) {
+    switch (op) {
+        case Op::Keep:
+        case Op::CutMix:
+        case Op::ResizeMix:
+        case Op::FMix: return true;
         case Op::Mixup: return false;
     }
     __builtin_unreachable();  // a valid Op is one of the cases
@@ -80,9 +112,20 @@ MIX_HD constexpr bool mixes_labels(Op op) {
     switch (op) {
         case Op::Keep: return false;
         case Op::Mixup:
-        case Op::CutMix: return true;
+        case Op::CutMix:
+        case Op::ResizeMix:
+        case Op::FMix: return true;
     }
     __builtin_unreachable();  // a valid Op is one of the cases
+}
+
+// Whether the sample takes pasted values anywhere (a box or a mask).
+MIX_HD constexpr bool pastes(Op op) { return has_box(op) || has_mask(op); }
+
+// Whether, in place, the sample's change is its partner's rows of the box at the same place: host.cpp then
+// swaps or copies whole row runs (run_boxes).
+MIX_HD constexpr bool copies_box_rows(Op op) {
+    return changes_region_only(op) && !has_mask(op) && !resizes_partner(op);
 }
 
 // Division by a divisor fixed for a launch as a multiply and a shift: floor(n / d) == (n · mul) >> shift
@@ -134,6 +177,8 @@ struct MixArgs {
     // [N, H, W · mask_bytes] per sample, contiguous; mask_bytes 0: none.
     const uint8_t* mask_src;
     uint8_t* mask_dst;        // == mask_src in place
+    // FMix's paste masks, [N, H, W] bytes (1: the partner's pixel), or null when no sample has a mask.
+    const uint8_t* paste_mask;
     int64_t mask_vecs;        // mask vectors per sample (of mask_vector bytes)
     int32_t mask_bytes;       // bytes of one mask element (8: int64, 1: uint8)
     int32_t mask_vector;      // 16 (16-byte vectors) or 1
@@ -322,6 +367,21 @@ MIX_HD int64_t element_offset(int32_t c, int32_t y, int32_t x, const Geometry& g
     return g.channels_last ? ((int64_t)y * g.width + x) * g.channels + c : ((int64_t)c * g.height + y) * g.width + x;
 }
 
+// Coordinates of the next element in `g`'s memory order.
+MIX_HD void step(Coord& p, const Geometry& g) {
+    if (g.channels_last) {
+        if (++p.c < (uint32_t)g.channels) return;
+        p.c = 0;
+        if (++p.x < (uint32_t)g.width) return;
+        p.x = 0, ++p.y;
+    } else {
+        if (++p.x < (uint32_t)g.width) return;
+        p.x = 0;
+        if (++p.y < (uint32_t)g.height) return;
+        p.y = 0, ++p.c;
+    }
+}
+
 // Lanes [from, to) as a bit mask.
 MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
@@ -352,13 +412,57 @@ MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
     return mask;
 }
 
-// One sample's output lanes from its own and its partner's input lanes (`box`: from box_lanes).
+// Bit l set when lane l of the V elements starting at `p` lies where the sample's paste mask (its H·W bytes)
+// is set; every channel of a pixel shares its byte.
+template <int V>
+MIX_HD uint64_t mask_lanes(Coord p, const Geometry& g, const uint8_t* mask) {
+    uint64_t bits = 0;
+    MIX_UNROLL
+    for (int l = 0; l < V; ++l) {
+        if (mask[(int64_t)p.y * g.width + p.x]) bits |= 1ull << l;
+        step(p, g);
+    }
+    return bits;
+}
+
+// EXT: the code takes the extended operations, those that paste by a mask or resize their partner
+// (FMix, ResizeMix). The CUDA kernels are built with and without them (the `_ext` kernels), so that
+// CutMix and Mixup keep the registers of their own code; the Rust launcher picks `_ext` for a plan that
+// holds them. The host build always takes them.
+
+// Bit l set when lane l of the V elements starting at `p` takes a pasted value: inside the sample's box,
+// or (EXT) where its paste mask is set (`mask`: the sample's, null when the launch has none).
+template <int V, bool EXT>
+MIX_HD uint64_t paste_lanes(const MixSample& s, Coord p, const Geometry& g, const uint8_t* mask) {
+    if (has_box(s.op)) return box_lanes<V>(s, p, g);
+    if (EXT && has_mask(s.op)) return mask_lanes<V>(p, g, mask);
+    return 0;
+}
+
+// Whether the element at `p` takes a pasted value (paste_lanes for one element).
+template <bool EXT>
+MIX_HD bool pasted_at(const MixSample& s, Coord p, const Geometry& g, const uint8_t* mask) {
+    if (has_box(s.op)) return (int32_t)p.y >= s.y0 && (int32_t)p.y < s.y1 && (int32_t)p.x >= s.x0 && (int32_t)p.x < s.x1;
+    if (EXT && has_mask(s.op)) return mask[(int64_t)p.y * g.width + p.x] != 0;
+    return false;
+}
+
+// Where, in `g`'s layout, the partner's element that a ResizeMix box shows at (c, y, x) lies: the
+// partner's whole image resized to the box by nearest neighbour, row y0 + r reading row ⌊r·H / (y1 − y0)⌋
+// and column x0 + q column ⌊q·W / (x1 − x0)⌋ (exact integer arithmetic, as the reference executor).
+MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g) {
+    const int32_t y = (int32_t)((int64_t)((int32_t)p.y - s.y0) * g.height / (s.y1 - s.y0));
+    const int32_t x = (int32_t)((int64_t)((int32_t)p.x - s.x0) * g.width / (s.x1 - s.x0));
+    return element_offset((int32_t)p.c, y, x, g);
+}
+
+// One sample's output lanes from its own and its partner's input lanes (`box`: from paste_lanes).
 template <typename T, int V>
 MIX_HD Lanes<T, V> mix_lanes(const MixSample& s, const Lanes<T, V>& own, const Lanes<T, V>& other, uint64_t box) {
     Lanes<T, V> out;
     if (blends(s.op)) {
         Blend<T, V>::run(out, own, other, s.w_self, s.w_other);
-    } else {  // the partner's lanes inside the box, if the operation has one (box_lanes: 0 otherwise)
+    } else {  // the pasted lanes, if the operation pastes (paste_lanes: 0 otherwise)
         const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
         if (box == 0) return own;  // outside the box (or no box)
         if (box == all) return other;  // wholly inside the box
@@ -376,9 +480,16 @@ struct PairWork {
     const Vec<T, V>* src_j;
     Vec<T, V>* dst_i;
     Vec<T, V>* dst_j;
+    const uint8_t* paste_i;  // the samples' paste masks (FMix), or null
+    const uint8_t* paste_j;
     Geometry g;
     bool self_paired, in_place;
 };
+
+// Sample `sample`'s paste mask, or null when the launch has none.
+MIX_HD const uint8_t* paste_mask_of(const MixArgs& a, int64_t sample) {
+    return a.paste_mask ? a.paste_mask + sample * a.height * a.width : nullptr;
+}
 
 template <typename T, int V>
 MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
@@ -391,6 +502,8 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
     w.src_j = reinterpret_cast<const Vec<T, V>*>(static_cast<const T*>(a.src) + oj);
     w.dst_i = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oi);
     w.dst_j = reinterpret_cast<Vec<T, V>*>(static_cast<T*>(a.dst) + oj);
+    w.paste_i = paste_mask_of(a, i);
+    w.paste_j = paste_mask_of(a, j);
     w.g = image_geometry(a, a.channels_last);
     w.self_paired = i == j;
     w.in_place = a.in_place != 0;
@@ -399,7 +512,8 @@ MIX_HD PairWork<T, V> pair_work(const MixArgs& a, int64_t k) {
 
 // Pair k's class masks as a byte image: one channel, rows of W · mask_bytes bytes, each box's columns
 // scaled by mask_bytes so an element's bytes move together. The samples' ops are the images' (CutMix or
-// kept: Mixup never reaches masks of class indices).
+// kept: src/mixer/segmentation.rs sends class masks of plans with other operations to a launch of their
+// own, as channels-last images whose channels are an element's bytes).
 template <int V>
 MIX_HD PairWork<uint8_t, V> mask_work(const MixArgs& a, int64_t k) {
     PairWork<uint8_t, V> w;
@@ -412,19 +526,20 @@ MIX_HD PairWork<uint8_t, V> mask_work(const MixArgs& a, int64_t k) {
     w.src_j = reinterpret_cast<const Vec<uint8_t, V>*>(a.mask_src + j * per_sample);
     w.dst_i = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + i * per_sample);
     w.dst_j = reinterpret_cast<Vec<uint8_t, V>*>(a.mask_dst + j * per_sample);
+    w.paste_i = w.paste_j = nullptr;
     w.g = Geometry{1, a.height, a.width * a.mask_bytes, 0, FastDiv{}, FastDiv{}, FastDiv{}};
     w.self_paired = i == j;
     w.in_place = a.in_place != 0;
     return w;
 }
 
-// Vector v of a pair with the CutMix lanes of each sample given (`box_i`, `box_j`: bit l set where lane l
-// takes the partner's value; 0 for Mixup and kept samples). In place, a sample is written only where its
+// Vector v of a pair with the pasted lanes of each sample given (`box_i`, `box_j`: bit l set where lane l
+// takes its partner's value; 0 for Mixup and kept samples). In place, a sample is written only where its
 // operation changes it, and nothing is read where neither sample changes.
 template <typename T, int V>
 MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i, uint64_t box_j) {
-    const bool write_i = !w.in_place || !moves_box_only(w.si.op) || box_i != 0;
-    const bool write_j = !w.self_paired && (!w.in_place || !moves_box_only(w.sj.op) || box_j != 0);
+    const bool write_i = !w.in_place || !changes_region_only(w.si.op) || box_i != 0;
+    const bool write_j = !w.self_paired && (!w.in_place || !changes_region_only(w.sj.op) || box_j != 0);
     if (!write_i && !write_j) return;
     const Lanes<T, V> xi = Lanes<T, V>::read(w.src_i[v]);
     const Lanes<T, V> xj = Lanes<T, V>::read(w.src_j[v]);
@@ -439,15 +554,51 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
     if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
 
-// The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
-// the pair is CutMix).
+// One element of sample s from its own and its partner's at `p` (the element's coordinates): blended,
+// pasted (its partner's there, or for ResizeMix its partner's `partner` element at the resized place), or
+// its own.
+template <typename T>
+MIX_HD T element_value(const MixSample& s, T own, T other, Coord p, const Geometry& g, const T* partner, const uint8_t* mask) {
+    if (blends(s.op)) return Elem<T>::store(blend(Elem<T>::load(own), Elem<T>::load(other), s.w_self, s.w_other));
+    if (!pasted_at<true>(s, p, g, mask)) return own;
+    return resizes_partner(s.op) ? partner[resized_offset(s, p, g)] : other;
+}
+
+// Vector v of a pair one element at a time, for a vector in a ResizeMix box (which reads its partner at
+// other places than its own): a loop that keeps no vector of lanes, so the kernels' registers stay
+// those of the vector path. `p`: the vector's first element's coordinates.
 template <typename T, int V>
+MIX_HD void resize_vector(const PairWork<T, V>& w, int64_t v, Coord p) {
+    const T* const src_i = reinterpret_cast<const T*>(w.src_i);
+    const T* const src_j = reinterpret_cast<const T*>(w.src_j);
+    T* const dst_i = reinterpret_cast<T*>(w.dst_i);
+    T* const dst_j = reinterpret_cast<T*>(w.dst_j);
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
+    for (int64_t e = v * V; e < v * V + V; ++e) {
+        const T xi = src_i[e], xj = src_j[e];
+        if (!w.in_place || !changes_region_only(w.si.op) || pasted_at<true>(w.si, p, w.g, w.paste_i))
+            dst_i[e] = element_value<T>(w.si, xi, xj, p, w.g, src_j, w.paste_i);
+        if (!w.self_paired && (!w.in_place || !changes_region_only(w.sj.op) || pasted_at<true>(w.sj, p, w.g, w.paste_j)))
+            dst_j[e] = element_value<T>(w.sj, xj, xi, p, w.g, src_i, w.paste_j);
+        step(p, w.g);
+    }
+}
+
+// The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
+// the pair pastes; with EXT, a vector that a ResizeMix box touches goes element by element).
+template <typename T, int V, bool EXT = false>
 MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
-    if (has_box(w.si.op) || has_box(w.sj.op)) {
+    if (EXT ? pastes(w.si.op) || pastes(w.sj.op) : has_box(w.si.op) || has_box(w.sj.op)) {
         const Coord p = coord_of<false>((uint32_t)(v * V), w.g);
-        box_i = box_lanes<V>(w.si, p, w.g);
-        box_j = box_lanes<V>(w.sj, p, w.g);
+        box_i = paste_lanes<V, EXT>(w.si, p, w.g, w.paste_i);
+        box_j = paste_lanes<V, EXT>(w.sj, p, w.g, w.paste_j);
+        if (EXT && ((box_i != 0 && resizes_partner(w.si.op)) || (box_j != 0 && resizes_partner(w.sj.op)))) {
+            resize_vector<T, V>(w, v, p);
+            return;
+        }
     }
     mix_vector_masked<T, V>(w, v, box_i, box_j);
 }
@@ -555,29 +706,11 @@ MIX_HD float normalize(float m, float scale, float shift) {
 #endif
 }
 
-// A sample's value in f32 at one element from its own and its partner's, `in_box` for CutMix.
-MIX_HD float mixed_value(const MixSample& s, float own, float other, bool in_box) {
+// A sample's value in f32 at one element from its own and what it may take (`other`: its partner's, or
+// what ResizeMix pastes there), `pasted` where it takes a pasted value.
+MIX_HD float mixed_value(const MixSample& s, float own, float other, bool pasted) {
     if (blends(s.op)) return blend(own, other, s.w_self, s.w_other);
-    return has_box(s.op) && in_box ? other : own;
-}
-
-// Coordinates of the next element in `g`'s memory order.
-MIX_HD void step(Coord& p, const Geometry& g) {
-    if (g.channels_last) {
-        if (++p.c < (uint32_t)g.channels) return;
-        p.c = 0;
-        if (++p.x < (uint32_t)g.width) return;
-        p.x = 0, ++p.y;
-    } else {
-        if (++p.x < (uint32_t)g.width) return;
-        p.x = 0;
-        if (++p.y < (uint32_t)g.height) return;
-        p.y = 0, ++p.c;
-    }
-}
-
-MIX_HD bool in_box(const MixSample& s, Coord p) {
-    return (int32_t)p.y >= s.y0 && (int32_t)p.y < s.y1 && (int32_t)p.x >= s.x0 && (int32_t)p.x < s.x1;
+    return pasted ? other : own;
 }
 
 template <typename To>
@@ -587,6 +720,8 @@ struct NormWork {
     const uint8_t* src_j;
     To* dst_i;
     To* dst_j;
+    const uint8_t* paste_i;  // the samples' paste masks (FMix), or null
+    const uint8_t* paste_j;
     Geometry in, out;
     bool self_paired;
     // The per-channel constants as rows: row c holds the constants of channels c, c + 1, ... (mod C), the
@@ -614,6 +749,8 @@ MIX_HD NormWork<To> norm_work(const MixArgs& a, int64_t k) {
     w.src_j = static_cast<const uint8_t*>(a.src) + j * a.sample_stride;
     w.dst_i = static_cast<To*>(a.dst) + i * per_sample;
     w.dst_j = static_cast<To*>(a.dst) + j * per_sample;
+    w.paste_i = paste_mask_of(a, i);
+    w.paste_j = paste_mask_of(a, j);
     w.in = image_geometry(a, a.channels_last);
     w.out = image_geometry(a, a.dst_channels_last);
     w.self_paired = i == j;
@@ -672,55 +809,81 @@ enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 // output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts, input off
 // the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the
 // output element's coordinates (any other layout change).
-template <typename To, int V, int DST>
+// Output element q of the pair, at coordinates `p` of `out`: the input bytes gathered at those
+// coordinates, (EXT) ResizeMix's at the resized place inside its box.
+template <typename To, bool EXT>
+MIX_HD void normalize_element(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q) {
+    const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
+    const float xi = input_byte(w.src_i[at]), xj = input_byte(w.src_j[at]);
+    const float scale = *w.scale_row(p.c), shift = *w.shift_row(p.c);
+    const bool pi = pasted_at<EXT>(w.si, p, out, w.paste_i), pj = pasted_at<EXT>(w.sj, p, out, w.paste_j);
+    const float from_j = EXT && pi && resizes_partner(w.si.op) ? input_byte(w.src_j[resized_offset(w.si, p, w.in)]) : xj;
+    const float from_i = EXT && pj && resizes_partner(w.sj.op) ? input_byte(w.src_i[resized_offset(w.sj, p, w.in)]) : xi;
+    w.dst_i[q] = Elem<To>::store(normalize(mixed_value(w.si, xi, from_j, pi), scale, shift));
+    if (!w.self_paired) w.dst_j[q] = Elem<To>::store(normalize(mixed_value(w.sj, xj, from_i, pj), scale, shift));
+}
+
+// normalize_element for `count` consecutive output elements from q, walked in `out`'s order (vectors that
+// a ResizeMix box touches: the resize reads its partner at other places).
+template <typename To>
+MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q, int count) {  // (EXT only)
+#if defined(__CUDA_ARCH__)
+#pragma unroll 1
+#endif
+    for (int l = 0; l < count; ++l) {
+        normalize_element<To, true>(w, out, p, q + l);
+        step(p, out);
+    }
+}
+
+// Whether a ResizeMix box of the pair touches lanes `box_i` / `box_j`.
+MIX_HD bool resize_touches(const MixSample& si, const MixSample& sj, uint64_t box_i, uint64_t box_j) {
+    return (box_i != 0 && resizes_partner(si.op)) || (box_j != 0 && resizes_partner(sj.op));
+}
+
+template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;
     if (DST == DST_CHANNELS_LAST) out.channels_last = 1;
     const uint32_t q = (uint32_t)(v * V);
     Coord p = coord_of<true>(q, out);
+    if (V == 1) return normalize_element<To, EXT>(w, out, p, q);
+    const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, out, w.paste_j);
+    if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) return normalize_elements<To>(w, out, p, q, V);
     Vec<To, V> oi, oj;
-    if (V == 1) {
+    float fi[V], fj[V], mi[V], mj[V];
+    if (DST == DST_CHANNELS_LAST || w.in.channels_last == out.channels_last) {  // the same V consecutive elements
+        const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
+        const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) fi[l] = input_byte(xi.v[l]), fj[l] = input_byte(xj.v[l]);
+    } else {  // channels-last in, NCHW out, V columns of one row (the width holds whole vectors): every C-th byte
         const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
-        const float xi = input_byte(w.src_i[at]), xj = input_byte(w.src_j[at]);
-        const float scale = *w.scale_row(p.c), shift = *w.shift_row(p.c);
-        oi.v[0] = Elem<To>::store(normalize(mixed_value(w.si, xi, xj, in_box(w.si, p)), scale, shift));
-        oj.v[0] = Elem<To>::store(normalize(mixed_value(w.sj, xj, xi, in_box(w.sj, p)), scale, shift));
-    } else {
-        float fi[V], fj[V], mi[V], mj[V];
-        if (DST == DST_CHANNELS_LAST || w.in.channels_last == out.channels_last) {  // the same V consecutive elements
-            const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
-            const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) fi[l] = input_byte(xi.v[l]), fj[l] = input_byte(xj.v[l]);
-        } else {  // channels-last in, NCHW out, V columns of one row (the width holds whole vectors): every C-th byte
-            const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
-            const int64_t stride = w.in.channels;
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
-        }
-        const uint64_t box_i = box_lanes<V>(w.si, p, out), box_j = box_lanes<V>(w.sj, p, out);
-        mixed_lanes<V>(w.si, fi, fj, box_i, mi);
-        mixed_lanes<V>(w.sj, fj, fi, box_j, mj);
-        // The lanes' channel constants: channels-last, the row of the first lane's channel; NCHW, one
-        // channel for all lanes unless the vector crosses a plane (then walked).
-        float scale[V], shift[V];
-        if (out.channels_last) {
-            load_row<V>(w.scale_row(p.c), scale);
-            load_row<V>(w.shift_row(p.c), shift);
-        } else if (p.y * (uint32_t)out.width + p.x + V <= (uint32_t)out.height * out.width) {
-            const float s = *w.scale_row(p.c), t = *w.shift_row(p.c);
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) scale[l] = s, shift[l] = t;
-        } else {
-            MIX_UNROLL
-            for (int l = 0; l < V; ++l) {
-                scale[l] = *w.scale_row(p.c), shift[l] = *w.shift_row(p.c);
-                step(p, out);
-            }
-        }
-        normalized_lanes<To, V>(mi, scale, shift, oi);
-        normalized_lanes<To, V>(mj, scale, shift, oj);
+        const int64_t stride = w.in.channels;
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
     }
+    mixed_lanes<V>(w.si, fi, fj, box_i, mi);
+    mixed_lanes<V>(w.sj, fj, fi, box_j, mj);
+    // The lanes' channel constants: channels-last, the row of the first lane's channel; NCHW, one
+    // channel for all lanes unless the vector crosses a plane (then walked).
+    float scale[V], shift[V];
+    if (out.channels_last) {
+        load_row<V>(w.scale_row(p.c), scale);
+        load_row<V>(w.shift_row(p.c), shift);
+    } else if (p.y * (uint32_t)out.width + p.x + V <= (uint32_t)out.height * out.width) {
+        const float s = *w.scale_row(p.c), t = *w.shift_row(p.c);
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) scale[l] = s, shift[l] = t;
+    } else {
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) {
+            scale[l] = *w.scale_row(p.c), shift[l] = *w.shift_row(p.c);
+            step(p, out);
+        }
+    }
+    normalized_lanes<To, V>(mi, scale, shift, oi);
+    normalized_lanes<To, V>(mj, scale, shift, oj);
     reinterpret_cast<Vec<To, V>*>(w.dst_i)[v] = oi;
     if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;
 }
@@ -730,7 +893,7 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
 // bytes as C vectors of V bytes, then writes one vector into each channel's plane: with C known at
 // compile time every lane's byte is a register, where normalize_vector's gather for that layout change
 // reads each of them on its own (V single-byte loads a sample and output vector).
-template <typename To, int V, int C>
+template <typename To, int V, int C, bool EXT = false>
 MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     Vec<uint8_t, V> xi[C], xj[C];
     MIX_UNROLL
@@ -740,8 +903,12 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     }
     // The lanes' box bits are the same in every plane: those of channel 0's.
     const Coord p = coord_of<true>((uint32_t)(g * V), w.out);
-    const uint64_t box_i = box_lanes<V>(w.si, p, w.out), box_j = box_lanes<V>(w.sj, p, w.out);
+    const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, w.out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, w.out, w.paste_j);
     const int64_t plane = (int64_t)w.out.height * w.out.width / V;  // vectors a plane
+    if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) {  // element by element, plane by plane
+        for (int c = 0; c < C; ++c) normalize_elements<To>(w, w.out, Coord{(uint32_t)c, p.y, p.x}, (c * plane + g) * V, V);
+        return;
+    }
     MIX_UNROLL
     for (int c = 0; c < C; ++c) {
         float fi[V], fj[V], mi[V], mj[V], scale[V], shift[V];
@@ -763,20 +930,21 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
 
 // ---- The passes a grid can run: what a thread of the image range does for pair k at vector v. ----
 
-// The mix itself: T in, T out, in place or not.
-template <typename T, int V>
+// The mix itself: T in, T out, in place or not; EXT: with the extended operations.
+template <typename T, int V, bool EXT = false>
 struct MixPass {
     typedef PairWork<T, V> Work;
     static MIX_HD Work work(const MixArgs& a, int64_t k) { return pair_work<T, V>(a, k); }
-    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { mix_vector<T, V>(w, v); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { mix_vector<T, V, EXT>(w, v); }
 };
 
-// The normalising pass: uint8 in, To out, into the output memory orders DST.
-template <typename To, int V, int DST>
+// The normalising pass: uint8 in, To out, into the output memory orders DST; EXT: with the extended
+// operations.
+template <typename To, int V, int DST, bool EXT = false>
 struct NormPass {
     typedef NormWork<To> Work;
     static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
-    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { normalize_vector<To, V, DST>(w, v); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t v) { normalize_vector<To, V, DST, EXT>(w, v); }
 };
 
 // The normalising pass by pixel vectors (normalize_pixels): C channels in, NCHW out.

@@ -29,6 +29,38 @@ impl std::str::FromStr for MixMode {
     }
 }
 
+/// What the CutMix branch pastes: timm's box of the partner's pixels, or another method of the mix family.
+/// Chosen with [`MixConfig::paste`]; drawn where CutMix would be (`cutmix_alpha > 0`, `switch_prob` against
+/// Mixup).
+///
+/// `#[non_exhaustive]`: new methods may be added without a major version.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum Paste {
+    /// CutMix (Yun et al., 2019), as timm: the partner's pixels in a box of area `1 − λ`,
+    /// λ ~ Beta(`cutmix_alpha`, `cutmix_alpha`) (or a `cutmix_minmax` box).
+    #[default]
+    CutMix,
+    /// ResizeMix (Qin et al., 2020): the partner's whole image, resized by nearest neighbour, pasted into a
+    /// box whose sides are the fraction τ of the image's (`⌊τ·H⌉ × ⌊τ·W⌉`, at least 1), at a uniform
+    /// position; τ = `lam_min + (lam_max − lam_min)·b`, b ~ Beta(`cutmix_alpha`, `cutmix_alpha`) (uniform for
+    /// α = 1), as mmpretrain's `ResizeMix`, whose option names and defaults (0.1, 0.8) these are. The target
+    /// weight λ is the kept area.
+    ResizeMix {
+        /// Smallest side fraction τ.
+        lam_min: f64,
+        /// Largest side fraction τ.
+        lam_max: f64,
+    },
+    /// FMix (Harris et al., 2020): the sample keeps the top-λ fraction of its pixels by a low-frequency
+    /// Fourier noise (amplitude `1/f^decay_power`) and takes its partner's elsewhere;
+    /// λ ~ Beta(`cutmix_alpha`, `cutmix_alpha`). OpenMixup's name; its default `decay_power` is 3.
+    FMix {
+        /// The noise spectrum's decay power δ: larger is smoother.
+        decay_power: f64,
+    },
+}
+
 /// The options of a [`Mixer`](crate::Mixer): timm's `Mixup` options with the same names and meanings.
 ///
 /// There is no `Default`: `num_classes` must come from your data set. Start from a preset and adjust
@@ -66,6 +98,8 @@ pub struct MixConfig {
     /// threshold and `0` elsewhere (timm's `bce_target_thresh`, as in ResNet strikes back and DeiT III), in
     /// the same pass that mixes. `None` (every preset): soft targets. Compared in f32.
     pub bce_target_thresh: Option<f64>,
+    /// What the CutMix branch pastes: [`Paste::CutMix`] (every timm preset), ResizeMix or FMix.
+    pub paste: Paste,
 }
 
 impl MixConfig {
@@ -84,6 +118,7 @@ impl MixConfig {
             num_classes,
             off_epoch: None,
             bce_target_thresh: None,
+            paste: Paste::CutMix,
         }
     }
 
@@ -115,6 +150,17 @@ impl MixConfig {
     /// The DeiT / timm ViT recipe: Mixup α 0.8, CutMix α 1.0, switch 0.5, label smoothing 0.1.
     pub fn deit(num_classes: i64) -> Self {
         MixConfig { mixup_alpha: 0.8, cutmix_alpha: 1.0, ..Self::timm_defaults(num_classes) }
+    }
+
+    /// ResizeMix alone as mmpretrain's defaults: side fraction τ uniform in [0.1, 0.8], no label smoothing,
+    /// every batch mixed.
+    pub fn resizemix(num_classes: i64) -> Self {
+        MixConfig { paste: Paste::ResizeMix { lam_min: 0.1, lam_max: 0.8 }, ..Self::cutmix(1.0, num_classes) }
+    }
+
+    /// FMix alone with λ ~ Beta(α, α) and decay power 3 (the paper's), no label smoothing, every batch mixed.
+    pub fn fmix(alpha: f64, num_classes: i64) -> Self {
+        MixConfig { paste: Paste::FMix { decay_power: 3.0 }, ..Self::cutmix(alpha, num_classes) }
     }
 
     /// Whether CutMix can be drawn at all (α > 0, or a minmax box range is set).
@@ -169,6 +215,7 @@ impl MixConfig {
                 Error::config("cutmix_minmax", format!("got ({lo}, {hi}), expected finite 0 < lo <= hi <= 1"))
             );
         }
+        self.validate_paste()?;
         ensure!(
             self.prob == 0.0 || self.mixup_enabled() || self.cutmix_enabled(),
             Error::config(
@@ -177,6 +224,45 @@ impl MixConfig {
                     "got 0 with cutmix_alpha 0 and prob {}, expected one of them > 0 (or prob 0 to turn mixing off)",
                     self.prob
                 )
+            )
+        );
+        Ok(())
+    }
+
+    /// Checks [`MixConfig::paste`]'s parameters.
+    fn validate_paste(&self) -> Result<()> {
+        match self.paste {
+            Paste::CutMix => Ok(()),
+            Paste::ResizeMix { lam_min, lam_max } => {
+                ensure!(
+                    lam_min.is_finite() && lam_max.is_finite() && 0.0 < lam_min && lam_min <= lam_max && lam_max <= 1.0,
+                    Error::config(
+                        "paste",
+                        format!("got ResizeMix lam_min {lam_min:e}, lam_max {lam_max:e}, expected finite 0 < lam_min <= lam_max <= 1")
+                    )
+                );
+                self.no_minmax("ResizeMix")
+            }
+            Paste::FMix { decay_power } => {
+                ensure!(
+                    decay_power.is_finite() && decay_power > 0.0,
+                    Error::config(
+                        "paste",
+                        format!("got FMix decay_power {decay_power:e}, expected a finite value > 0")
+                    )
+                );
+                self.no_minmax("FMix")
+            }
+        }
+    }
+
+    /// `cutmix_minmax` draws CutMix boxes: refused with another paste.
+    fn no_minmax(&self, paste: &str) -> Result<()> {
+        ensure!(
+            self.cutmix_minmax.is_none(),
+            Error::config(
+                "cutmix_minmax",
+                format!("got {:?} with paste {paste}, expected None (it sizes CutMix boxes only)", self.cutmix_minmax)
             )
         );
         Ok(())
@@ -197,9 +283,29 @@ mod tests {
             MixConfig::imagenet_cutmix(1000),
             MixConfig::vit(1000),
             MixConfig::deit(1000),
+            MixConfig::resizemix(1000),
+            MixConfig::fmix(1.0, 1000),
         ] {
             c.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn paste_parameters_are_checked_naming_the_option() {
+        let bad = [
+            (Paste::ResizeMix { lam_min: 0.0, lam_max: 0.8 }, "paste"),
+            (Paste::ResizeMix { lam_min: 0.9, lam_max: 0.8 }, "paste"),
+            (Paste::ResizeMix { lam_min: 0.1, lam_max: f64::NAN }, "paste"),
+            (Paste::FMix { decay_power: 0.0 }, "paste"),
+            (Paste::FMix { decay_power: f64::INFINITY }, "paste"),
+        ];
+        for (paste, field) in bad {
+            let err = MixConfig { paste, ..MixConfig::cutmix(1.0, 10) }.validate().unwrap_err();
+            assert!(matches!(&err, Error::InvalidConfig { field: f, .. } if *f == field), "{paste:?}: {err:?}");
+        }
+        let minmax = MixConfig { cutmix_minmax: Some((0.2, 0.5)), ..MixConfig::fmix(1.0, 10) };
+        let err = minmax.validate().unwrap_err().to_string();
+        assert!(err.contains("cutmix_minmax") && err.contains("FMix"), "{err}");
     }
 
     #[test]

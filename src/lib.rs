@@ -69,14 +69,14 @@ mod plan;
 mod rng_state;
 mod torch_cuda;
 
-pub use config::{MixConfig, MixMode};
+pub use config::{MixConfig, MixMode, Paste};
 pub use error::{Error, Result};
 pub use exec::cpu::{fused_cpu_isa, CpuIsa};
 pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{binary_cross_entropy, f_soft_cross_entropy, soft_cross_entropy, BceOptions};
 pub use mixer::{Mixer, Planned};
 pub use normalize::{InputLayout, Normalize};
-pub use plan::{CutBox, MixOp, MixPlan};
+pub use plan::{CutBox, FMixMask, MixOp, MixPlan};
 pub use rng_state::RngState;
 pub use torch_cuda::{cuda_backend_error, load_cuda_backend};
 

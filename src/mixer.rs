@@ -278,8 +278,7 @@ impl Mixer {
     /// Validates images, labels and options, chooses the executor and checks label values where it needs
     /// them. `images` is the call's images as `[N, C, H, W]` when normalising.
     fn check_inputs(&mut self, call: &Call, images: &Tensor) -> Result<Checked> {
-        let cutmix =
-            !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+        let cutmix = !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::pastes);
         let batch = check::images(images, cutmix)?;
         let normalize = match call.normalize {
             Some(norm) => Some(check::normalizing(&batch, images, norm)?),
@@ -312,7 +311,7 @@ impl Mixer {
             Error::InvalidPlan(format!("plan: drawn for {} samples, expected {} as in images", plan.len(), batch.n))
         );
         ensure!(
-            !plan.has_cutmix() || plan.extent == batch.extent,
+            !plan.pastes() || plan.extent == batch.extent,
             Error::InvalidPlan(format!(
                 "plan: boxes drawn for extent {:?}, expected {:?} as in images",
                 plan.extent, batch.extent
@@ -353,6 +352,7 @@ impl Mixer {
 // After the core methods, so that the documentation lists `new` and `apply` first.
 mod planned;
 mod segmentation;
+mod transmix;
 
 pub use planned::Planned;
 

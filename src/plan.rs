@@ -6,7 +6,7 @@ use crate::error::{ensure, Error, Result};
 use rand::{Rng, RngExt};
 use rand_distr::{Beta, Distribution};
 
-use crate::config::{MixConfig, MixMode};
+use crate::config::{MixConfig, MixMode, Paste};
 
 /// A CutMix box in the last two image dimensions: rows `y0..y1`, columns `x0..x1` (half-open).
 ///
@@ -35,6 +35,29 @@ impl CutBox {
     }
 }
 
+/// An FMix mask as plan data: the sample keeps the `round(λ·H·W)` pixels where a low-frequency noise,
+/// drawn from `seed`, is largest, and takes its partner's elsewhere.
+///
+/// The noise is the real inverse FFT of a spectrum whose coefficients are complex Gaussians (from a
+/// ChaCha8 stream seeded by `seed`) scaled by `1 / max(f, 1/max(H, W))^decay_power`, `f` the frequency in
+/// cycles per pixel (FMix's `get_spectrum`), kept for the [`FMixMask::FREQUENCIES`] lowest frequencies along
+/// each axis (the rest, whose amplitude is below `FREQUENCIES^−decay_power` of the lowest, is zero).
+/// Ties rank by position. The mask is computed on the images' device once per call and shared by every
+/// executor, so they agree bit for bit; across devices an FFT's rounding may move pixels whose noise lies
+/// within rounding of the threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FMixMask {
+    /// The noise's random seed.
+    pub seed: u64,
+    /// The spectrum's decay power δ.
+    pub decay_power: f64,
+}
+
+impl FMixMask {
+    /// The frequencies kept along each axis, from 0 (and as many negative ones).
+    pub const FREQUENCIES: usize = 16;
+}
+
 /// What happens to one sample.
 ///
 /// `#[non_exhaustive]`: new mixing operations may be added without a major version.
@@ -56,6 +79,22 @@ pub enum MixOp {
         /// else the drawn λ, as in timm.
         lam: f64,
     },
+    /// The partner's whole image resized to `bbox` by nearest neighbour (box row `y0 + r` shows the
+    /// partner's row `⌊r·H / (y1 − y0)⌋`, columns likewise) and pasted inside it; target mixed by `lam`,
+    /// the kept area.
+    ResizeMix {
+        /// The pasted region, at least one pixel.
+        bbox: CutBox,
+        /// Weight of the sample's own label: the kept-area ratio.
+        lam: f64,
+    },
+    /// The partner's pixels outside the sample's own region, `mask`'s top `round(lam·H·W)` pixels.
+    FMix {
+        /// The noise that decides the region.
+        mask: FMixMask,
+        /// Weight of the sample's own label: the fraction of its pixels it keeps.
+        lam: f64,
+    },
 }
 
 impl MixOp {
@@ -63,7 +102,26 @@ impl MixOp {
     pub fn lam(&self) -> f64 {
         match *self {
             MixOp::Keep => 1.0,
-            MixOp::Mixup { lam } | MixOp::CutMix { lam, .. } => lam,
+            MixOp::Mixup { lam }
+            | MixOp::CutMix { lam, .. }
+            | MixOp::ResizeMix { lam, .. }
+            | MixOp::FMix { lam, .. } => lam,
+        }
+    }
+
+    /// The box of a box operation (CutMix, ResizeMix).
+    pub fn bbox(&self) -> Option<CutBox> {
+        match *self {
+            MixOp::CutMix { bbox, .. } | MixOp::ResizeMix { bbox, .. } => Some(bbox),
+            MixOp::Keep | MixOp::Mixup { .. } | MixOp::FMix { .. } => None,
+        }
+    }
+
+    /// Whether the sample takes pixels inside a region of its extent (CutMix, ResizeMix, FMix).
+    pub fn pastes(&self) -> bool {
+        match self {
+            MixOp::CutMix { .. } | MixOp::ResizeMix { .. } | MixOp::FMix { .. } => true,
+            MixOp::Keep | MixOp::Mixup { .. } => false,
         }
     }
 }
@@ -117,6 +175,12 @@ impl MixPlan {
         self.ops.iter().any(|op| matches!(op, MixOp::CutMix { .. }))
     }
 
+    /// Whether some sample pastes into a region of the extent (CutMix, ResizeMix or FMix): the plan then
+    /// refers to its `extent`.
+    pub fn pastes(&self) -> bool {
+        self.ops.iter().any(MixOp::pastes)
+    }
+
     /// Checks the plan's own consistency (λ range, boxes inside the extent), so a hand-made plan can't drive
     /// an executor out of bounds. [`Mixer`](crate::Mixer) calls it before running a plan it was given.
     pub fn validate(&self) -> Result<()> {
@@ -126,18 +190,41 @@ impl MixPlan {
                 (0.0..=1.0).contains(&lam),
                 Error::InvalidPlan(format!("plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]"))
             );
-            if let MixOp::CutMix { bbox, .. } = *op {
-                let Some((h, w)) = self.extent else {
-                    return Err(Error::InvalidPlan(format!(
-                        "plan.ops[{i}]: a CutMix op in a plan without extent, expected extent Some((H, W))"
-                    )));
-                };
+            if !op.pastes() {
+                continue;
+            }
+            let Some((h, w)) = self.extent else {
+                return Err(Error::InvalidPlan(format!(
+                    "plan.ops[{i}]: got {op:?} in a plan without extent, expected extent Some((H, W))"
+                )));
+            };
+            if let Some(bbox) = op.bbox() {
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
                     Error::InvalidPlan(format!(
                         "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
                     ))
                 );
+            }
+            match *op {
+                MixOp::ResizeMix { bbox, .. } => {
+                    ensure!(
+                        bbox.area() > 0,
+                        Error::InvalidPlan(format!(
+                            "plan.ops[{i}].bbox: got the empty box {bbox:?}, expected a ResizeMix box of at least one pixel"
+                        ))
+                    );
+                }
+                MixOp::FMix { mask, .. } => {
+                    ensure!(
+                        mask.decay_power.is_finite() && mask.decay_power > 0.0,
+                        Error::InvalidPlan(format!(
+                            "plan.ops[{i}].mask.decay_power: got {:e}, expected a finite value > 0",
+                            mask.decay_power
+                        ))
+                    );
+                }
+                MixOp::Keep | MixOp::Mixup { .. } | MixOp::CutMix { .. } => {}
             }
         }
         Ok(())
@@ -212,7 +299,7 @@ impl PlanSampler {
         Ok(plan)
     }
 
-    /// One draw: whether to mix, Mixup or CutMix, λ and the box.
+    /// One draw: whether to mix, Mixup or the paste (CutMix, ResizeMix or FMix), and its parameters.
     fn draw<R: Rng + ?Sized>(&self, rng: &mut R, extent: Option<(usize, usize)>) -> MixOp {
         let c = &self.config;
         if rng.random::<f64>() >= c.prob {
@@ -229,6 +316,16 @@ impl PlanSampler {
             return if lam < 1.0 { MixOp::Mixup { lam } } else { MixOp::Keep };
         }
         let (h, w) = extent.expect("checked in sample()");
+        match c.paste {
+            Paste::CutMix => self.draw_cutmix(rng, h, w),
+            Paste::ResizeMix { lam_min, lam_max } => self.draw_resizemix(rng, (h, w), (lam_min, lam_max)),
+            Paste::FMix { decay_power } => self.draw_fmix(rng, (h, w), decay_power),
+        }
+    }
+
+    /// timm's CutMix draw: the box from λ (or from `cutmix_minmax`), λ corrected to the area where asked.
+    fn draw_cutmix<R: Rng + ?Sized>(&self, rng: &mut R, h: usize, w: usize) -> MixOp {
+        let c = &self.config;
         let (bbox, drawn) = match c.cutmix_minmax {
             Some(minmax) => (box_minmax(rng, h, w, minmax), None),
             None => {
@@ -245,6 +342,32 @@ impl PlanSampler {
         } else {
             MixOp::Keep
         }
+    }
+
+    /// ResizeMix's draw: the side fraction τ in `[lo, hi]` (Beta(α, α) rescaled, as mmpretrain), a box of
+    /// `⌊τ·side⌉` (at least 1) at a uniform position, λ the kept area.
+    fn draw_resizemix<R: Rng + ?Sized>(&self, rng: &mut R, (h, w): (usize, usize), (lo, hi): (f64, f64)) -> MixOp {
+        let b = self.cutmix.as_ref().map_or(0.5, |beta| beta.sample(rng));
+        let tau = lo + (hi - lo) * b;
+        let side = |len: usize| ((len as f64 * tau).round() as usize).clamp(1, len);
+        let (bh, bw) = (side(h), side(w));
+        let y0 = rng.random_range(0..=h - bh);
+        let x0 = rng.random_range(0..=w - bw);
+        let bbox = CutBox { y0, y1: y0 + bh, x0, x1: x0 + bw };
+        MixOp::ResizeMix { bbox, lam: 1.0 - (bh * bw) as f64 / (h * w) as f64 }
+    }
+
+    /// FMix's draw: λ ~ Beta(α, α) rounded to whole pixels (λ is then exactly the kept fraction), and the
+    /// noise's seed.
+    fn draw_fmix<R: Rng + ?Sized>(&self, rng: &mut R, (h, w): (usize, usize), decay_power: f64) -> MixOp {
+        let drawn = self.cutmix.as_ref().map_or(0.5, |beta| beta.sample(rng));
+        let pixels = h * w;
+        let own = ((drawn * pixels as f64).round() as usize).min(pixels);
+        let seed = rng.random::<u64>();
+        if own == pixels {
+            return MixOp::Keep;
+        }
+        MixOp::FMix { mask: FMixMask { seed, decay_power }, lam: own as f64 / pixels as f64 }
     }
 }
 

@@ -241,3 +241,21 @@ fn no_driver_means_no_fused_cuda_path_and_no_panic() {
     assert!(matches!(e, Error::FusedUnavailable { device: tch::Device::Cuda(0), .. }), "{e:?}");
     eprintln!("why not: {e}");
 }
+
+#[test]
+fn the_mix_family_matches_reference_over_the_matrix_on_every_level() {
+    on_every_level(|| assert_eq!(equivalence::family_matrix(Device::Cpu), 4 * 2 * 3 * 2 * KINDS.len() * 2 * 2));
+}
+
+#[test]
+fn the_mix_family_hand_plans_and_segmentation_match() {
+    on_every_level(|| {
+        equivalence::family_hand_plans(Device::Cpu);
+        equivalence::family_segmentation(Device::Cpu);
+    });
+}
+
+#[test]
+fn the_mix_familys_normalising_pass_matches() {
+    on_every_level(|| assert_eq!(equivalence::family_normalize(Device::Cpu), 5 * 2 * 2 * 3 * 2 * 2));
+}

@@ -73,6 +73,15 @@ fn segmentation_masks_match() {
 }
 
 #[test]
+fn the_mix_family_matches() {
+    let Some(dev) = gpu() else { return };
+    assert_eq!(equivalence::family_matrix(dev), 4 * 2 * 3 * 2 * KINDS.len() * 2 * 2);
+    equivalence::family_hand_plans(dev);
+    equivalence::family_segmentation(dev);
+    assert_eq!(equivalence::family_normalize(dev), 5 * 2 * 2 * 3 * 2 * 2);
+}
+
+#[test]
 fn bce_targets_and_multi_hot_labels_match() {
     let Some(dev) = gpu() else { return };
     equivalence::bce_targets(dev);

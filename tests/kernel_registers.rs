@@ -55,11 +55,11 @@ fn every_kernel_is_built_and_stays_within_its_register_budget_without_local_memo
     // The entry points src/exec/cuda.rs loads, built for every architecture.
     let mut expected: Vec<String> = ["f32", "f16", "bf16", "u8"]
         .iter()
-        .flat_map(|d| ["", "_scalar", "_masks", "_scalar_masks"].map(|s| format!("mix_{d}{s}")))
+        .flat_map(|d| ["", "_scalar", "_masks", "_scalar_masks", "_ext", "_scalar_ext"].map(|s| format!("mix_{d}{s}")))
         .chain(
             ["f32", "f16", "bf16"]
                 .iter()
-                .flat_map(|d| ["", "_cl", "_pixels", "_scalar"].map(|s| format!("mixnorm_{d}{s}"))),
+                .flat_map(|d| ["", "_cl", "_pixels", "_scalar", "_scalar_ext"].map(|s| format!("mixnorm_{d}{s}"))),
         )
         .collect();
     expected.sort();

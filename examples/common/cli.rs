@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, ensure, Result};
 use clap::{Args, ValueEnum};
 use tch::Device;
-use tch_mixcut::{MixConfig, MixMode};
+use tch_mixcut::{MixConfig, MixMode, Paste};
 
 /// Which mixing a run trains with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -20,6 +20,10 @@ pub enum Recipe {
     Both,
     /// As `both`, with mixing off for the last epochs (`--mix-off-fraction`; timm's mixup_off_epoch).
     BothOff,
+    /// ResizeMix alone (mmpretrain's defaults: the partner resized to a box of side fraction 0.1–0.8).
+    Resizemix,
+    /// FMix alone (`--cutmix-alpha`, decay power 3).
+    Fmix,
 }
 
 impl Recipe {
@@ -34,6 +38,8 @@ impl Recipe {
             Recipe::Cutmix => "cutmix",
             Recipe::Both => "both",
             Recipe::BothOff => "both-off",
+            Recipe::Resizemix => "resizemix",
+            Recipe::Fmix => "fmix",
         }
     }
 }
@@ -238,6 +244,12 @@ impl TrainArgs {
             Recipe::Cutmix => (0.0, self.cutmix_alpha, self.cutmix_minmax, None),
             Recipe::Both => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, None),
             Recipe::BothOff => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, Some(self.off_epoch())),
+            Recipe::Resizemix | Recipe::Fmix => (0.0, self.cutmix_alpha, None, None),
+        };
+        let paste = match recipe {
+            Recipe::Resizemix => Paste::ResizeMix { lam_min: 0.1, lam_max: 0.8 },
+            Recipe::Fmix => Paste::FMix { decay_power: 3.0 },
+            Recipe::None | Recipe::Mixup | Recipe::Cutmix | Recipe::Both | Recipe::BothOff => Paste::CutMix,
         };
         MixConfig {
             mixup_alpha,
@@ -251,6 +263,7 @@ impl TrainArgs {
             num_classes: classes,
             off_epoch,
             bce_target_thresh: None,
+            paste,
         }
     }
 }

@@ -286,7 +286,7 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<
 }
 
 /// Bytes a pair's work reads and writes, roughly: the kernels' cost model for splitting. In place, a pair
-/// without Mixup touches only its boxes (kernels/host.cpp, run_boxes); everything else passes the whole
+/// of kept and CutMix samples touches only its boxes (kernels/host.cpp, run_boxes); everything else passes the whole
 /// samples. Each pair also writes its two target rows.
 fn pair_cost(
     first: &SampleParams,
@@ -297,7 +297,7 @@ fn pair_cost(
     classes: u64,
 ) -> u64 {
     let targets = 8 * classes;
-    let boxes_only = in_place && first.op.moves_box_only() && second.op.moves_box_only();
+    let boxes_only = in_place && first.op.copies_box_rows() && second.op.copies_box_rows();
     if !boxes_only {
         return 4 * sample_bytes + targets;
     }
@@ -466,8 +466,10 @@ mod tests {
             assert_eq!(op as i32, code as i32, "{op:?}: codes are 0, 1, ... in order");
             let bits = op.blends() as u32
                 | (op.has_box() as u32) << 1
-                | (op.moves_box_only() as u32) << 2
-                | (op.mixes_labels() as u32) << 3;
+                | (op.has_mask() as u32) << 2
+                | (op.resizes_partner() as u32) << 3
+                | (op.changes_region_only() as u32) << 4
+                | (op.mixes_labels() as u32) << 5;
             // SAFETY: reads no memory; `code` is a valid operation code.
             assert_eq!(unsafe { mixcut_op_predicates_baseline(code as i32) }, bits, "{op:?}");
         }

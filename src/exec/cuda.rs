@@ -41,7 +41,10 @@ const FATBIN_CONTENTS: &str = env!("MIXCUT_FATBIN_CONTENTS");
 const CORRUPT_IMAGE_VAR: &str = "TCH_MIXCUT_TEST_CORRUPT_KERNELS";
 
 /// `[dtype][slot]` entry points; `slot` is the [`Kernel`]'s place in its family's [`Family::kernels`].
-type FunctionTable = [[sys::CUfunction; 4]; Dtype::ALL.len()];
+type FunctionTable = [[sys::CUfunction; KERNELS_PER_DTYPE]; Dtype::ALL.len()];
+
+/// The most entry points a family has per dtype.
+const KERNELS_PER_DTYPE: usize = 6;
 
 /// The two kernel families of kernels/mix.cu: the mix (`mix_<dtype>...`) and the normalising pass
 /// (`mixnorm_<dtype>...`).
@@ -67,22 +70,35 @@ enum Kernel {
     ChannelsLast,
     /// The normalising pass's pixel vectors: 3-channel channels-last input, NCHW output.
     Pixels,
+    /// The mix's vectors, with the extended operations (ResizeMix, FMix).
+    VectorExt,
+    /// One element a thread, with the extended operations.
+    ScalarExt,
 }
 
 impl Kernel {
-    /// The entry point that runs a launch of this form (class masks: the mix's kernels that paste them too).
-    fn of(family: Family, form: Form, masks: bool) -> Kernel {
-        match (family, form) {
+    /// The entry point that runs a launch of this form (class masks: the mix's kernels that paste them too;
+    /// `extended`: the `_ext` kernels). `None` for what no kernel takes: class masks beside extended
+    /// operations (segmentation gives those masks a launch of their own), or the normalising pass's
+    /// extended operations in another form than elements (kernel_args builds none).
+    fn of(family: Family, form: Form, masks: bool, extended: bool) -> Option<Kernel> {
+        let vectors = matches!(form, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels);
+        Some(match (family, form) {
+            _ if masks && extended => return None,
+            (Family::Mix, Form::Elements) if extended => Kernel::ScalarExt,
             (Family::Mix, Form::Elements) if masks => Kernel::ScalarMasks,
             (Family::Mix, Form::Elements) => Kernel::Scalar,
             // The mix keeps the input's memory order: every vector form is its plain vectors.
-            (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels) if masks => Kernel::VectorMasks,
+            (Family::Mix, _) if vectors && extended => Kernel::VectorExt,
+            (Family::Mix, _) if masks => Kernel::VectorMasks,
             (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels) => Kernel::Vector,
+            (Family::Norm, Form::Elements) if extended => Kernel::ScalarExt,
+            (Family::Norm, _) if extended => return None,
             (Family::Norm, Form::Elements) => Kernel::Scalar,
             (Family::Norm, Form::Vectors) => Kernel::Vector,
             (Family::Norm, Form::VectorsChannelsLast) => Kernel::ChannelsLast,
             (Family::Norm, Form::Pixels) => Kernel::Pixels,
-        }
+        })
     }
 
     fn suffix(self) -> &'static str {
@@ -93,6 +109,8 @@ impl Kernel {
             Kernel::ScalarMasks => "_scalar_masks",
             Kernel::ChannelsLast => "_cl",
             Kernel::Pixels => "_pixels",
+            Kernel::VectorExt => "_ext",
+            Kernel::ScalarExt => "_scalar_ext",
         }
     }
 }
@@ -108,8 +126,15 @@ impl Family {
     /// Its entry points, in their [`FunctionTable`] order.
     fn kernels(self) -> &'static [Kernel] {
         match self {
-            Family::Mix => &[Kernel::Vector, Kernel::Scalar, Kernel::VectorMasks, Kernel::ScalarMasks],
-            Family::Norm => &[Kernel::Vector, Kernel::Scalar, Kernel::ChannelsLast, Kernel::Pixels],
+            Family::Mix => &[
+                Kernel::Vector,
+                Kernel::Scalar,
+                Kernel::VectorMasks,
+                Kernel::ScalarMasks,
+                Kernel::VectorExt,
+                Kernel::ScalarExt,
+            ],
+            Family::Norm => &[Kernel::Vector, Kernel::Scalar, Kernel::ChannelsLast, Kernel::Pixels, Kernel::ScalarExt],
         }
     }
 
@@ -284,7 +309,7 @@ fn functions(
     family: Family,
     has: impl Fn(Dtype) -> bool,
 ) -> std::result::Result<FunctionTable, String> {
-    let mut table = [[std::ptr::null_mut(); 4]; Dtype::ALL.len()];
+    let mut table = [[std::ptr::null_mut(); KERNELS_PER_DTYPE]; Dtype::ALL.len()];
     for dtype in Dtype::ALL.into_iter().filter(|&d| has(d)) {
         for (slot, kernel) in family.kernels().iter().enumerate() {
             let name = format!("{}_{}{}", family.prefix(), dtype.suffix(), kernel.suffix());
@@ -359,15 +384,20 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let prefix = family.prefix();
     let widths = kernel_args::Widths { vectors: &[input_bytes], pixels: &[kernel_args::GPU_PIXEL_LANES] };
     let mut launch = kernel_args::build(job, bufs, widths, error, flag.token())?;
-    let kernel = Kernel::of(family, launch.form, bufs.masks.is_some());
-    let func = family.slot(kernel).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
-    crate::error::ensure!(
-        !func.is_null(),
-        Error::unsupported(
+    let kernel = Kernel::of(family, launch.form, bufs.masks.is_some(), launch.extended);
+    let func = kernel.and_then(|k| family.slot(k)).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
+    let (Some(kernel), false) = (kernel, func.is_null()) else {
+        return Err(Error::unsupported(
             "images",
-            format!("no {prefix} kernel for {dtype:?}, expected a dtype validated before the launch")
-        )
-    );
+            format!(
+                "no {prefix} kernel for {dtype:?} in form {:?} (class masks: {}, extended operations: {}), expected a \
+                 launch the argument builder makes",
+                launch.form,
+                bufs.masks.is_some(),
+                launch.extended
+            ),
+        ));
+    };
     let stream = torch_stream::current(ordinal)?;
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
     // x-blocks for `vecs` vectors a pair.

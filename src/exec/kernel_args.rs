@@ -37,6 +37,7 @@ pub(crate) struct MixArgs {
     pub error: *mut i32,
     pub mask_src: *const u8,
     pub mask_dst: *mut u8,
+    pub paste_mask: *const u8,
     pub mask_vecs: i64,
     pub mask_bytes: i32,
     pub mask_vector: i32,
@@ -190,11 +191,13 @@ pub(crate) struct Widths<'a> {
 }
 
 /// One fused pass as both executors launch it: the argument blocks (one per [`MAX_PAIRS`] pairs), the
-/// form, and its width (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements).
+/// form, its width (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements), and whether it
+/// holds extended operations (ResizeMix, FMix: the CUDA launcher's `_ext` kernels).
 pub(crate) struct Launch {
     pub blocks: Vec<Box<MixArgs>>,
     pub form: Form,
     pub width: usize,
+    pub extended: bool,
 }
 
 /// Builds the launch of a job: the form and width ([`form`]), then one argument block per [`MAX_PAIRS`]
@@ -202,7 +205,12 @@ pub(crate) struct Launch {
 /// for CUDA).
 pub(crate) fn build(job: &Job, bufs: &Buffers, widths: Widths, error: *mut i32, token: i32) -> Result<Launch> {
     let dst_channels_last = output_channels_last(job, bufs)?;
-    let (form, width) = form(job, bufs, widths, dst_channels_last);
+    let extended = job.extended();
+    // The normalising pass takes the extended operations one element a thread (mixnorm_<dtype>_scalar_ext).
+    let (form, width) = match extended && job.normalize.is_some() {
+        true => (Form::Elements, 0),
+        false => form(job, bufs, widths, dst_channels_last),
+    };
     let template = template(job, bufs, form, width, error, token, dst_channels_last)?;
     let n = job.batch.n;
     let pairs = n.div_ceil(2);
@@ -217,7 +225,7 @@ pub(crate) fn build(job: &Job, bufs: &Buffers, widths: Widths, error: *mut i32, 
         }
         blocks.push(a);
     }
-    Ok(Launch { blocks, form, width })
+    Ok(Launch { blocks, form, width, extended })
 }
 
 /// Whether the output is stored channels-last: as the normalising pass asks, else as the input (a fresh
@@ -338,6 +346,7 @@ fn template(
         error,
         mask_src,
         mask_dst,
+        paste_mask: bufs.paste_mask.map_or(std::ptr::null(), |m| m.data_ptr() as *const u8),
         mask_vecs,
         mask_bytes,
         mask_vector,
@@ -402,7 +411,7 @@ mod tests {
         };
         let (labels, targets) =
             (Tensor::zeros([n as i64], (Kind::Int64, x.device())), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
-        let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None };
+        let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
         let launch =
             build(&job, &bufs, Widths { vectors: widths, pixels: pixel_widths }, std::ptr::null_mut(), 0).unwrap();
         (launch.width, launch.form == Form::Pixels, launch.blocks[0].vecs_per_sample)

@@ -3,6 +3,7 @@
 pub(crate) mod cpu;
 #[cfg_attr(not(mixcut_cuda), path = "cuda_off.rs")]
 pub(crate) mod cuda;
+pub(crate) mod fmix;
 pub(crate) mod kernel_args;
 pub(crate) mod label_flag;
 mod pool;
@@ -132,15 +133,18 @@ pub(crate) fn run(
     masks: Option<MaskBuffers>,
     flag: &LabelFlag,
 ) -> Result<(Tensor, Tensor)> {
+    let paste_mask = fmix::paste_masks(job)?;
     match kind {
         ExecutorKind::Reference => {
             ensure!(
                 masks.is_none(),
                 Error::unsupported("masks", "class masks in the images' pass need a fused executor")
             );
-            reference::run(job, images, labels)
+            reference::run(job, images, labels, paste_mask.as_ref())
         }
-        ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => run_fused(job, images, labels, masks, flag),
+        ExecutorKind::FusedCpu | ExecutorKind::FusedCuda => {
+            run_fused(job, images, labels, masks, paste_mask.as_ref(), flag)
+        }
     }
 }
 
@@ -152,13 +156,14 @@ fn run_fused(
     images: &Tensor,
     labels: &Tensor,
     masks: Option<MaskBuffers>,
+    paste_mask: Option<&Tensor>,
     flag: &LabelFlag,
 ) -> Result<(Tensor, Tensor)> {
     ensure!(
-        masks.is_none() || (job.normalize.is_none() && !job.blends()),
+        masks.is_none() || (job.normalize.is_none() && job.params.iter().all(|p| p.op.copies_box_rows())),
         Error::InvalidPlan(
-            "class masks are pasted by CutMix only: a plan with Mixup, or the normalising pass, cannot carry \
-             them"
+            "class masks in the images' pass are pasted by CutMix only: a plan with another operation, or the \
+             normalising pass, cannot carry them"
                 .into()
         )
     );
@@ -170,7 +175,17 @@ fn run_fused(
         None => fresh_like(images)?,
     };
     let targets = poisoned(Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?)?;
-    let bufs = Buffers { src: images, dst: &dst, labels: &labels, targets: &targets, masks };
+    // In place, ResizeMix reads its partner's whole image while the partner's box is written: it reads a
+    // copy of the batch instead.
+    let snapshot = if job.in_place && job.params.iter().any(|p| p.op.resizes_partner()) {
+        let mut copy = fresh_like(images)?;
+        copy.f_copy_(images)?;
+        Some(copy)
+    } else {
+        None
+    };
+    let src = snapshot.as_ref().unwrap_or(images);
+    let bufs = Buffers { src, dst: &dst, labels: &labels, targets: &targets, masks, paste_mask };
     match job.batch.device {
         Device::Cuda(ordinal) => cuda::run(job, &bufs, ordinal, flag)?,
         _ => cpu::run(job, &bufs)?,

@@ -10,21 +10,26 @@ use crate::job::{Job, NormJob};
 
 /// Runs the job: its targets first (they read the labels before anything is written), then the images,
 /// in place (the input itself returned) or into a new tensor. A job without targets (`num_classes` 0)
-/// gets `[N, 0]`.
-pub(crate) fn run(job: &Job, images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
+/// gets `[N, 0]`. `paste_mask`: FMix's (`exec::fmix`), where the job has FMix samples.
+pub(crate) fn run(
+    job: &Job,
+    images: &Tensor,
+    labels: &Tensor,
+    paste_mask: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let targets = if job.num_classes == 0 {
         Tensor::f_empty([job.batch.n as i64, 0], (Kind::Float, job.batch.device))?
     } else {
         self::targets(job, labels)?
     };
     let out = match (&job.normalize, job.in_place) {
-        (Some(_), _) => normalized(job, images)?,
+        (Some(_), _) => normalized(job, images, paste_mask)?,
         (None, true) => {
             // A shallow clone shares the caller's storage: this writes the caller's tensor.
-            images.shallow_clone().f_copy_(&self::images(job, images)?)?;
+            images.shallow_clone().f_copy_(&self::images(job, images, paste_mask)?)?;
             images.shallow_clone()
         }
-        (None, false) => self::images(job, images)?,
+        (None, false) => self::images(job, images, paste_mask)?,
     };
     Ok((out, targets))
 }
@@ -63,13 +68,13 @@ fn mixup_f32(job: &Job, images: &Tensor, partner: &Tensor) -> Result<Option<(Ten
     Ok(Some((mixed, per_sample(p, |s| s.op.blends(), rank, job)?)))
 }
 
-/// Where the CutMix samples take their partner's values (inside their boxes); `None` without CutMix.
-fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
+/// Where the box samples (CutMix, ResizeMix) take pasted values (inside their boxes); `None` without them.
+fn box_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
     let p = &job.params;
     if !p.iter().any(|s| s.op.has_box()) {
         return Ok(None);
     }
-    let (h, w) = job.batch.extent.expect("CutMix plans carry an extent (validated)");
+    let (h, w) = job.batch.extent.expect("box plans carry an extent (validated)");
     let inside = |coord_len: usize,
                   dim: usize,
                   lo: &dyn Fn(&SampleParams) -> i32,
@@ -90,8 +95,61 @@ fn cutmix_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
     Ok(Some(mask))
 }
 
+/// Where each sample takes a pasted value (box samples inside their boxes, FMix samples where their paste
+/// mask is set) and the values it takes there (its partner's, or for ResizeMix its partner's whole image
+/// resized to the box); `None` when no sample pastes.
+fn pasted(job: &Job, partner: &Tensor, paste_mask: Option<&Tensor>) -> Result<Option<(Tensor, Tensor)>> {
+    let rank = partner.dim();
+    let boxes = box_mask(job, rank)?;
+    let masks = match paste_mask {
+        // [N, H, W] (rank 3: [N, 1, T]) broadcast over the channels.
+        Some(m) => {
+            let mut shape = partner.size();
+            shape[1] = 1;
+            Some(m.f_to_kind(Kind::Bool)?.f_reshape(shape.as_slice())?)
+        }
+        None => None,
+    };
+    let mask = match (boxes, masks) {
+        (None, None) => return Ok(None),
+        (Some(b), Some(m)) => b.f_logical_or(&m)?,
+        (Some(b), None) => b,
+        (None, Some(m)) => m,
+    };
+    let values = match job.params.iter().any(|s| s.op.resizes_partner()) {
+        true => resized(job, partner)?
+            .f_where_self(&per_sample(&job.params, |s| s.op.resizes_partner(), rank, job)?, partner)?,
+        false => partner.shallow_clone(),
+    };
+    Ok(Some((mask, values)))
+}
+
+/// ResizeMix's pasted values: in each ResizeMix sample's box, its partner's whole image resized by nearest
+/// neighbour (box row `y0 + r` shows row `⌊r·H / (y1 − y0)⌋`, columns likewise; exact integer arithmetic, as
+/// the kernels); elsewhere, and for other samples, some partner value (never taken).
+fn resized(job: &Job, partner: &Tensor) -> Result<Tensor> {
+    let (h, w) = job.batch.extent.expect("box plans carry an extent (validated)");
+    let index = |len: usize, lo: &dyn Fn(&SampleParams) -> i32, hi: &dyn Fn(&SampleParams) -> i32| {
+        let mut v = Vec::with_capacity(job.params.len() * len);
+        for s in &job.params {
+            let (lo, hi) = (lo(s) as i64, hi(s) as i64);
+            let inside = |t: i64| s.op.resizes_partner() && lo <= t && t < hi;
+            v.extend((0..len as i64).map(|t| if inside(t) { (t - lo) * len as i64 / (hi - lo) } else { 0 }));
+        }
+        Tensor::f_from_slice(&v)?.f_to_device(job.batch.device)?.f_view([job.params.len() as i64, len as i64])
+    };
+    let s = partner.size();
+    let cols = index(w, &|s| s.x0, &|s| s.x1)?;
+    if partner.dim() == 3 {
+        return Ok(partner.f_gather(2, &cols.f_view([s[0], 1, s[2]])?.f_expand(s.as_slice(), false)?, false)?);
+    }
+    let rows = index(h, &|s| s.y0, &|s| s.y1)?.f_view([s[0], 1, s[2], 1])?.f_expand(s.as_slice(), false)?;
+    let cols = cols.f_view([s[0], 1, 1, s[3]])?.f_expand(s.as_slice(), false)?;
+    Ok(partner.f_gather(2, &rows, false)?.f_gather(3, &cols, false)?)
+}
+
 /// Mixed images (a new tensor) for the job's plan.
-pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
+pub(crate) fn images(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) -> Result<Tensor> {
     let partner = images.f_flip([0])?; // sample i's partner is N-1-i
     let mut out = fresh_copy(images)?;
     if let Some((mut mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
@@ -101,8 +159,8 @@ pub(crate) fn images(job: &Job, images: &Tensor) -> Result<Tensor> {
         }
         out = mixed.f_to_kind(job.batch.dtype.kind())?.f_where_self(&is_mixup, &out)?;
     }
-    if let Some(mask) = cutmix_mask(job, images.dim())? {
-        out = partner.f_where_self(&mask, &out)?;
+    if let Some((mask, values)) = pasted(job, &partner, paste_mask)? {
+        out = values.f_where_self(&mask, &out)?;
     }
     Ok(out)
 }
@@ -120,15 +178,15 @@ pub(crate) fn empty_output(images: &Tensor, norm: &NormJob) -> Result<Tensor> {
 
 /// The normalising pass (`images`: uint8 `[N, C, H, W]`): mixed in f32 without rounding, then
 /// `fl(fl(m·scale_c) + shift_c)`, rounded into the output dtype, in the output's memory format.
-pub(crate) fn normalized(job: &Job, images: &Tensor) -> Result<Tensor> {
+pub(crate) fn normalized(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) -> Result<Tensor> {
     let norm = job.normalize.as_ref().expect("a normalising job");
     let partner = images.f_flip([0])?;
     let mut m = images.f_to_kind(Kind::Float)?;
     if let Some((mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
         m = mixed.f_where_self(&is_mixup, &m)?;
     }
-    if let Some(mask) = cutmix_mask(job, 4)? {
-        m = partner.f_to_kind(Kind::Float)?.f_where_self(&mask, &m)?;
+    if let Some((mask, values)) = pasted(job, &partner, paste_mask)? {
+        m = values.f_to_kind(Kind::Float)?.f_where_self(&mask, &m)?;
     }
     let channel = |v: &[f32]| -> Result<Tensor> {
         Ok(Tensor::f_from_slice(v)?.f_to_device(job.batch.device)?.f_view([1, -1, 1, 1])?)

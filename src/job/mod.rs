@@ -9,7 +9,7 @@ pub(crate) mod params;
 use tch::{Device, Tensor};
 
 use crate::dtype::Dtype;
-use crate::plan::MixPlan;
+use crate::plan::{FMixMask, MixOp, MixPlan};
 use params::{SampleParams, TargetSpec};
 
 /// How a batch's samples sit in memory.
@@ -60,6 +60,16 @@ pub(crate) struct Job {
     pub in_place: bool,
     /// The normalising pass: uint8 in, `out` out.
     pub normalize: Option<NormJob>,
+    /// The FMix samples, whose paste masks the executors read (`exec::fmix`).
+    pub fmix: Vec<FMixSample>,
+}
+
+/// An FMix sample of a job: its noise and the fraction of its pixels it keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FMixSample {
+    pub sample: usize,
+    pub mask: FMixMask,
+    pub lam: f64,
 }
 
 /// The normalising pass of a job.
@@ -90,6 +100,7 @@ impl Job {
             targets,
             in_place,
             normalize: None,
+            fmix: fmix_samples(plan),
         }
     }
 
@@ -102,6 +113,21 @@ impl Job {
     pub(crate) fn blends(&self) -> bool {
         self.params.iter().any(|p| p.op.blends())
     }
+
+    /// Whether some sample pastes by a mask or resizes its partner (FMix, ResizeMix): the fused kernels'
+    /// extended operations.
+    pub(crate) fn extended(&self) -> bool {
+        self.params.iter().any(|p| p.op.has_mask() || p.op.resizes_partner())
+    }
+}
+
+/// The plan's FMix samples.
+pub(crate) fn fmix_samples(plan: &MixPlan) -> Vec<FMixSample> {
+    let fmix = |(sample, op): (usize, &MixOp)| match *op {
+        MixOp::FMix { mask, lam } => Some(FMixSample { sample, mask, lam }),
+        MixOp::Keep | MixOp::Mixup { .. } | MixOp::CutMix { .. } | MixOp::ResizeMix { .. } => None,
+    };
+    plan.ops.iter().enumerate().filter_map(fmix).collect()
 }
 
 /// The tensors one fused pass reads and writes (already validated and allocated).
@@ -113,6 +139,9 @@ pub(crate) struct Buffers<'a> {
     pub targets: &'a Tensor,
     /// Class masks pasted in the same pass (segmentation), if any.
     pub masks: Option<MaskBuffers<'a>>,
+    /// FMix's paste masks, uint8 `[N, H, W]` contiguous on the images' device (1: the partner's pixel),
+    /// when a sample has one.
+    pub paste_mask: Option<&'a Tensor>,
 }
 
 /// Class masks as their bytes: `[N, 1, H, W · bytes]` uint8, contiguous, in and out (the same in place).

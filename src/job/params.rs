@@ -2,7 +2,7 @@
 //! and the fused kernels compute with bit-identical weights. Mirrors `MixSample` in `kernels/mix.cuh`.
 
 use crate::config::MixConfig;
-use crate::plan::{MixOp, MixPlan};
+use crate::plan::{CutBox, MixOp, MixPlan};
 
 /// A sample's operation as the kernels read it: the twin of `mixcut::Op` in kernels/mix.cuh (values and
 /// predicates checked against the C++ compiler's by a test). Code asks the predicates below, never "not
@@ -17,33 +17,53 @@ pub(crate) enum Op {
     Mixup = 1,
     /// The partner's pixels pasted inside the box.
     CutMix = 2,
+    /// The partner's whole image, resized to the box, pasted inside it.
+    ResizeMix = 3,
+    /// The partner's pixels pasted where the sample's paste mask is set.
+    FMix = 4,
 }
 
 impl Op {
     /// Every operation, in code order.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) const ALL: [Op; 3] = [Op::Keep, Op::Mixup, Op::CutMix];
+    pub(crate) const ALL: [Op; 5] = [Op::Keep, Op::Mixup, Op::CutMix, Op::ResizeMix, Op::FMix];
 
     /// Whether the sample's pixels become a weighted sum of its own and its partner's.
     pub(crate) fn blends(self) -> bool {
         match self {
-            Op::Keep | Op::CutMix => false,
+            Op::Keep | Op::CutMix | Op::ResizeMix | Op::FMix => false,
             Op::Mixup => true,
         }
     }
 
-    /// Whether the sample takes its partner's pixels inside its box (and only there).
+    /// Whether the sample takes pasted pixels inside a rectangle, its box (and only there).
     pub(crate) fn has_box(self) -> bool {
         match self {
-            Op::Keep | Op::Mixup => false,
-            Op::CutMix => true,
+            Op::Keep | Op::Mixup | Op::FMix => false,
+            Op::CutMix | Op::ResizeMix => true,
         }
     }
 
-    /// Whether, in place, nothing outside the sample's box changes (no box: nothing changes).
-    pub(crate) fn moves_box_only(self) -> bool {
+    /// Whether the sample takes its partner's pixels where its paste mask is set.
+    pub(crate) fn has_mask(self) -> bool {
         match self {
-            Op::Keep | Op::CutMix => true,
+            Op::Keep | Op::Mixup | Op::CutMix | Op::ResizeMix => false,
+            Op::FMix => true,
+        }
+    }
+
+    /// Whether what is pasted is the partner's whole image resized to the box (nearest neighbour).
+    pub(crate) fn resizes_partner(self) -> bool {
+        match self {
+            Op::Keep | Op::Mixup | Op::CutMix | Op::FMix => false,
+            Op::ResizeMix => true,
+        }
+    }
+
+    /// Whether, in place, nothing outside the sample's pasted region changes (no region: nothing changes).
+    pub(crate) fn changes_region_only(self) -> bool {
+        match self {
+            Op::Keep | Op::CutMix | Op::ResizeMix | Op::FMix => true,
             Op::Mixup => false,
         }
     }
@@ -52,8 +72,14 @@ impl Op {
     pub(crate) fn mixes_labels(self) -> bool {
         match self {
             Op::Keep => false,
-            Op::Mixup | Op::CutMix => true,
+            Op::Mixup | Op::CutMix | Op::ResizeMix | Op::FMix => true,
         }
+    }
+
+    /// Whether, in place, the sample's change is its partner's box rows at the same place (the host's
+    /// row copies, kernels/host.cpp's run_boxes).
+    pub(crate) fn copies_box_rows(self) -> bool {
+        self.changes_region_only() && !self.has_mask() && !self.resizes_partner()
     }
 }
 
@@ -67,7 +93,7 @@ pub(crate) struct SampleParams {
     pub w_self: f32,
     /// Weight of the partner: `1 − λ`, computed in f64 then rounded once.
     pub w_other: f32,
-    /// Box rows `y0..y1` and columns `x0..x1` (CutMix only).
+    /// Box rows `y0..y1` and columns `x0..x1` (CutMix and ResizeMix).
     pub y0: i32,
     pub y1: i32,
     pub x0: i32,
@@ -82,13 +108,16 @@ pub(crate) fn pack(plan: &MixPlan) -> Vec<SampleParams> {
         .map(|op| {
             let lam = op.lam();
             let mut p = SampleParams { w_self: lam as f32, w_other: (1.0 - lam) as f32, ..Default::default() };
-            match *op {
+            let boxed = |p: &mut SampleParams, op: Op, b: &CutBox| {
+                p.op = op;
+                (p.y0, p.y1, p.x0, p.x1) = (b.y0 as i32, b.y1 as i32, b.x0 as i32, b.x1 as i32);
+            };
+            match op {
                 MixOp::Keep => p.op = Op::Keep,
                 MixOp::Mixup { .. } => p.op = Op::Mixup,
-                MixOp::CutMix { bbox, .. } => {
-                    p.op = Op::CutMix;
-                    (p.y0, p.y1, p.x0, p.x1) = (bbox.y0 as i32, bbox.y1 as i32, bbox.x0 as i32, bbox.x1 as i32);
-                }
+                MixOp::CutMix { bbox, .. } => boxed(&mut p, Op::CutMix, bbox),
+                MixOp::ResizeMix { bbox, .. } => boxed(&mut p, Op::ResizeMix, bbox),
+                MixOp::FMix { .. } => p.op = Op::FMix,
             }
             p
         })

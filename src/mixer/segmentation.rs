@@ -47,7 +47,7 @@ impl Mixer {
         masks: &Tensor,
         in_place: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::has_cutmix);
+        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::pastes);
         let batch = check::images(images, cutmix)?;
         ensure!(
             images.dim() == 4,
@@ -100,7 +100,7 @@ impl Mixer {
         let (h, w) = (masks.size()[1], masks.size()[2]);
         let same_pass = match (kind, image_kind) {
             (Masks::Classes { bytes }, ExecutorKind::FusedCpu | ExecutorKind::FusedCuda)
-                if h * w * bytes as i64 <= i32::MAX as i64 =>
+                if h * w * bytes as i64 <= i32::MAX as i64 && byte_rows(&plan) =>
             {
                 Some(bytes)
             }
@@ -115,18 +115,22 @@ impl Mixer {
             self.last = Some(image_kind);
             return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
         }
+        // Class masks move as byte rows by widened boxes, or (ResizeMix, FMix: an element's bytes must
+        // stay together where pixels are resized or masked) as channels-last pixels of `bytes` channels.
+        let (mask_view, mask_plan) = match kind {
+            Masks::Classes { bytes } if !byte_rows(&plan) => (as_pixels(masks, bytes)?, plan.clone().into_owned()),
+            Masks::Classes { bytes } => (mask_view, widened(&plan, bytes)),
+            Masks::Soft => (mask_view, plan.clone().into_owned()),
+        };
         let mask_batch = check::images(&mask_view, cutmix)?;
         let mask_kind = self.choose(&mask_batch, &mask_view, None, false)?;
-        let mask_plan = match kind {
-            Masks::Classes { bytes } => widened(&plan, bytes),
-            Masks::Soft => plan.clone().into_owned(),
-        };
         // Otherwise (soft masks; the reference executor; very large masks) the masks take a launch of their
         // own, first and into a new tensor (they are small), so whatever fails before the images are written
         // leaves both untouched; then the images (in place or not); then the masks' copy, which cannot fail
         // for want of memory.
         let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, false)?;
         let mixed_masks = match kind {
+            Masks::Classes { .. } if !byte_rows(&plan) => from_bytes(&mixed_masks.f_permute([0, 2, 3, 1])?, masks)?,
             Masks::Classes { .. } => from_bytes(&mixed_masks, masks)?,
             Masks::Soft => mixed_masks,
         };
@@ -205,9 +209,27 @@ fn as_image(masks: &Tensor, kind: Masks) -> Result<Tensor> {
     }
 }
 
-/// The class masks back from their mixed bytes, in the masks' dtype and shape.
+/// Class masks as a channels-last uint8 image `[N, bytes, H, W]`: a pixel's channels are its element's
+/// bytes, so whatever moves pixels moves whole elements.
+fn as_pixels(masks: &Tensor, bytes: usize) -> Result<Tensor> {
+    let s = masks.size();
+    let dense = if masks.is_contiguous() { masks.shallow_clone() } else { masks.f_contiguous()? };
+    Ok(dense.f_view_dtype(Kind::Uint8)?.f_view([s[0], s[1], s[2], bytes as i64])?.f_permute([0, 3, 1, 2])?)
+}
+
+/// The class masks back from their mixed bytes (in the masks' element order), in the masks' dtype and
+/// shape.
 fn from_bytes(bytes: &Tensor, masks: &Tensor) -> Result<Tensor> {
-    Ok(bytes.f_view([-1])?.f_view_dtype(masks.f_kind()?)?.f_view(masks.size().as_slice())?)
+    Ok(bytes.f_reshape([-1])?.f_view_dtype(masks.f_kind()?)?.f_view(masks.size().as_slice())?)
+}
+
+/// Whether the plan's class masks can move as byte rows by widened boxes: CutMix copies its partner's
+/// elements at the same place, so it moves their bytes in place (Mixup never reaches class masks).
+fn byte_rows(plan: &MixPlan) -> bool {
+    plan.ops.iter().all(|op| match op {
+        MixOp::Keep | MixOp::Mixup { .. } | MixOp::CutMix { .. } => true,
+        MixOp::ResizeMix { .. } | MixOp::FMix { .. } => false,
+    })
 }
 
 /// `plan` for rows whose elements are `bytes` wide: every box's columns scaled by `bytes`.
@@ -221,7 +243,7 @@ fn widened(plan: &MixPlan, bytes: usize) -> MixPlan {
                 bbox.x1 *= bytes;
                 MixOp::CutMix { bbox, lam }
             }
-            other => other,
+            MixOp::Keep | MixOp::Mixup { .. } | MixOp::ResizeMix { .. } | MixOp::FMix { .. } => *op,
         })
         .collect();
     MixPlan { ops, extent: plan.extent.map(|(h, w)| (h, w * bytes)) }

@@ -4,7 +4,9 @@
 //! targets are compared bit for bit: both executors round the same f32 operations the same way.
 
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::{CutBox, Executor, ExecutorKind, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize};
+use tch_mixcut::{
+    CutBox, Executor, ExecutorKind, FMixMask, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize, Paste,
+};
 
 use super::*;
 
@@ -340,4 +342,143 @@ fn segmentation_of(device: Device, n: i64, h: i64, w: i64) {
         .apply_segmentation(&x, &soft)
         .unwrap();
     assert_eq!(values(&mr), values(&mf), "{device:?} soft masks");
+}
+
+/// ResizeMix and FMix, each switching with Mixup as in [`config`].
+pub fn family_configs(mode: MixMode, classes: i64) -> [(&'static str, MixConfig); 2] {
+    let base = config(mode, 4, classes);
+    [
+        ("resizemix", MixConfig { paste: Paste::ResizeMix { lam_min: 0.1, lam_max: 0.8 }, ..base.clone() }),
+        ("fmix", MixConfig { paste: Paste::FMix { decay_power: 3.0 }, ..base }),
+    ]
+}
+
+/// The mix family through both executors: ResizeMix and FMix × mode × dtype × layout × odd/even batch ×
+/// rank 3/4 × label encoding, out of place and in place (where ResizeMix's pair reads each other's whole
+/// image while writing its own box); returns the number of cases run.
+pub fn family_matrix(device: Device) -> usize {
+    let shapes: [&[i64]; 4] = [&[3, 8, 8], &[3, 5, 7], &[2, 40], &[3, 13]];
+    let mut cases = 0;
+    for shape in shapes {
+        for n in [6i64, 7] {
+            let full: Vec<i64> = std::iter::once(n).chain(shape.iter().copied()).collect();
+            for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
+                for (name, cfg) in family_configs(mode, 10) {
+                    let plan = Mixer::new(cfg.clone(), 41 + n as u64).unwrap().sample_plan(&full).unwrap();
+                    for kind in KINDS {
+                        let x = images(&full, kind).to_device(device);
+                        let layouts = match shape.len() {
+                            3 => [x.shallow_clone(), channels_last(&x)],
+                            _ => [x.shallow_clone(), x.permute([0, 2, 1]).contiguous().permute([0, 2, 1])],
+                        };
+                        for (l, xl) in layouts.iter().enumerate() {
+                            for (enc, labels) in [("indices", labels(n, 10)), ("soft", soft_labels(n, 10))] {
+                                let what = format!("{device:?} {name} {full:?} {mode:?} {kind:?} layout {l} {enc}");
+                                compare(&plan, &cfg, xl, &labels, &what);
+                                cases += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// Hand-made plans of every operation side by side (pairs of different operations; ResizeMix boxes of the
+/// whole image, one pixel, one row; FMix keeping nothing), in every dtype and both layouts.
+pub fn family_hand_plans(device: Device) {
+    let (n, h, w) = (7usize, 6usize, 9usize);
+    let fmix = |seed, lam| MixOp::FMix { mask: FMixMask { seed, decay_power: 3.0 }, lam };
+    let resize = |y0, y1, x0, x1| MixOp::ResizeMix { bbox: CutBox { y0, y1, x0, x1 }, lam: 0.5 };
+    let plans = [
+        vec![
+            resize(0, h, 0, w),
+            fmix(3, 0.0),
+            resize(5, 6, 8, 9),
+            MixOp::Keep,
+            fmix(4, 0.5),
+            MixOp::Mixup { lam: 0.3 },
+            resize(2, 3, 0, w),
+        ],
+        vec![
+            MixOp::CutMix { bbox: CutBox { y0: 1, y1: 4, x0: 2, x1: 7 }, lam: 0.6 },
+            resize(1, 5, 3, 6),
+            fmix(5, 0.7),
+            resize(0, 2, 0, 3),
+            fmix(6, 0.2),
+            MixOp::CutMix { bbox: CutBox { y0: 0, y1: 6, x0: 4, x1: 5 }, lam: 0.9 },
+            resize(2, 5, 1, 8),
+        ],
+    ];
+    let cfg = config(MixMode::Elem, 4, 4);
+    for (p, ops) in plans.into_iter().enumerate() {
+        let plan = MixPlan { ops, extent: Some((h, w)) };
+        for kind in KINDS {
+            let x = images(&[n as i64, 2, h as i64, w as i64], kind).to_device(device);
+            compare(&plan, &cfg, &x, &labels(n as i64, 4), &format!("family hand plan {p} {kind:?}"));
+            let what = format!("family hand plan {p} channels_last {kind:?}");
+            compare(&plan, &cfg, &channels_last(&x), &labels(n as i64, 4), &what);
+        }
+    }
+}
+
+/// The normalising pass with ResizeMix and FMix: every input layout into both output layouts, f32 and
+/// bf16, shapes that take pixel vectors, vectors and single elements.
+pub fn family_normalize(device: Device) -> usize {
+    let mut cases = 0;
+    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (5, 3, 4, 16), (3, 4, 2, 64), (4, 3, 4, 6)] {
+        for mode in [MixMode::Pair, MixMode::Elem] {
+            for (name, cfg) in family_configs(mode, 10) {
+                let plan = Mixer::new(cfg.clone(), 51 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
+                let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
+                let inputs = [
+                    ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
+                    ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
+                    ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+                ];
+                for (input_name, input, x) in &inputs {
+                    for kind in [Kind::Float, Kind::BFloat16] {
+                        for out_cl in [false, true] {
+                            let (mean, std) = (vec![0.45; c as usize], vec![0.25; c as usize]);
+                            let norm = Normalize { input: *input, channels_last: out_cl, kind, mean, std };
+                            let what = format!(
+                                "{device:?} {name} {n}x{c}x{h}x{w} {mode:?} {input_name} -> {kind:?} cl={out_cl}"
+                            );
+                            compare_normalized(&plan, &cfg, x, &labels(n, 10), &norm, &what);
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// Segmentation with ResizeMix and FMix: class masks (int64, uint8) and images, both executors, both
+/// image layouts, out of place and in place.
+pub fn family_segmentation(device: Device) {
+    for (n, h, w) in [(7i64, 9i64, 11i64), (6, 8, 8)] {
+        for (name, cfg) in family_configs(MixMode::Elem, 10) {
+            let cfg = MixConfig { mixup_alpha: 0.0, ..cfg };
+            let x = images(&[n, 3, h, w], Kind::Float).to_device(device);
+            let plan = Mixer::new(cfg.clone(), 14).unwrap().sample_plan(&x.size()).unwrap();
+            for mask_kind in [Kind::Int64, Kind::Uint8] {
+                let m = Tensor::randint(5, [n, h, w], (mask_kind, device));
+                for xl in [x.shallow_clone(), channels_last(&x)] {
+                    let what = format!("{device:?} {name} {n}x{h}x{w} {mask_kind:?} masks");
+                    let mut reference = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Reference);
+                    let mut fused = Mixer::new(cfg.clone(), 0).unwrap().with_executor(Executor::Fused);
+                    let (xr, mr) = reference.planned(&plan).apply_segmentation(&xl, &m).unwrap();
+                    let (xf, mf) = fused.planned(&plan).apply_segmentation(&xl, &m).unwrap();
+                    assert_eq!((values(&xr), values(&mr)), (values(&xf), values(&mf)), "{what}");
+                    let (mut xi, mut mi) = (xl.copy(), m.copy());
+                    fused.planned(&plan).apply_segmentation_(&mut xi, &mut mi).unwrap();
+                    assert_eq!((values(&xi), values(&mi)), (values(&xr), values(&mr)), "{what}, in place");
+                }
+            }
+        }
+    }
 }

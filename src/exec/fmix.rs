@@ -1,0 +1,137 @@
+//! FMix's paste masks, computed once per call from the plan's [`FMixMask`]s with tch ops on the images'
+//! device, and read by every executor (so they agree bit for bit).
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::Result;
+use crate::job::{FMixSample, Job};
+use crate::plan::FMixMask;
+
+/// The job's paste masks: uint8 `[N, H, W]` contiguous on the images' device, 1 where a sample takes its
+/// partner's pixel (0 for every sample that is not FMix); `None` when no sample is.
+pub(crate) fn paste_masks(job: &Job) -> Result<Option<Tensor>> {
+    if job.fmix.is_empty() {
+        return Ok(None);
+    }
+    let extent = job.batch.extent.expect("FMix plans carry an extent (validated)");
+    Ok(Some(masks(&job.fmix, job.batch.n, extent, job.batch.device)?))
+}
+
+/// The paste masks of `samples` in a batch of `n`, uint8 `[n, H, W]` on `device` (see [`paste_masks`]).
+pub(crate) fn masks(samples: &[FMixSample], n: usize, (h, w): (usize, usize), device: Device) -> Result<Tensor> {
+    let noise = noise(samples, (h, w), device)?;
+    let own = top_pixels(&noise, samples, (h, w))?;
+    let samples: Vec<i64> = samples.iter().map(|s| s.sample as i64).collect();
+    let mut masks = Tensor::f_zeros([n as i64, h as i64, w as i64], (Kind::Uint8, device))?;
+    let paste = own.f_logical_not()?.f_to_kind(Kind::Uint8)?.f_view([-1, h as i64, w as i64])?;
+    let _ = masks.f_index_copy_(0, &Tensor::f_from_slice(&samples)?.f_to_device(device)?, &paste)?;
+    Ok(masks)
+}
+
+/// The rows of the spectrum that are kept: frequencies 0..=K and −K..−1 (K below the Nyquist row).
+fn kept_rows(h: usize) -> Vec<usize> {
+    let k = FMixMask::FREQUENCIES.min((h - 1) / 2);
+    (0..=k).chain(h - k..h).collect()
+}
+
+/// The kept columns of the real FFT's half spectrum: frequencies 0..=K.
+fn kept_columns(w: usize) -> usize {
+    FMixMask::FREQUENCIES.min(w / 2) + 1
+}
+
+/// The noise of each FMix sample, `[k, H·W]` float32: the real inverse FFT of its spectrum.
+fn noise(samples: &[FMixSample], (h, w): (usize, usize), device: Device) -> Result<Tensor> {
+    let rows = kept_rows(h);
+    let columns = kept_columns(w);
+    let mut values = Vec::with_capacity(samples.len() * rows.len() * columns * 2);
+    for s in samples {
+        spectrum(s.mask, (h, w), &rows, columns, &mut values);
+    }
+    let k = samples.len() as i64;
+    let block = Tensor::f_from_slice(&values)?
+        .f_view([k, rows.len() as i64, columns as i64, 2])?
+        .f_to_device(device)?
+        .f_view_as_complex()?;
+    let half = (w / 2 + 1) as i64;
+    let band = Tensor::f_zeros([k, rows.len() as i64, half], (Kind::ComplexFloat, device))?;
+    band.f_narrow(2, 0, columns as i64)?.f_copy_(&block)?;
+    let mut full = Tensor::f_zeros([k, h as i64, half], (Kind::ComplexFloat, device))?;
+    let row_index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let _ = full.f_index_copy_(1, &Tensor::f_from_slice(&row_index)?.f_to_device(device)?, &band)?;
+    Ok(full.f_fft_irfftn([h as i64, w as i64].as_slice(), [1i64, 2].as_slice(), "backward")?.f_view([k, -1])?)
+}
+
+/// One sample's kept coefficients, appended to `out` as (real, imaginary) pairs, row by row: complex
+/// Gaussians from `mask.seed`'s stream scaled by `1 / max(f, 1/max(H, W))^δ` (FMix's `get_spectrum`).
+fn spectrum(mask: FMixMask, (h, w): (usize, usize), rows: &[usize], columns: usize, out: &mut Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(mask.seed);
+    let floor = 1.0 / h.max(w) as f64;
+    for &r in rows {
+        let fy = if 2 * r < h { r as f64 } else { r as f64 - h as f64 } / h as f64;
+        for c in 0..columns {
+            let fx = c as f64 / w as f64;
+            let scale = 1.0 / (fy * fy + fx * fx).sqrt().max(floor).powf(mask.decay_power);
+            let re: f64 = StandardNormal.sample(&mut rng);
+            let im: f64 = StandardNormal.sample(&mut rng);
+            out.extend([(re * scale) as f32, (im * scale) as f32]);
+        }
+    }
+}
+
+/// Whether each pixel is among its sample's top `round(λ·H·W)` by noise (ties by position), `[k, H·W]`.
+fn top_pixels(noise: &Tensor, samples: &[FMixSample], (h, w): (usize, usize)) -> Result<Tensor> {
+    let pixels = (h * w) as i64;
+    let (_, order) = noise.f_sort_stable(true, 1, true)?;
+    let positions = Tensor::f_arange(pixels, (Kind::Int64, noise.device()))?.f_expand_as(&order)?;
+    let rank = order.f_zeros_like()?.f_scatter(1, &order, &positions)?;
+    let own: Vec<i64> = samples.iter().map(|s| (s.lam * pixels as f64).round() as i64).collect();
+    let own = Tensor::f_from_slice(&own)?.f_to_device(noise.device())?.f_view([-1, 1])?;
+    Ok(rank.f_lt_tensor(&own)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::params::TargetSpec;
+    use crate::plan::{MixOp, MixPlan};
+
+    fn job(plan: &MixPlan, shape: &[i64]) -> Job {
+        let x = Tensor::zeros(shape, (Kind::Float, Device::Cpu));
+        let batch = crate::check::images(&x, true).unwrap();
+        Job::new(plan, &batch, false, 10, TargetSpec::plain(), false)
+    }
+
+    #[test]
+    fn masks_keep_exactly_the_planned_pixels_and_follow_the_seed() {
+        let fmix = |seed, lam| MixOp::FMix { mask: FMixMask { seed, decay_power: 3.0 }, lam };
+        let plan =
+            MixPlan { ops: vec![fmix(1, 0.25), MixOp::Keep, fmix(2, 0.5), fmix(1, 0.25)], extent: Some((12, 20)) };
+        let m = paste_masks(&job(&plan, &[4, 3, 12, 20])).unwrap().unwrap();
+        assert_eq!((m.size(), m.kind()), (vec![4, 12, 20], Kind::Uint8));
+        let pasted = |i: i64| m.get(i).sum(Kind::Int64).int64_value(&[]);
+        assert_eq!([pasted(0), pasted(1), pasted(2), pasted(3)], [180, 0, 120, 180]);
+        assert!(m.get(0).equal(&m.get(3)), "the same seed and λ give the same mask");
+        assert!(!m.get(0).equal(&m.get(2)));
+        // Low-frequency noise: the kept region is mostly in one piece, so few neighbours differ (white
+        // noise would make about half of them differ).
+        let m0 = m.get(0).to_kind(Kind::Int64);
+        let edges = (m0.narrow(1, 1, 19) - m0.narrow(1, 0, 19)).abs().sum(Kind::Int64).int64_value(&[]);
+        assert!(edges < 40, "{edges} horizontal edges in a 12x20 mask");
+    }
+
+    #[test]
+    fn sequences_and_tiny_extents_get_masks() {
+        let op = MixOp::FMix { mask: FMixMask { seed: 7, decay_power: 3.0 }, lam: 0.5 };
+        for (shape, extent) in
+            [(vec![2i64, 3, 9], (1usize, 9usize)), (vec![2, 1, 1, 2], (1, 2)), (vec![2, 1, 2, 1], (2, 1))]
+        {
+            let plan = MixPlan { ops: vec![op, op], extent: Some(extent) };
+            let m = paste_masks(&job(&plan, &shape)).unwrap().unwrap();
+            let pixels = (extent.0 * extent.1) as i64;
+            assert_eq!(m.get(0).sum(Kind::Int64).int64_value(&[]), pixels - (pixels as f64 * 0.5).round() as i64);
+        }
+    }
+}

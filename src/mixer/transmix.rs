@@ -1,0 +1,160 @@
+//! TransMix targets (Chen et al., CVPR 2022): a pasting plan's images, with each sample's label weight
+//! taken from a ViT's attention instead of the pasted area.
+
+use tch::{Kind, Tensor};
+
+use super::Mixer;
+use crate::error::{ensure, Error, Result};
+use crate::exec::fmix;
+use crate::job::fmix_samples;
+use crate::job::params::TargetSpec;
+use crate::plan::{MixOp, MixPlan};
+
+impl Mixer {
+    /// TransMix's targets for a batch mixed by `plan` (for a ViT whose patches are `patch` × `patch`
+    /// pixels): sample `i`'s weight λᵢ is the share of the class token's attention that falls on the
+    /// patches it kept, `Σ aₚ·ownₚ / Σ aₚ`, where a patch a box or FMix mask cuts counts by the fraction
+    /// of its pixels the sample kept. Mixup samples keep the plan's λ, kept samples 1. Returns float32
+    /// `[N, num_classes]`, built from `labels` as [`Mixer::apply`]'s targets are (smoothing, soft labels,
+    /// the BCE threshold), on `attention`'s device.
+    ///
+    /// `attention`: the class token's attention over the `P = (H/patch)·(W/patch)` patches in row-major
+    /// order (the class token's own entry removed), `[N, P]` or `[N, heads, P]` (averaged over heads, as
+    /// the paper). The training step takes two passes: the mixed images forward once to get the attention
+    /// (e.g. the last block's), and the loss against these targets on that same forward's logits.
+    ///
+    /// ```
+    /// use tch::{Device, Kind, Tensor};
+    /// use tch_mixcut::{MixConfig, Mixer};
+    ///
+    /// let mut mixer = Mixer::new(MixConfig::cutmix(1.0, 10), 0)?;
+    /// let images = Tensor::rand([4, 3, 32, 32], (Kind::Float, Device::Cpu));
+    /// let labels = Tensor::from_slice(&[0i64, 1, 2, 3]);
+    /// let plan = mixer.sample_plan(&images.size())?;
+    /// let (mixed, _) = mixer.planned(&plan).apply(&images, &labels)?;
+    /// // A ViT with 8×8 patches: 16 patches. Its class-token attention over them, from the forward pass on `mixed`:
+    /// let attention = Tensor::rand([4, 6, 16], (Kind::Float, Device::Cpu)).softmax(-1, Kind::Float);
+    /// let targets = mixer.transmix_targets(&attention, &plan, &labels, 8)?;
+    /// assert_eq!(targets.size(), [4, 10]);
+    /// # let _ = mixed;
+    /// # Ok::<(), tch_mixcut::Error>(())
+    /// ```
+    pub fn transmix_targets(
+        &self,
+        attention: &Tensor,
+        plan: &MixPlan,
+        labels: &Tensor,
+        patch: usize,
+    ) -> Result<Tensor> {
+        plan.validate()?;
+        let n = plan.len();
+        let Some((h, w)) = plan.extent else {
+            return Err(Error::InvalidPlan(
+                "plan: got no extent, expected a plan drawn for [N, C, H, W] images".into(),
+            ));
+        };
+        ensure!(
+            patch >= 1 && h % patch == 0 && w % patch == 0,
+            Error::argument("patch", format!("got {patch}, expected a patch side that divides the extent {h}x{w}"))
+        );
+        let patches = (h / patch) * (w / patch);
+        let weights = attention_weights(attention, n, patches)?;
+        let own = self::own_share(plan, (h, w), patch, attention.device())?;
+        let attended = weights.f_mul(&own)?.f_sum_dim_intlist(1, false, Kind::Float)?;
+        let lam = attended.f_div(&weights.f_sum_dim_intlist(1, false, Kind::Float)?)?;
+        // Samples that do not paste keep the plan's λ (Mixup) or 1 (kept).
+        let plan_lam = Tensor::f_from_slice(&plan.lams().iter().map(|&l| l as f32).collect::<Vec<_>>())?
+            .f_to_device(attention.device())?;
+        let pastes = Tensor::f_from_slice(&plan.ops.iter().map(MixOp::pastes).collect::<Vec<_>>())?
+            .f_to_device(attention.device())?;
+        let lam = lam.f_where_self(&pastes, &plan_lam)?;
+        self.targets_with(labels, &lam)
+    }
+
+    /// Targets `λᵢ·yᵢ + (1 − λᵢ)·y_partner` from labels as the configuration encodes them.
+    fn targets_with(&self, labels: &Tensor, lam: &Tensor) -> Result<Tensor> {
+        let (n, classes) = (lam.size()[0], self.config.num_classes);
+        let spec = TargetSpec::of(&self.config);
+        let device = lam.device();
+        let y = match labels.dim() {
+            1 if labels.kind() == Kind::Int64 && labels.size()[0] == n => {
+                crate::check::label_range(labels, classes)?;
+                Tensor::f_full([n, classes], spec.off as f64, (Kind::Float, device))?.f_scatter_value(
+                    1,
+                    &labels.f_to_device(device)?.f_view([n, 1])?,
+                    spec.on as f64,
+                )?
+            }
+            2 if labels.is_floating_point() && labels.size() == [n, classes] => {
+                labels.f_to_device(device)?.f_to_kind(Kind::Float)?
+            }
+            _ => return Err(Error::argument(
+                "labels",
+                format!(
+                    "got shape {:?} dtype {:?}, expected int64 class indices [{n}] or soft targets [{n}, {classes}]",
+                    labels.size(),
+                    labels.kind()
+                ),
+            )),
+        };
+        let lam = lam.f_view([n, 1])?;
+        let one = Tensor::f_ones_like(&lam)?;
+        let mixed = y.f_mul(&lam)?.f_add(&y.f_flip([0])?.f_mul(&one.f_sub(&lam)?)?)?;
+        match spec.threshold {
+            Some(t) => {
+                Ok(mixed.f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(device)?)?.f_to_kind(Kind::Float)?)
+            }
+            None => Ok(mixed),
+        }
+    }
+}
+
+/// The attention as `[N, P]` float32 (heads averaged), or why it is not the class token's over `P` patches.
+fn attention_weights(attention: &Tensor, n: usize, patches: usize) -> Result<Tensor> {
+    let shape = attention.size();
+    let fits = match shape.len() {
+        2 | 3 => shape[0] == n as i64 && shape[shape.len() - 1] == patches as i64,
+        _ => false,
+    };
+    ensure!(
+        attention.defined() && attention.is_floating_point() && fits,
+        Error::argument(
+            "attention",
+            format!(
+                "got shape {shape:?} dtype {:?}, expected a float [{n}, {patches}] or [{n}, heads, {patches}] (the class \
+                 token's attention over the patches)",
+                attention.f_kind().ok()
+            )
+        )
+    );
+    let a = attention.f_to_kind(Kind::Float)?;
+    Ok(if shape.len() == 3 { a.f_mean_dim(1, false, Kind::Float)? } else { a })
+}
+
+/// Per sample and patch, the fraction of the patch's pixels the sample kept, `[N, P]` float32: boxes by
+/// their overlap with the patch, FMix by its mask; 1 for samples that do not paste.
+fn own_share(plan: &MixPlan, (h, w): (usize, usize), patch: usize, device: tch::Device) -> Result<Tensor> {
+    let (gh, gw) = (h / patch, w / patch);
+    let overlap = |lo: usize, hi: usize, cell: usize| hi.min((cell + 1) * patch).saturating_sub(lo.max(cell * patch));
+    let mut own = Vec::with_capacity(plan.len() * gh * gw);
+    for op in &plan.ops {
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let taken = op.bbox().map_or(0, |b| overlap(b.y0, b.y1, gy) * overlap(b.x0, b.x1, gx));
+                own.push(1.0 - taken as f32 / (patch * patch) as f32);
+            }
+        }
+    }
+    let boxes = Tensor::f_from_slice(&own)?.f_to_device(device)?.f_view([plan.len() as i64, -1])?;
+    let fmix = fmix_samples(plan);
+    if fmix.is_empty() {
+        return Ok(boxes);
+    }
+    let pasted = fmix::masks(&fmix, plan.len(), (h, w), device)?
+        .f_to_kind(Kind::Float)?
+        .f_view([plan.len() as i64, gh as i64, patch as i64, gw as i64, patch as i64])?
+        .f_mean_dim([2i64, 4].as_slice(), false, Kind::Float)?
+        .f_view([plan.len() as i64, -1])?;
+    // FMix samples' boxes are none (all 1): their share is 1 − the pasted fraction.
+    Ok(boxes.f_sub(&pasted)?)
+}
