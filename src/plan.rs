@@ -24,9 +24,10 @@ pub struct CutBox {
 }
 
 impl CutBox {
-    /// Number of positions inside the box.
+    /// Number of positions inside the box: 0 for an empty or inverted one (`y1 <= y0` or `x1 <= x0`),
+    /// and `usize::MAX` where the product would not fit (boxes of a valid plan never come near).
     pub fn area(&self) -> usize {
-        (self.y1 - self.y0) * (self.x1 - self.x0)
+        self.y1.saturating_sub(self.y0).saturating_mul(self.x1.saturating_sub(self.x0))
     }
 
     /// Whether row `y`, column `x` lies inside the box.
@@ -82,6 +83,14 @@ pub struct MixPlan {
 }
 
 impl MixPlan {
+    /// The most samples a plan may hold (2^31 − 1): the fused executors index samples with 32-bit
+    /// integers. [`Mixer::sample_plan`](crate::Mixer::sample_plan) and every apply refuse larger batches.
+    pub const MAX_LEN: usize = i32::MAX as usize;
+
+    /// The largest height or width (sequence length) a box may live in (2^31 − 1): boxes reach the
+    /// kernels as 32-bit integers.
+    pub const MAX_EXTENT: usize = i32::MAX as usize;
+
     /// A plan that leaves all `n` samples as they are (plain targets).
     pub fn identity(n: usize, extent: Option<(usize, usize)>) -> Self {
         MixPlan { ops: vec![MixOp::Keep; n], extent }
@@ -98,8 +107,19 @@ impl MixPlan {
     }
 
     /// The sample that sample `i` mixes with: `N − 1 − i` (itself for the middle of an odd batch).
+    ///
+    /// `i` must be a sample of the plan (`i < len()`): like slice indexing, it panics otherwise, naming
+    /// `i` and the plan's length. [`MixPlan::checked_partner`] returns `None` instead.
     pub fn partner(&self, i: usize) -> usize {
-        self.ops.len() - 1 - i
+        match self.checked_partner(i) {
+            Some(partner) => partner,
+            None => panic!("MixPlan::partner: sample {i} out of range for a plan of {} samples", self.len()),
+        }
+    }
+
+    /// The partner of sample `i` ([`MixPlan::partner`]), or `None` where `i >= len()`.
+    pub fn checked_partner(&self, i: usize) -> Option<usize> {
+        (i < self.len()).then(|| self.len() - 1 - i)
     }
 
     /// Per-sample label weights λ (1 for kept samples), in batch order.
@@ -117,9 +137,19 @@ impl MixPlan {
         self.ops.iter().any(|op| matches!(op, MixOp::CutMix { .. }))
     }
 
-    /// Checks the plan's own consistency (λ range, boxes inside the extent), so a hand-made plan can't drive
-    /// an executor out of bounds. [`Mixer`](crate::Mixer) calls it before running a plan it was given.
+    /// Checks the plan's own consistency (at most [`MixPlan::MAX_LEN`] samples, λ range, boxes inside an
+    /// extent of at most [`MixPlan::MAX_EXTENT`]), so a hand-made plan can't drive an executor out of
+    /// bounds. [`Mixer`](crate::Mixer) calls it before
+    /// running a plan it was given.
     pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.len() <= Self::MAX_LEN,
+            Error::InvalidPlan(format!(
+                "plan: got {} samples, expected at most MixPlan::MAX_LEN = {}",
+                self.len(),
+                Self::MAX_LEN
+            ))
+        );
         for (i, op) in self.ops.iter().enumerate() {
             let lam = op.lam();
             ensure!(
@@ -132,6 +162,13 @@ impl MixPlan {
                         "plan.ops[{i}]: a CutMix op in a plan without extent, expected extent Some((H, W))"
                     )));
                 };
+                ensure!(
+                    h <= Self::MAX_EXTENT && w <= Self::MAX_EXTENT,
+                    Error::InvalidPlan(format!(
+                        "plan.extent: got {h}x{w}, expected at most MixPlan::MAX_EXTENT = {} a side",
+                        Self::MAX_EXTENT
+                    ))
+                );
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
                     Error::InvalidPlan(format!(
@@ -238,7 +275,7 @@ impl PlanSampler {
         };
         let lam = match drawn {
             Some(lam) if !c.correct_lam => lam,
-            _ => 1.0 - bbox.area() as f64 / (h * w) as f64,
+            _ => 1.0 - bbox.area() as f64 / (h as f64 * w as f64),
         };
         if lam < 1.0 {
             MixOp::CutMix { bbox, lam }
@@ -293,4 +330,42 @@ fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, 
     let (y0, y1) = span(rng, h);
     let (x0, x1) = span(rng, w);
     CutBox { y0, y1, x0, x1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_is_total_for_inverted_and_huge_boxes() {
+        assert_eq!(CutBox { y0: 2, y1: 5, x0: 1, x1: 4 }.area(), 9);
+        assert_eq!(CutBox { y0: 5, y1: 2, x0: 1, x1: 4 }.area(), 0);
+        assert_eq!(CutBox { y0: 0, y1: 3, x0: 9, x1: 4 }.area(), 0);
+        assert_eq!(CutBox { y0: 0, y1: usize::MAX, x0: 0, x1: 2 }.area(), usize::MAX);
+    }
+
+    #[test]
+    fn partner_outside_the_plan_is_none_or_a_named_panic() {
+        let plan = MixPlan::identity(4, None);
+        assert_eq!((0..4).map(|i| plan.partner(i)).collect::<Vec<_>>(), [3, 2, 1, 0]);
+        assert_eq!(plan.checked_partner(3), Some(0));
+        assert_eq!(plan.checked_partner(4), None);
+        assert_eq!(MixPlan::identity(0, None).checked_partner(0), None);
+        let panic = std::panic::catch_unwind(|| plan.partner(7)).unwrap_err();
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert_eq!(message, "MixPlan::partner: sample 7 out of range for a plan of 4 samples");
+    }
+
+    fn with_box(extent: (usize, usize), bbox: CutBox) -> MixPlan {
+        let mut plan = MixPlan::identity(2, Some(extent));
+        plan.ops[0] = MixOp::CutMix { bbox, lam: 0.5 };
+        plan
+    }
+
+    #[test]
+    fn plans_past_the_limits_are_refused() {
+        let e = with_box((MixPlan::MAX_EXTENT + 1, 4), CutBox { y0: 0, y1: 1, x0: 0, x1: 1 }).validate().unwrap_err();
+        assert!(e.to_string().contains("MixPlan::MAX_EXTENT"), "{e}");
+        with_box((MixPlan::MAX_EXTENT, 4), CutBox { y0: 0, y1: MixPlan::MAX_EXTENT, x0: 0, x1: 4 }).validate().unwrap();
+    }
 }

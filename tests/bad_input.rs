@@ -234,3 +234,61 @@ fn soft_cross_entropy_checks_shapes() {
     let loss = tch_mixcut::soft_cross_entropy(&logits, &t).double_value(&[]);
     assert!((loss - 10f64.ln()).abs() < 1e-6, "{loss}");
 }
+
+/// `sample_plan(shape)` is refused as `InvalidArgument { shape }` naming the shape, with no randomness used.
+fn shape_err(config: MixConfig, shape: &[i64], words: &[&str]) {
+    let mut mixer = Mixer::new(config, 5).unwrap();
+    let before = mixer.rng_state();
+    let err = mixer.sample_plan(shape).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { argument: "shape", .. }), "{shape:?}: {err:?}");
+    let e = err.to_string();
+    assert!(e.starts_with("shape: got ") && e.contains(&format!("{shape:?}")), "{e}");
+    for w in words {
+        assert!(e.contains(w), "error {e:?} lacks {w:?}");
+    }
+    assert_eq!(mixer.rng_state(), before, "{shape:?}: a refused shape consumed randomness");
+}
+
+#[test]
+fn shapes_a_plan_cannot_be_sampled_for_are_refused_not_panics() {
+    let big = 1i64 << 40;
+    for config in [MixConfig::vit(10), MixConfig { cutmix_minmax: Some((0.2, 0.8)), ..MixConfig::vit(10) }] {
+        for shape in [&[4, 3, 0, 8][..], &[4, 3, 8, 0], &[4, 3, 0], &[4, 3, -5, 8], &[4, 0, 8, 8], &[0, 3, 8, 8]] {
+            shape_err(config.clone(), shape, &["every dim >= 1"]);
+        }
+        shape_err(config.clone(), &[], &["N >= 1"]);
+        shape_err(config.clone(), &[4, 3, big, big], &["elements in all"]);
+        shape_err(config.clone(), &[4, 3, 1 << 31, 8], &["MixPlan::MAX_EXTENT = 2147483647"]);
+        shape_err(config.clone(), &[4, 3, 8, 1 << 31], &["MixPlan::MAX_EXTENT"]);
+        shape_err(config.clone(), &[4, 3, 1 << 31], &["MixPlan::MAX_EXTENT"]);
+        shape_err(config.clone(), &[big, 3, 8, 8], &["N = 1099511627776", "MixPlan::MAX_LEN = 2147483647"]);
+        shape_err(config.clone(), &[i64::MAX, 1], &["MixPlan::MAX_LEN"]);
+        shape_err(config, &[i64::MAX, 2], &["elements in all"]);
+    }
+}
+
+#[test]
+fn shapes_at_the_limits_give_plans_that_validate() {
+    let side = tch_mixcut::MixPlan::MAX_EXTENT as i64;
+    let config = MixConfig { mode: tch_mixcut::MixMode::Elem, prob: 1.0, ..MixConfig::vit(10) };
+    let mut mixer = Mixer::new(config.clone(), 1).unwrap();
+    for shape in [&[2, 1, side, side][..], &[3, 2, side], &[4, 3, side, 1]] {
+        for _ in 0..20 {
+            let plan = mixer.sample_plan(shape).unwrap();
+            plan.validate().unwrap();
+            assert!(plan.lams().iter().all(|l| (0.0..=1.0).contains(l)), "{plan:?}");
+        }
+    }
+    let mut minmax = Mixer::new(MixConfig { cutmix_minmax: Some((0.2, 0.8)), ..config }, 1).unwrap();
+    minmax.sample_plan(&[2, 1, side, side]).unwrap().validate().unwrap();
+}
+
+#[test]
+fn batches_past_the_plan_limits_are_refused_before_anything_is_allocated() {
+    let x = images(&[1, 3, 2, 2], Kind::Float).expand([1 << 40, 3, 2, 2], false);
+    let y = Tensor::zeros([1], (Kind::Int64, Device::Cpu)).expand([1 << 40], false);
+    let mut mixer = Mixer::new(MixConfig::vit(10), 5).unwrap();
+    let err = mixer.apply(&x, &y).unwrap_err();
+    assert!(matches!(err, Error::InvalidImages(_)), "{err:?}");
+    assert!(err.to_string().contains("MixPlan::MAX_LEN"), "{err}");
+}
