@@ -10,7 +10,8 @@ use crate::config::{MixConfig, MixMode};
 
 /// A CutMix box in the last two image dimensions: rows `y0..y1`, columns `x0..x1` (half-open).
 ///
-/// For a sequence `[N, C, T]` the box is a segment: `y0 = 0, y1 = 1` and the columns are time steps.
+/// For a sequence `[N, C, T]` the box is a segment: `y0 = 0, y1 = 1` and the columns are time steps
+/// ([`MixPlan::validate`] holds every box in an extent of height 1 to those rows, unless it is empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CutBox {
     /// First row inside the box.
@@ -138,8 +139,8 @@ impl MixPlan {
     }
 
     /// Checks the plan's own consistency (at most [`MixPlan::MAX_LEN`] samples, λ range, boxes inside an
-    /// extent of at most [`MixPlan::MAX_EXTENT`]), so a hand-made plan can't drive an executor out of
-    /// bounds. [`Mixer`](crate::Mixer) calls it before
+    /// extent of at most [`MixPlan::MAX_EXTENT`], a segment's box on its one row), so a hand-made plan can't
+    /// drive an executor out of bounds or make executors disagree. [`Mixer`](crate::Mixer) calls it before
     /// running a plan it was given.
     pub fn validate(&self) -> Result<()> {
         ensure!(
@@ -173,6 +174,15 @@ impl MixPlan {
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
                     Error::InvalidPlan(format!(
                         "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                    ))
+                );
+                // In an extent of height 1 (a segment [N, C, T]) the reference masks only the columns at rank
+                // 3 while the fused executors test rows too: rows 0..0 with columns would paste on one only.
+                ensure!(
+                    h != 1 || bbox.x0 == bbox.x1 || (bbox.y0, bbox.y1) == (0, 1),
+                    Error::InvalidPlan(format!(
+                        "plan.ops[{i}].bbox: got {bbox:?} in an extent of height 1 (a segment of [N, C, T]), expected \
+                         rows y0 = 0, y1 = 1 (or an empty box, x0 == x1)"
                     ))
                 );
             }
@@ -360,6 +370,43 @@ mod tests {
         let mut plan = MixPlan::identity(2, Some(extent));
         plan.ops[0] = MixOp::CutMix { bbox, lam: 0.5 };
         plan
+    }
+
+    #[test]
+    fn a_segment_box_covers_its_one_row_or_nothing() {
+        let ok = |y0, y1, x0, x1| with_box((1, 6), CutBox { y0, y1, x0, x1 }).validate();
+        ok(0, 1, 1, 4).unwrap();
+        ok(0, 0, 3, 3).unwrap(); // empty: pastes nothing anywhere
+        ok(1, 1, 2, 2).unwrap();
+        for (y0, y1) in [(0, 0), (1, 1)] {
+            let e = ok(y0, y1, 1, 4).unwrap_err();
+            assert!(matches!(e, Error::InvalidPlan(_)), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.starts_with("plan.ops[0].bbox") && e.contains("y0 = 0, y1 = 1") && e.contains("[N, C, T]"),
+                "{e}"
+            );
+        }
+        // Taller extents keep empty row ranges: both executors test rows there.
+        with_box((3, 6), CutBox { y0: 1, y1: 1, x0: 1, x1: 4 }).validate().unwrap();
+    }
+
+    #[test]
+    fn sampled_segment_plans_validate() {
+        use rand::SeedableRng;
+        for config in [
+            MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 4) },
+            MixConfig { mode: MixMode::Elem, correct_lam: false, ..MixConfig::vit(4) },
+            MixConfig { mode: MixMode::Elem, cutmix_minmax: Some((0.2, 1.0)), ..MixConfig::cutmix(1.0, 4) },
+        ] {
+            let sampler = PlanSampler::new(&config).unwrap();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            for t in 1..=12 {
+                for _ in 0..20 {
+                    sampler.sample(&mut rng, 5, Some((1, t))).unwrap().validate().unwrap();
+                }
+            }
+        }
     }
 
     #[test]

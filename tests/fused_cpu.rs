@@ -237,3 +237,27 @@ fn no_driver_means_no_fused_cuda_path_and_no_panic() {
     assert!(matches!(e, Error::FusedUnavailable { device: tch::Device::Cuda(0), .. }), "{e:?}");
     eprintln!("why not: {e}");
 }
+
+#[test]
+fn a_segment_box_means_the_same_on_every_executor() {
+    let x = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([2, 1, 6]);
+    let y = Tensor::from_slice(&[0i64, 1]);
+    let with_rows = |y0, y1| {
+        let mut plan = MixPlan::identity(2, Some((1, 6)));
+        plan.ops[0] = MixOp::CutMix { bbox: CutBox { y0, y1, x0: 1, x1: 4 }, lam: 0.5 };
+        plan
+    };
+    for executor in [Executor::Reference, Executor::Fused] {
+        let mut m = Mixer::new(MixConfig::cutmix(1.0, 2), 0).unwrap().with_executor(executor);
+        // Rows 0..0 with columns: the reference used to paste the columns, the fused executors nothing.
+        for (y0, y1) in [(0, 0), (1, 1)] {
+            let e = m.apply_plan(&with_rows(y0, y1), &x, &y).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidPlan(_)) && e.to_string().contains("y0 = 0, y1 = 1"),
+                "{executor:?}: {e}"
+            );
+        }
+        let (mixed, _) = m.apply_plan(&with_rows(0, 1), &x, &y).unwrap();
+        assert_eq!(values(&mixed), [0., 7., 8., 9., 4., 5., 6., 7., 8., 9., 10., 11.], "{executor:?}");
+    }
+}
