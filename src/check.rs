@@ -167,6 +167,69 @@ pub(crate) fn in_place(images: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `labels` share no memory with `images`, which this call writes in place: the fused executors
+/// read the labels after the images' pass, the reference before it, so an alias would give targets that
+/// depend on the executor.
+pub(crate) fn labels_apart(labels: &Tensor, images: &Tensor) -> Result<()> {
+    ensure!(
+        !share_memory(labels, images),
+        Error::InvalidLabels(format!(
+            "got {:?} {:?} in memory the images span, expected labels of their own when the images are mixed in \
+             place (pass a copy, or mix out of place)",
+            labels.size(),
+            labels.f_kind()?
+        ))
+    );
+    Ok(())
+}
+
+/// Checks that segmentation `masks` share no memory with `images` when both are written in place.
+pub(crate) fn masks_apart(masks: &Tensor, images: &Tensor) -> Result<()> {
+    ensure!(
+        !share_memory(masks, images),
+        Error::argument(
+            "masks",
+            format!(
+                "got {:?} {:?} in memory the images span, expected masks of their own when both are mixed in place \
+                 (pass a copy, or mix out of place)",
+                masks.size(),
+                masks.f_kind()?
+            )
+        )
+    );
+    Ok(())
+}
+
+/// Whether the byte ranges two tensors' elements span on the same device intersect. Conservative: two
+/// views that interleave without sharing an element (even and odd columns) count as sharing.
+fn share_memory(a: &Tensor, b: &Tensor) -> bool {
+    match (byte_span(a), byte_span(b)) {
+        (Some((a0, a1)), Some((b0, b1))) => a.device() == b.device() && a0 < b1 && b0 < a1,
+        _ => false,
+    }
+}
+
+/// The bytes `[start, end)` a tensor's elements span (`None` for no elements), from its first element's
+/// address, sizes, strides and element size; a `view_dtype` alias spans the same bytes as its source.
+fn byte_span(t: &Tensor) -> Option<(usize, usize)> {
+    if !t.defined() || t.numel() == 0 {
+        return None;
+    }
+    let kind = t.f_kind().ok()?;
+    let elem = kind.elt_size_in_bytes() as i128;
+    let (mut low, mut high) = (0i128, 0i128); // offsets of the lowest and highest element, in elements
+    for (&size, &stride) in t.size().iter().zip(&t.stride()) {
+        let reach = stride as i128 * (size as i128 - 1);
+        if reach < 0 {
+            low += reach;
+        } else {
+            high += reach;
+        }
+    }
+    let first = t.data_ptr() as usize as i128;
+    Some(((first + low * elem) as usize, (first + (high + 1) * elem) as usize))
+}
+
 /// Whether two indices of a tensor of this shape and these strides address the same element: sorted by
 /// stride, each dim of more than one element must step past everything the smaller dims span.
 fn overlapping(shape: &[i64], stride: &[i64]) -> bool {

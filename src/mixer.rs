@@ -308,6 +308,7 @@ impl Mixer {
         let encoding = check::labels(call.labels, &batch, self.config.num_classes)?;
         if call.in_place {
             check::in_place(images)?;
+            check::labels_apart(call.labels, images)?;
         }
         let kind = self.choose(&batch, images, Some(call.labels), normalize.is_some())?;
         // An earlier launch of this mixer flagged bad labels: report it before touching anything.

@@ -292,3 +292,67 @@ fn batches_past_the_plan_limits_are_refused_before_anything_is_allocated() {
     assert!(matches!(err, Error::InvalidImages(_)), "{err:?}");
     assert!(err.to_string().contains("MixPlan::MAX_LEN"), "{err}");
 }
+
+/// A plan mixing every pair of `n` samples by Mixup.
+fn mixup_plan(n: usize, extent: Option<(usize, usize)>) -> tch_mixcut::MixPlan {
+    let mut plan = tch_mixcut::MixPlan::identity(n, extent);
+    for (i, op) in plan.ops.iter_mut().enumerate() {
+        if 2 * i + 1 != n {
+            *op = tch_mixcut::MixOp::Mixup { lam: 0.3 };
+        }
+    }
+    plan
+}
+
+/// `apply_plan_` and `apply_` refuse `labels` aliasing `images` on `executor`: `InvalidLabels` naming the
+/// images, nothing written, no randomness used.
+fn alias_refused(executor: tch_mixcut::Executor, config: &MixConfig, images: &Tensor, labels: &Tensor) {
+    let mut mixer = Mixer::new(config.clone(), 5).unwrap().with_executor(executor);
+    let (si, sl, state) = (snapshot(images), snapshot(labels), mixer.rng_state());
+    let mut inplace = images.shallow_clone();
+    let plan = mixup_plan(images.size()[0] as usize, None);
+    for err in
+        [mixer.apply_plan_(&plan, &mut inplace, labels).unwrap_err(), mixer.apply_(&mut inplace, labels).unwrap_err()]
+    {
+        assert!(matches!(err, Error::InvalidLabels(_)), "{executor:?}: {err:?}");
+        let e = err.to_string();
+        assert!(e.starts_with("labels: got") && e.contains("memory the images span") && e.contains("copy"), "{e}");
+    }
+    assert_eq!((snapshot(images), snapshot(labels)), (si, sl), "{executor:?}: changed after an error");
+    assert_eq!(mixer.rng_state(), state, "{executor:?}: a refused call consumed randomness");
+}
+
+#[test]
+fn labels_sharing_memory_with_images_mixed_in_place_are_refused() {
+    use tch_mixcut::Executor;
+    for executor in [Executor::Reference, Executor::Fused, Executor::Auto] {
+        // Soft labels that are the images themselves.
+        let x = images(&[6, 5], Kind::Float);
+        alias_refused(executor, &MixConfig::mixup(1.0, 5), &x, &x.shallow_clone());
+        // Class indices whose bytes the images reinterpret (view_dtype), and a narrow of the same storage.
+        let indices = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+        let x = indices.view_dtype(Kind::Float).view([6, 2]);
+        alias_refused(executor, &MixConfig::mixup(1.0, 6), &x, &indices);
+        let buf = images(&[6 * 5 + 3], Kind::Float);
+        let x = buf.narrow(0, 0, 30).view([6, 5]);
+        alias_refused(
+            executor,
+            &MixConfig::mixup(1.0, 4),
+            &x,
+            &buf.narrow(0, 29, 4).view([1, 4]).expand([6, 4], false),
+        );
+        // Disjoint parts of one buffer are fine, and mixing out of place may alias freely.
+        let buf = images(&[60], Kind::Float);
+        let (mut x, soft) =
+            (buf.narrow(0, 0, 30).view([6, 5]), buf.narrow(0, 30, 30).view([6, 5]).softmax(1, Kind::Float));
+        let soft_in_buf = buf.narrow(0, 30, 30).view([6, 5]);
+        soft_in_buf.shallow_clone().copy_(&soft);
+        let mut mixer = Mixer::new(MixConfig::mixup(1.0, 5), 5).unwrap().with_executor(executor);
+        let plan = mixup_plan(6, None);
+        let (want, want_t) = mixer.apply_plan(&plan, &x, &soft_in_buf).unwrap();
+        let got_t = mixer.apply_plan_(&plan, &mut x, &soft_in_buf).unwrap();
+        assert_eq!((values(&x), values(&got_t)), (values(&want), values(&want_t)), "{executor:?}");
+        let x = images(&[6, 5], Kind::Float);
+        let _ = mixer.apply_plan(&plan, &x, &x).unwrap();
+    }
+}

@@ -134,3 +134,20 @@ fn bad_masks_are_refused_with_nothing_written() {
     let e = Mixer::new(cutmix(), 0).unwrap().apply_plan_segmentation(&plan, &x, &m).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { argument: "masks", .. }), "{e:?}");
 }
+
+#[test]
+fn masks_sharing_memory_with_images_mixed_in_place_are_refused() {
+    let x = images(&[4, 1, 8, 8], Kind::Uint8);
+    for executor in [Executor::Reference, Executor::Fused, Executor::Auto] {
+        let mut mixer = Mixer::new(cutmix(), 3).unwrap().with_executor(executor);
+        let (sx, state) = (snapshot(&x), mixer.rng_state());
+        let (mut xi, mut mi) = (x.shallow_clone(), x.view([4, 8, 8]));
+        let e = mixer.apply_segmentation_(&mut xi, &mut mi).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { argument: "masks", .. }), "{executor:?}: {e:?}");
+        assert!(e.to_string().contains("memory the images span"), "{e}");
+        assert_eq!((snapshot(&x), mixer.rng_state()), (sx, state), "{executor:?}");
+    }
+    // Out of place the masks may alias the images: both are only read.
+    let (xo, mo) = Mixer::new(cutmix(), 3).unwrap().apply_segmentation(&x, &x.view([4, 8, 8])).unwrap();
+    assert_eq!(values(&xo.view([4, 8, 8])), values(&mo));
+}

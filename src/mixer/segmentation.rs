@@ -86,6 +86,7 @@ impl Mixer {
         }
         if in_place {
             check::in_place(images)?;
+            check::masks_apart(masks, images)?;
             check::in_place(masks).map_err(|e| match e {
                 Error::InvalidImages(message) => Error::argument("masks", message),
                 other => other,
