@@ -151,3 +151,25 @@ fn masks_sharing_memory_with_images_mixed_in_place_are_refused() {
     let (xo, mo) = Mixer::new(cutmix(), 3).unwrap().apply_segmentation(&x, &x.view([4, 8, 8])).unwrap();
     assert_eq!(values(&xo.view([4, 8, 8])), values(&mo));
 }
+
+#[test]
+fn masks_the_fused_executor_cannot_take_are_refused_by_name_before_drawing() {
+    let x = images(&[4, 3, 8, 8], Kind::Float);
+    let soft = || Tensor::rand([4, 2, 8, 8], (Kind::Float, Device::Cpu));
+    let cases = [
+        ("transposed", soft().transpose(2, 3), "strides"),
+        ("expanded", Tensor::rand([1, 2, 8, 8], (Kind::Float, Device::Cpu)).expand([4, 2, 8, 8], false), "strides"),
+        ("requiring grad", soft().set_requires_grad(true), "requires grad"),
+    ];
+    for (what, masks, word) in cases {
+        let mut mixer = Mixer::new(MixConfig::vit(5), 3).unwrap().with_executor(Executor::Fused);
+        let state = mixer.rng_state();
+        let e = mixer.apply_segmentation(&x, &masks).unwrap_err();
+        assert!(matches!(e, Error::FusedUnsupported { argument: "masks", .. }), "{what}: {e:?}");
+        assert!(e.to_string().starts_with("masks: got") && e.to_string().contains(word), "{what}: {e}");
+        assert_eq!(mixer.rng_state(), state, "{what}: a refused call consumed randomness");
+        // Auto takes the reference for such masks.
+        let (_, mixed) = Mixer::new(MixConfig::vit(5), 3).unwrap().apply_segmentation(&x, &masks).unwrap();
+        assert_eq!(mixed.size(), [4, 2, 8, 8], "{what}");
+    }
+}
