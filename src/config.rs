@@ -1,6 +1,6 @@
 //! Mixing options (timm's `Mixup` options, same names and meanings), presets and validation.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 
 /// How often a new mixing draw (λ, Mixup-or-CutMix, box) is made, as timm's `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +131,7 @@ impl MixConfig {
     /// expected. [`Mixer::new`](crate::Mixer::new) calls it.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, value: f64, expected: &str| {
-            Error::config(field, format!("got {value}, expected {expected}"))
+            Error::config(field, format!("got {}, expected {expected}", number(value)))
         };
         for (field, v) in [
             ("mixup_alpha", self.mixup_alpha),
@@ -166,7 +166,10 @@ impl MixConfig {
         if let Some((lo, hi)) = self.cutmix_minmax {
             ensure!(
                 lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0,
-                Error::config("cutmix_minmax", format!("got ({lo}, {hi}), expected finite 0 < lo <= hi <= 1"))
+                Error::config(
+                    "cutmix_minmax",
+                    format!("got ({}, {}), expected finite 0 < lo <= hi <= 1", number(lo), number(hi))
+                )
             );
         }
         ensure!(

@@ -130,6 +130,16 @@ impl Error {
     }
 }
 
+/// A number for a message: as Rust prints it (the shortest form that reads back the same value) where
+/// that is short, in exponent form (`-1e-300`, `2.5e20`) where it would run to many digits.
+pub(crate) fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e16).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// `ensure!(condition, error)`: returns `Err(error)` from the enclosing function when `condition` is false.
 macro_rules! ensure {
     ($cond:expr, $err:expr $(,)?) => {
@@ -151,6 +161,26 @@ mod tests {
         assert_traits::<Error>();
         let e: anyhow::Error = Error::InvalidImages("got x, expected y".into()).into();
         assert_eq!(e.to_string(), "images: got x, expected y");
+    }
+
+    #[test]
+    fn numbers_in_messages_stay_short_and_read_back_the_same() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (-0.1, "-0.1"),
+            (2.0, "2"),
+            (0.0, "0"),
+            (1e-4, "0.0001"),
+            (-1e-300, "-1e-300"),
+            (1.2345e-7, "1.2345e-7"),
+            (2.5e20, "2.5e20"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+        ] {
+            assert_eq!(number(v), want);
+            assert!(v.is_nan() || number(v).parse::<f64>().unwrap() == v, "{v}");
+        }
     }
 
     #[test]

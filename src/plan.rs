@@ -2,7 +2,7 @@
 //!
 //! A plan is plain data (no tensors): sample it, log it, draw it, test it, then hand it to any executor.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 use rand::{Rng, RngExt};
 use rand_distr::{Beta, Distribution};
 
@@ -155,7 +155,7 @@ impl MixPlan {
             let lam = op.lam();
             ensure!(
                 (0.0..=1.0).contains(&lam),
-                Error::InvalidPlan(format!("plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]"))
+                Error::InvalidPlan(format!("plan.ops[{i}] lam: got {}, expected a value in [0, 1]", number(lam)))
             );
             if let MixOp::CutMix { bbox, .. } = *op {
                 let Some((h, w)) = self.extent else {
@@ -206,7 +206,7 @@ impl PlanSampler {
             if a > 0.0 {
                 Ok(Some(
                     Beta::new(a, a)
-                        .map_err(|e| Error::config(name, format!("got {a}, Beta({a}, {a}) refused: {e}")))?,
+                        .map_err(|e| Error::config(name, format!("got {0}, Beta({0}, {0}) refused: {e}", number(a))))?,
                 ))
             } else {
                 Ok(None)

@@ -356,3 +356,20 @@ fn labels_sharing_memory_with_images_mixed_in_place_are_refused() {
         let _ = mixer.apply_plan(&plan, &x, &x).unwrap();
     }
 }
+
+#[test]
+fn tiny_and_huge_values_print_short_in_messages() {
+    let base = MixConfig::vit(10);
+    for (config, field, value) in [
+        (MixConfig { label_smoothing: -1e-300, ..base.clone() }, "label_smoothing", "-1e-300"),
+        (MixConfig { prob: 2.5e20, ..base.clone() }, "prob", "2.5e20"),
+        (MixConfig { cutmix_minmax: Some((-1e-320, 0.5)), ..base.clone() }, "cutmix_minmax", "(-1e-320, 0.5)"),
+    ] {
+        config_err(config.clone(), field, &[value]);
+        let e = Mixer::new(config, 0).unwrap_err().to_string();
+        assert!(e.len() < 100, "{} characters: {e}", e.len());
+    }
+    let mut plan = tch_mixcut::MixPlan::identity(2, None);
+    plan.ops[0] = tch_mixcut::MixOp::Mixup { lam: -1e-300 };
+    assert_eq!(plan.validate().unwrap_err().to_string(), "plan.ops[0] lam: got -1e-300, expected a value in [0, 1]");
+}
