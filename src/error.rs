@@ -91,6 +91,29 @@ pub enum Error {
     },
 }
 
+/// For `?` in a function returning tch's `Result<_, TchError>`: an [`Error::Torch`] gives back libtorch's
+/// own error; any other becomes `TchError::Io` of kind `Other` wrapping this error (tch has no variant for a
+/// foreign error; that one prints the message unchanged, and `get_ref()` downcasts back to [`Error`]).
+///
+/// ```
+/// use tch::{Device, Kind, TchError, Tensor};
+/// use tch_mixcut::{MixConfig, Mixer};
+/// fn mixed(images: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
+///     let (images, _targets) = Mixer::new(MixConfig::mixup(0.2, 10), 0)?.apply(images, labels)?;
+///     Ok(images)
+/// }
+/// let err = mixed(&Tensor::zeros([4], (Kind::Float, Device::Cpu)), &Tensor::zeros([4], (Kind::Int64, Device::Cpu)));
+/// assert!(err.unwrap_err().to_string().starts_with("images: got shape [4]"));
+/// ```
+impl From<Error> for tch::TchError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Torch(torch) => torch,
+            other => tch::TchError::Io(std::io::Error::other(other)),
+        }
+    }
+}
+
 /// `std::result::Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -181,6 +204,21 @@ mod tests {
             assert_eq!(number(v), want);
             assert!(v.is_nan() || number(v).parse::<f64>().unwrap() == v, "{v}");
         }
+    }
+
+    #[test]
+    fn question_mark_converts_into_tch_errors_and_back() {
+        fn tch_style(e: Error) -> std::result::Result<(), tch::TchError> {
+            Err(e)?;
+            Ok(())
+        }
+        let err = tch_style(Error::argument("shape", "got [0], expected [N, ...] with N >= 1")).unwrap_err();
+        assert_eq!(err.to_string(), "shape: got [0], expected [N, ...] with N >= 1");
+        let tch::TchError::Io(io) = &err else { panic!("{err:?}") };
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert!(matches!(inner, Some(Error::InvalidArgument { argument: "shape", .. })), "{err:?}");
+        let torch = tch_style(Error::Torch(tch::TchError::Torch("shape mismatch".into()))).unwrap_err();
+        assert!(matches!(&torch, tch::TchError::Torch(m) if m == "shape mismatch"), "{torch:?}");
     }
 
     #[test]
