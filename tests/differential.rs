@@ -206,7 +206,7 @@ fn hand_plan(rng: &mut Rng, n: usize, extent: Option<(usize, usize)>) -> MixPlan
         plan.ops[i] = match (rng.range(0, 3), extent) {
             (0, _) | (_, None) => MixOp::Mixup { lam: rng.pick(&[1.5, -0.25, f64::NAN]) },
             (1, Some((h, w))) => MixOp::CutMix { bbox: CutBox { y0: 0, y1: h, x0: w, x1: w + 1 }, lam: 0.5 },
-            (2, Some((h, w))) if h == 1 => MixOp::CutMix { bbox: CutBox { y0: 0, y1: 0, x0: 0, x1: w }, lam: 0.5 },
+            (2, Some((1, w))) => MixOp::CutMix { bbox: CutBox { y0: 0, y1: 0, x0: 0, x1: w }, lam: 0.5 },
             (_, Some((h, w))) => MixOp::CutMix { bbox: CutBox { y0: h, y1: 0, x0: 0, x1: w }, lam: 0.5 },
         };
     }
