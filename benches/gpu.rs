@@ -1,6 +1,6 @@
 //! The GPU kit's benchmark: criterion cases on cuda:0 (a copy of the same bytes as the bandwidth ceiling;
 //! the fused executor's in-place Mixup in batch, pair and elem mode and CutMix at 256×3×224×224 in f32,
-//! bf16 and u8; 128×3×32×32 end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC
+//! bf16 and u8, and out of place beside ResizeMix and FMix moving the same area; 128×3×32×32 end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC
 //! uint8 to channels-last bf16 and f32 and to NCHW bf16 beside the torch op chain it replaces), then a
 //! measurement showing that no call synchronises and the host's cost of a small call.
 //!
@@ -16,7 +16,7 @@ use tch::{Device, Kind, Tensor};
 use tch_mixcut::{Executor, InputLayout, MixConfig, MixMode, Mixer, Normalize};
 
 mod common;
-use common::box_plan;
+use common::{box_plan, fmix_plan, resize_plan};
 
 const DEV: Device = Device::Cuda(0);
 
@@ -65,6 +65,16 @@ fn imagenet(c: &mut Criterion) {
         group.bench_function(id, |b| {
             b.iter_custom(|n| timed(n, || drop(m.planned(&plan).apply_(&mut y, &labels).unwrap())))
         });
+        // The mix family beside CutMix, the same area moved, out of place (a pipeline's usual call).
+        for (id, plan) in [
+            ("cutmix_half_area/batch/out_of_place", box_plan(256, (224, 224), 0.5)),
+            ("resizemix_half_area/batch/out_of_place", resize_plan(256, (224, 224), 0.5)),
+            ("fmix_half_area/batch/out_of_place", fmix_plan(256, (224, 224), 0.5)),
+        ] {
+            group.bench_function(BenchmarkId::new(id, "fused"), |b| {
+                b.iter_custom(|n| timed(n, || drop(m.planned(&plan).apply(&x, &labels).unwrap())))
+            });
+        }
         if kind == Kind::Float {
             let mut m = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Reference);
             let id = BenchmarkId::new("mixup/batch/in_place", "reference");

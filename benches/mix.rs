@@ -17,7 +17,7 @@ use tch_mixcut::testing::with_cpu_isa;
 use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixPlan, Mixer};
 
 mod common;
-use common::{box_plan, centred_box};
+use common::{box_plan, centred_box, fmix_plan, resize_plan};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -212,7 +212,31 @@ fn imagenet_224(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, imagenet_112, cifar, imagenet_224);
+/// The mix family beside CutMix moving the same area (half of each image), out of place and in place, at
+/// 256×3×112×112 in f32 and u8. FMix's cases include computing its masks (tch's FFT, per call).
+fn family(c: &mut Criterion) {
+    let shape = [256i64, 3, 112, 112];
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    for (name, kind) in [("f32", Kind::Float), ("u8", Kind::Uint8)] {
+        let mut group = group(c, format!("cpu/family/256x3x112x112/{name}"));
+        let x = batch(&shape, kind);
+        copy_case(&mut group, &x);
+        for (op, plan) in [
+            ("cutmix", box_plan(256, (112, 112), 0.5)),
+            ("resizemix", resize_plan(256, (112, 112), 0.5)),
+            ("fmix", fmix_plan(256, (112, 112), 0.5)),
+        ] {
+            let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+            let id = BenchmarkId::new(format!("{op}_half_area/batch/out_of_place"), "fused");
+            group.bench_function(id, |b| b.iter(|| drop(mixer.planned(&plan).apply(&x, &labels).unwrap())));
+            let id = format!("{op}_half_area/batch/in_place");
+            in_place(&mut group, &id, &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, imagenet_112, cifar, imagenet_224, family);
 
 /// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
 /// counts each apart).

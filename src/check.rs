@@ -7,6 +7,7 @@ use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
 use crate::job::{BatchSpec, Labels, Layout, NormJob};
 use crate::normalize::Normalize;
+use crate::plan::MixPlan;
 
 fn is_float(kind: Kind) -> bool {
     matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double)
@@ -33,6 +34,9 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     ensure!(n >= 1, bad(format!("got an empty batch (shape {shape:?}), expected N >= 1")));
     let sample_numel: usize = shape[1..].iter().product::<i64>() as usize;
     ensure!(sample_numel >= 1, bad(format!("got shape {shape:?} with empty samples, expected every dim >= 1")));
+    if let Some(why) = past_plan_limits(&shape) {
+        return Err(bad(format!("got shape {shape:?} {why}")));
+    }
     let extent = extent(&shape);
     ensure!(
         !cutmix || extent.is_some(),
@@ -40,6 +44,35 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     );
     let channels = if extent.is_some() { shape[1] as usize } else { 1 };
     Ok(BatchSpec { n, dtype, device: images.device(), layout: layout(images), extent, channels, sample_numel })
+}
+
+/// Checks a batch shape `[N, ...]` before a plan is sampled for it (every dim at least 1, an element count
+/// that fits in i64, N and the box extent within [`MixPlan`]'s limits); returns N and the box extent.
+pub(crate) fn shape(shape: &[i64]) -> Result<(usize, Option<(usize, usize)>)> {
+    let bad = |expected: String| Error::argument("shape", format!("got {shape:?}, expected {expected}"));
+    ensure!(!shape.is_empty(), bad("[N, ...] with N >= 1".into()));
+    ensure!(shape.iter().all(|&d| d >= 1), bad("every dim >= 1 ([N, ...] with N >= 1 and non-empty samples)".into()));
+    ensure!(
+        shape.iter().try_fold(1i64, |count, &d| count.checked_mul(d)).is_some(),
+        bad(format!("at most {} elements in all", i64::MAX))
+    );
+    if let Some(why) = past_plan_limits(shape) {
+        return Err(Error::argument("shape", format!("got {shape:?} {why}")));
+    }
+    Ok((shape[0] as usize, extent(shape)))
+}
+
+/// Why a shape of positive dims is past what a plan holds ([`MixPlan::MAX_LEN`] samples, boxes in at most
+/// [`MixPlan::MAX_EXTENT`] rows and columns), as "with …, expected …"; `None` where it is within.
+fn past_plan_limits(shape: &[i64]) -> Option<String> {
+    let n = shape[0] as u64;
+    if n > MixPlan::MAX_LEN as u64 {
+        return Some(format!("with N = {n}, expected at most MixPlan::MAX_LEN = {} samples", MixPlan::MAX_LEN));
+    }
+    let (h, w) = extent(shape)?;
+    (h.max(w) > MixPlan::MAX_EXTENT).then(|| {
+        format!("with a box extent of {h}x{w}, expected at most MixPlan::MAX_EXTENT = {} a side", MixPlan::MAX_EXTENT)
+    })
 }
 
 /// The `(height, width)` CutMix boxes live in: `(H, W)` for `[N, C, H, W]`, `(1, T)` for `[N, C, T]`.
@@ -132,6 +165,69 @@ pub(crate) fn in_place(images: &Tensor) -> Result<()> {
         ))
     );
     Ok(())
+}
+
+/// Checks that `labels` share no memory with `images`, which this call writes in place: the fused executors
+/// read the labels after the images' pass, the reference before it, so an alias would give targets that
+/// depend on the executor.
+pub(crate) fn labels_apart(labels: &Tensor, images: &Tensor) -> Result<()> {
+    ensure!(
+        !share_memory(labels, images),
+        Error::InvalidLabels(format!(
+            "got {:?} {:?} in memory the images span, expected labels of their own when the images are mixed in \
+             place (pass a copy, or mix out of place)",
+            labels.size(),
+            labels.f_kind()?
+        ))
+    );
+    Ok(())
+}
+
+/// Checks that segmentation `masks` share no memory with `images` when both are written in place.
+pub(crate) fn masks_apart(masks: &Tensor, images: &Tensor) -> Result<()> {
+    ensure!(
+        !share_memory(masks, images),
+        Error::argument(
+            "masks",
+            format!(
+                "got {:?} {:?} in memory the images span, expected masks of their own when both are mixed in place \
+                 (pass a copy, or mix out of place)",
+                masks.size(),
+                masks.f_kind()?
+            )
+        )
+    );
+    Ok(())
+}
+
+/// Whether the byte ranges two tensors' elements span on the same device intersect. Conservative: two
+/// views that interleave without sharing an element (even and odd columns) count as sharing.
+fn share_memory(a: &Tensor, b: &Tensor) -> bool {
+    match (byte_span(a), byte_span(b)) {
+        (Some((a0, a1)), Some((b0, b1))) => a.device() == b.device() && a0 < b1 && b0 < a1,
+        _ => false,
+    }
+}
+
+/// The bytes `[start, end)` a tensor's elements span (`None` for no elements), from its first element's
+/// address, sizes, strides and element size; a `view_dtype` alias spans the same bytes as its source.
+fn byte_span(t: &Tensor) -> Option<(usize, usize)> {
+    if !t.defined() || t.numel() == 0 {
+        return None;
+    }
+    let kind = t.f_kind().ok()?;
+    let elem = kind.elt_size_in_bytes() as i128;
+    let (mut low, mut high) = (0i128, 0i128); // offsets of the lowest and highest element, in elements
+    for (&size, &stride) in t.size().iter().zip(&t.stride()) {
+        let reach = stride as i128 * (size as i128 - 1);
+        if reach < 0 {
+            low += reach;
+        } else {
+            high += reach;
+        }
+    }
+    let first = t.data_ptr() as usize as i128;
+    Some(((first + low * elem) as usize, (first + (high + 1) * elem) as usize))
 }
 
 /// Whether two indices of a tensor of this shape and these strides address the same element: sorted by

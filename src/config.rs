@@ -1,6 +1,6 @@
 //! Mixing options (timm's `Mixup` options, same names and meanings), presets and validation.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 
 /// How often a new mixing draw (λ, Mixup-or-CutMix, box) is made, as timm's `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,7 +177,7 @@ impl MixConfig {
     /// expected. [`Mixer::new`](crate::Mixer::new) calls it.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &'static str, value: f64, expected: &str| {
-            Error::config(field, format!("got {value}, expected {expected}"))
+            Error::config(field, format!("got {}, expected {expected}", number(value)))
         };
         for (field, v) in [
             ("mixup_alpha", self.mixup_alpha),
@@ -212,7 +212,10 @@ impl MixConfig {
         if let Some((lo, hi)) = self.cutmix_minmax {
             ensure!(
                 lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi && hi <= 1.0,
-                Error::config("cutmix_minmax", format!("got ({lo}, {hi}), expected finite 0 < lo <= hi <= 1"))
+                Error::config(
+                    "cutmix_minmax",
+                    format!("got ({}, {}), expected finite 0 < lo <= hi <= 1", number(lo), number(hi))
+                )
             );
         }
         self.validate_paste()?;
@@ -238,7 +241,11 @@ impl MixConfig {
                     lam_min.is_finite() && lam_max.is_finite() && 0.0 < lam_min && lam_min <= lam_max && lam_max <= 1.0,
                     Error::config(
                         "paste",
-                        format!("got ResizeMix lam_min {lam_min:e}, lam_max {lam_max:e}, expected finite 0 < lam_min <= lam_max <= 1")
+                        format!(
+                            "got ResizeMix lam_min {}, lam_max {}, expected finite 0 < lam_min <= lam_max <= 1",
+                            number(lam_min),
+                            number(lam_max)
+                        )
                     )
                 );
                 self.no_minmax("ResizeMix")
@@ -248,7 +255,7 @@ impl MixConfig {
                     decay_power.is_finite() && decay_power > 0.0,
                     Error::config(
                         "paste",
-                        format!("got FMix decay_power {decay_power:e}, expected a finite value > 0")
+                        format!("got FMix decay_power {}, expected a finite value > 0", number(decay_power))
                     )
                 );
                 self.no_minmax("FMix")

@@ -91,6 +91,29 @@ pub enum Error {
     },
 }
 
+/// For `?` in a function returning tch's `Result<_, TchError>`: an [`Error::Torch`] gives back libtorch's
+/// own error; any other becomes `TchError::Io` of kind `Other` wrapping this error (tch has no variant for a
+/// foreign error; that one prints the message unchanged, and `get_ref()` downcasts back to [`Error`]).
+///
+/// ```
+/// use tch::{Device, Kind, TchError, Tensor};
+/// use tch_mixcut::{MixConfig, Mixer};
+/// fn mixed(images: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
+///     let (images, _targets) = Mixer::new(MixConfig::mixup(0.2, 10), 0)?.apply(images, labels)?;
+///     Ok(images)
+/// }
+/// let err = mixed(&Tensor::zeros([4], (Kind::Float, Device::Cpu)), &Tensor::zeros([4], (Kind::Int64, Device::Cpu)));
+/// assert!(err.unwrap_err().to_string().starts_with("images: got shape [4]"));
+/// ```
+impl From<Error> for tch::TchError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Torch(torch) => torch,
+            other => tch::TchError::Io(std::io::Error::other(other)),
+        }
+    }
+}
+
 /// `std::result::Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -130,6 +153,16 @@ impl Error {
     }
 }
 
+/// A number for a message: as Rust prints it (the shortest form that reads back the same value) where
+/// that is short, in exponent form (`-1e-300`, `2.5e20`) where it would run to many digits.
+pub(crate) fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e16).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// `ensure!(condition, error)`: returns `Err(error)` from the enclosing function when `condition` is false.
 macro_rules! ensure {
     ($cond:expr, $err:expr $(,)?) => {
@@ -151,6 +184,41 @@ mod tests {
         assert_traits::<Error>();
         let e: anyhow::Error = Error::InvalidImages("got x, expected y".into()).into();
         assert_eq!(e.to_string(), "images: got x, expected y");
+    }
+
+    #[test]
+    fn numbers_in_messages_stay_short_and_read_back_the_same() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (-0.1, "-0.1"),
+            (2.0, "2"),
+            (0.0, "0"),
+            (1e-4, "0.0001"),
+            (-1e-300, "-1e-300"),
+            (1.2345e-7, "1.2345e-7"),
+            (2.5e20, "2.5e20"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+        ] {
+            assert_eq!(number(v), want);
+            assert!(v.is_nan() || number(v).parse::<f64>().unwrap() == v, "{v}");
+        }
+    }
+
+    #[test]
+    fn question_mark_converts_into_tch_errors_and_back() {
+        fn tch_style(e: Error) -> std::result::Result<(), tch::TchError> {
+            Err(e)?;
+            Ok(())
+        }
+        let err = tch_style(Error::argument("shape", "got [0], expected [N, ...] with N >= 1")).unwrap_err();
+        assert_eq!(err.to_string(), "shape: got [0], expected [N, ...] with N >= 1");
+        let tch::TchError::Io(io) = &err else { panic!("{err:?}") };
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert!(matches!(inner, Some(Error::InvalidArgument { argument: "shape", .. })), "{err:?}");
+        let torch = tch_style(Error::Torch(tch::TchError::Torch("shape mismatch".into()))).unwrap_err();
+        assert!(matches!(&torch, tch::TchError::Torch(m) if m == "shape mismatch"), "{torch:?}");
     }
 
     #[test]

@@ -54,6 +54,29 @@
 //! timm's label smoothing) or soft targets `[N, num_classes]` of any float dtype (used as given, without
 //! further smoothing). Targets come back float32 `[N, num_classes]` on the images' device.
 
+//!
+//! ## Limits
+//!
+//! What a call refuses, or does not promise, by design:
+//!
+//! - **Sizes.** A batch holds at most [`MixPlan::MAX_LEN`] (2^31 − 1) samples, and CutMix boxes live in at
+//!   most [`MixPlan::MAX_EXTENT`] (2^31 − 1) rows and columns; [`Mixer::sample_plan`] also refuses shapes
+//!   with a dim below 1 or more than `i64::MAX` elements. The fused executors take samples of fewer than
+//!   2^31 elements, fewer than 2^31 classes and, in the normalising pass, at most 16 channels: beyond,
+//!   [`Executor::Auto`] runs the reference and [`Executor::Fused`] refuses.
+//! - **Memory shared with the images, in place.** `labels` (and segmentation `masks`) may not share memory
+//!   with images mixed in place, since the executors would read them at different times: such a call is
+//!   refused. The check compares the byte ranges the tensors span, so two views that interleave without
+//!   sharing an element are refused too. Out of place, inputs may alias freely.
+//! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
+//!   in its columns ([`MixPlan::validate`]).
+//! - **NaN bits.** Every executor agrees bit for bit, NaNs included, on the CPU: a blend's NaN is the one
+//!   quiet NaN (`0x7fc00000`; f16 `0x7e00`, bf16 `0x7fc0`). On CUDA a blend's NaN is the GPU's own, and its
+//!   bits are not compared.
+//! - **Helpers.** [`MixPlan::partner`] panics for a sample outside the plan, as slice indexing does
+//!   ([`MixPlan::checked_partner`] returns `None`). An unknown `TCH_MIXCUT_CPU_ISA` value is ignored with a
+//!   warning through the [`log`](https://docs.rs/log) crate.
+
 #![warn(missing_docs)]
 
 mod check;

@@ -2,7 +2,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 
 /// Batch-mean cross-entropy of `logits [N, C]` against soft `targets [N, C]`:
 /// `mean_i( −Σ_c targets[i,c] · log_softmax(logits)[i,c] )`, computed in float32.
@@ -81,7 +81,7 @@ pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOpti
     let ts = targets.size();
     ensure!(
         options.smoothing.is_finite() && (0.0..1.0).contains(&options.smoothing),
-        Error::argument("smoothing", format!("got {}, expected a value in [0, 1)", options.smoothing))
+        Error::argument("smoothing", format!("got {}, expected a value in [0, 1)", number(options.smoothing)))
     );
     let kind = logits.f_kind()?;
     let mut target = if ts == shape {
@@ -102,7 +102,10 @@ pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOpti
         )?
     };
     if let Some(t) = options.target_threshold {
-        ensure!(t.is_finite(), Error::argument("target_threshold", format!("got {t}, expected a finite number")));
+        ensure!(
+            t.is_finite(),
+            Error::argument("target_threshold", format!("got {}, expected a finite number", number(t)))
+        );
         target = target.f_gt(t)?.f_to_kind(kind)?;
     }
     let loss =

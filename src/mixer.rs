@@ -177,13 +177,12 @@ impl Mixer {
 
     /// Samples the plan for a batch of this shape (`[N, ...]`), advancing the random stream.
     ///
-    /// When mixing is off the plan is the identity and no randomness is used.
+    /// When mixing is off the plan is the identity and no randomness is used. A shape with a dim below 1,
+    /// more than `i64::MAX` elements, or past [`MixPlan::MAX_LEN`] or [`MixPlan::MAX_EXTENT`] is an
+    /// [`Error::InvalidArgument`] naming `shape`, with no randomness used.
     pub fn sample_plan(&mut self, shape: &[i64]) -> Result<MixPlan> {
-        ensure!(
-            !shape.is_empty() && shape[0] >= 1,
-            Error::argument("shape", format!("got {shape:?}, expected [N, ...] with N >= 1"))
-        );
-        self.draw(shape[0] as usize, check::extent(shape))
+        let (n, extent) = check::shape(shape)?;
+        self.draw(n, extent)
     }
 
     /// A plan for `n` samples with boxes in `extent`: the identity when mixing is off (no randomness used).
@@ -287,6 +286,7 @@ impl Mixer {
         let encoding = check::labels(call.labels, &batch, self.config.num_classes)?;
         if call.in_place {
             check::in_place(images)?;
+            check::labels_apart(call.labels, images)?;
         }
         let kind = self.choose(&batch, images, Some(call.labels), normalize.is_some())?;
         // An earlier launch of this mixer flagged bad labels: report it before touching anything.

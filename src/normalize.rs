@@ -4,7 +4,7 @@
 use tch::{Kind, Tensor};
 
 use crate::dtype::Dtype;
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 
 /// How the uint8 input batch is laid out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -88,10 +88,16 @@ impl Normalize {
             );
         }
         if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
-            return Err(Error::argument("mean", format!("got {m} in {:?}, expected finite values", self.mean)));
+            return Err(Error::argument(
+                "mean",
+                format!("got {} in {:?}, expected finite values", number(*m), self.mean),
+            ));
         }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::argument("std", format!("got {s} in {:?}, expected finite values > 0", self.std)));
+            return Err(Error::argument(
+                "std",
+                format!("got {} in {:?}, expected finite values > 0", number(*s), self.std),
+            ));
         }
         Ok(out)
     }

@@ -2,7 +2,7 @@
 //!
 //! A plan is plain data (no tensors): sample it, log it, draw it, test it, then hand it to any executor.
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 use rand::{Rng, RngExt};
 use rand_distr::{Beta, Distribution};
 
@@ -10,7 +10,8 @@ use crate::config::{MixConfig, MixMode, Paste};
 
 /// A CutMix box in the last two image dimensions: rows `y0..y1`, columns `x0..x1` (half-open).
 ///
-/// For a sequence `[N, C, T]` the box is a segment: `y0 = 0, y1 = 1` and the columns are time steps.
+/// For a sequence `[N, C, T]` the box is a segment: `y0 = 0, y1 = 1` and the columns are time steps
+/// ([`MixPlan::validate`] holds every box in an extent of height 1 to those rows, unless it is empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CutBox {
     /// First row inside the box.
@@ -24,9 +25,10 @@ pub struct CutBox {
 }
 
 impl CutBox {
-    /// Number of positions inside the box.
+    /// Number of positions inside the box: 0 for an empty or inverted one (`y1 <= y0` or `x1 <= x0`),
+    /// and `usize::MAX` where the product would not fit (boxes of a valid plan never come near).
     pub fn area(&self) -> usize {
-        (self.y1 - self.y0) * (self.x1 - self.x0)
+        self.y1.saturating_sub(self.y0).saturating_mul(self.x1.saturating_sub(self.x0))
     }
 
     /// Whether row `y`, column `x` lies inside the box.
@@ -140,6 +142,14 @@ pub struct MixPlan {
 }
 
 impl MixPlan {
+    /// The most samples a plan may hold (2^31 − 1): the fused executors index samples with 32-bit
+    /// integers. [`Mixer::sample_plan`](crate::Mixer::sample_plan) and every apply refuse larger batches.
+    pub const MAX_LEN: usize = i32::MAX as usize;
+
+    /// The largest height or width (sequence length) a box may live in (2^31 − 1): boxes reach the
+    /// kernels as 32-bit integers.
+    pub const MAX_EXTENT: usize = i32::MAX as usize;
+
     /// A plan that leaves all `n` samples as they are (plain targets).
     pub fn identity(n: usize, extent: Option<(usize, usize)>) -> Self {
         MixPlan { ops: vec![MixOp::Keep; n], extent }
@@ -156,8 +166,19 @@ impl MixPlan {
     }
 
     /// The sample that sample `i` mixes with: `N − 1 − i` (itself for the middle of an odd batch).
+    ///
+    /// `i` must be a sample of the plan (`i < len()`): like slice indexing, it panics otherwise, naming
+    /// `i` and the plan's length. [`MixPlan::checked_partner`] returns `None` instead.
     pub fn partner(&self, i: usize) -> usize {
-        self.ops.len() - 1 - i
+        match self.checked_partner(i) {
+            Some(partner) => partner,
+            None => panic!("MixPlan::partner: sample {i} out of range for a plan of {} samples", self.len()),
+        }
+    }
+
+    /// The partner of sample `i` ([`MixPlan::partner`]), or `None` where `i >= len()`.
+    pub fn checked_partner(&self, i: usize) -> Option<usize> {
+        (i < self.len()).then(|| self.len() - 1 - i)
     }
 
     /// Per-sample label weights λ (1 for kept samples), in batch order.
@@ -181,14 +202,24 @@ impl MixPlan {
         self.ops.iter().any(MixOp::pastes)
     }
 
-    /// Checks the plan's own consistency (λ range, boxes inside the extent), so a hand-made plan can't drive
-    /// an executor out of bounds. [`Mixer`](crate::Mixer) calls it before running a plan it was given.
+    /// Checks the plan's own consistency (at most [`MixPlan::MAX_LEN`] samples, λ range, boxes inside an
+    /// extent of at most [`MixPlan::MAX_EXTENT`], a segment's box on its one row), so a hand-made plan can't
+    /// drive an executor out of bounds or make executors disagree. [`Mixer`](crate::Mixer) calls it before
+    /// running a plan it was given.
     pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.len() <= Self::MAX_LEN,
+            Error::InvalidPlan(format!(
+                "plan: got {} samples, expected at most MixPlan::MAX_LEN = {}",
+                self.len(),
+                Self::MAX_LEN
+            ))
+        );
         for (i, op) in self.ops.iter().enumerate() {
             let lam = op.lam();
             ensure!(
                 (0.0..=1.0).contains(&lam),
-                Error::InvalidPlan(format!("plan.ops[{i}] lam: got {lam}, expected a value in [0, 1]"))
+                Error::InvalidPlan(format!("plan.ops[{i}] lam: got {}, expected a value in [0, 1]", number(lam)))
             );
             if !op.pastes() {
                 continue;
@@ -198,11 +229,27 @@ impl MixPlan {
                     "plan.ops[{i}]: got {op:?} in a plan without extent, expected extent Some((H, W))"
                 )));
             };
+            ensure!(
+                h <= Self::MAX_EXTENT && w <= Self::MAX_EXTENT,
+                Error::InvalidPlan(format!(
+                    "plan.extent: got {h}x{w}, expected at most MixPlan::MAX_EXTENT = {} a side",
+                    Self::MAX_EXTENT
+                ))
+            );
             if let Some(bbox) = op.bbox() {
                 ensure!(
                     bbox.y0 <= bbox.y1 && bbox.y1 <= h && bbox.x0 <= bbox.x1 && bbox.x1 <= w,
                     Error::InvalidPlan(format!(
                         "plan.ops[{i}].bbox: got {bbox:?}, expected a box inside the extent {h}x{w}"
+                    ))
+                );
+                // In an extent of height 1 (a segment [N, C, T]) the reference masks only the columns at rank
+                // 3 while the fused executors test rows too: rows 0..0 with columns would paste on one only.
+                ensure!(
+                    h != 1 || bbox.x0 == bbox.x1 || (bbox.y0, bbox.y1) == (0, 1),
+                    Error::InvalidPlan(format!(
+                        "plan.ops[{i}].bbox: got {bbox:?} in an extent of height 1 (a segment of [N, C, T]), expected \
+                         rows y0 = 0, y1 = 1 (or an empty box, x0 == x1)"
                     ))
                 );
             }
@@ -219,8 +266,8 @@ impl MixPlan {
                     ensure!(
                         mask.decay_power.is_finite() && mask.decay_power > 0.0,
                         Error::InvalidPlan(format!(
-                            "plan.ops[{i}].mask.decay_power: got {:e}, expected a finite value > 0",
-                            mask.decay_power
+                            "plan.ops[{i}].mask.decay_power: got {}, expected a finite value > 0",
+                            number(mask.decay_power)
                         ))
                     );
                 }
@@ -246,7 +293,7 @@ impl PlanSampler {
             if a > 0.0 {
                 Ok(Some(
                     Beta::new(a, a)
-                        .map_err(|e| Error::config(name, format!("got {a}, Beta({a}, {a}) refused: {e}")))?,
+                        .map_err(|e| Error::config(name, format!("got {0}, Beta({0}, {0}) refused: {e}", number(a))))?,
                 ))
             } else {
                 Ok(None)
@@ -335,7 +382,7 @@ impl PlanSampler {
         };
         let lam = match drawn {
             Some(lam) if !c.correct_lam => lam,
-            _ => 1.0 - bbox.area() as f64 / (h * w) as f64,
+            _ => 1.0 - bbox.area() as f64 / (h as f64 * w as f64),
         };
         if lam < 1.0 {
             MixOp::CutMix { bbox, lam }
@@ -416,4 +463,79 @@ fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, 
     let (y0, y1) = span(rng, h);
     let (x0, x1) = span(rng, w);
     CutBox { y0, y1, x0, x1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_is_total_for_inverted_and_huge_boxes() {
+        assert_eq!(CutBox { y0: 2, y1: 5, x0: 1, x1: 4 }.area(), 9);
+        assert_eq!(CutBox { y0: 5, y1: 2, x0: 1, x1: 4 }.area(), 0);
+        assert_eq!(CutBox { y0: 0, y1: 3, x0: 9, x1: 4 }.area(), 0);
+        assert_eq!(CutBox { y0: 0, y1: usize::MAX, x0: 0, x1: 2 }.area(), usize::MAX);
+    }
+
+    #[test]
+    fn partner_outside_the_plan_is_none_or_a_named_panic() {
+        let plan = MixPlan::identity(4, None);
+        assert_eq!((0..4).map(|i| plan.partner(i)).collect::<Vec<_>>(), [3, 2, 1, 0]);
+        assert_eq!(plan.checked_partner(3), Some(0));
+        assert_eq!(plan.checked_partner(4), None);
+        assert_eq!(MixPlan::identity(0, None).checked_partner(0), None);
+        let panic = std::panic::catch_unwind(|| plan.partner(7)).unwrap_err();
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert_eq!(message, "MixPlan::partner: sample 7 out of range for a plan of 4 samples");
+    }
+
+    fn with_box(extent: (usize, usize), bbox: CutBox) -> MixPlan {
+        let mut plan = MixPlan::identity(2, Some(extent));
+        plan.ops[0] = MixOp::CutMix { bbox, lam: 0.5 };
+        plan
+    }
+
+    #[test]
+    fn a_segment_box_covers_its_one_row_or_nothing() {
+        let ok = |y0, y1, x0, x1| with_box((1, 6), CutBox { y0, y1, x0, x1 }).validate();
+        ok(0, 1, 1, 4).unwrap();
+        ok(0, 0, 3, 3).unwrap(); // empty: pastes nothing anywhere
+        ok(1, 1, 2, 2).unwrap();
+        for (y0, y1) in [(0, 0), (1, 1)] {
+            let e = ok(y0, y1, 1, 4).unwrap_err();
+            assert!(matches!(e, Error::InvalidPlan(_)), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.starts_with("plan.ops[0].bbox") && e.contains("y0 = 0, y1 = 1") && e.contains("[N, C, T]"),
+                "{e}"
+            );
+        }
+        // Taller extents keep empty row ranges: both executors test rows there.
+        with_box((3, 6), CutBox { y0: 1, y1: 1, x0: 1, x1: 4 }).validate().unwrap();
+    }
+
+    #[test]
+    fn sampled_segment_plans_validate() {
+        use rand::SeedableRng;
+        for config in [
+            MixConfig { mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 4) },
+            MixConfig { mode: MixMode::Elem, correct_lam: false, ..MixConfig::vit(4) },
+            MixConfig { mode: MixMode::Elem, cutmix_minmax: Some((0.2, 1.0)), ..MixConfig::cutmix(1.0, 4) },
+        ] {
+            let sampler = PlanSampler::new(&config).unwrap();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+            for t in 1..=12 {
+                for _ in 0..20 {
+                    sampler.sample(&mut rng, 5, Some((1, t))).unwrap().validate().unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plans_past_the_limits_are_refused() {
+        let e = with_box((MixPlan::MAX_EXTENT + 1, 4), CutBox { y0: 0, y1: 1, x0: 0, x1: 1 }).validate().unwrap_err();
+        assert!(e.to_string().contains("MixPlan::MAX_EXTENT"), "{e}");
+        with_box((MixPlan::MAX_EXTENT, 4), CutBox { y0: 0, y1: MixPlan::MAX_EXTENT, x0: 0, x1: 4 }).validate().unwrap();
+    }
 }

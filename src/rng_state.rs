@@ -34,6 +34,9 @@ pub struct RngState {
 /// Format tag of [`RngState::to_bytes`].
 const VERSION: u8 = 1;
 
+/// One past the last word position of a ChaCha8 stream (2^64 blocks of 16 words).
+const WORD_POS_END: u128 = 1 << 68;
+
 impl RngState {
     /// Length of [`RngState::to_bytes`]: a version byte, the 32-byte seed, the stream and the position.
     pub const BYTES: usize = 1 + 32 + 8 + 16;
@@ -60,7 +63,8 @@ impl RngState {
         out
     }
 
-    /// The state from [`RngState::to_bytes`]'s output; an [`Error::InvalidArgument`] for other bytes.
+    /// The state from [`RngState::to_bytes`]'s output; an [`Error::InvalidArgument`] for other bytes (another
+    /// length or version, or a stream position `to_bytes` never writes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         ensure!(
             bytes.len() == Self::BYTES && bytes[0] == VERSION,
@@ -77,6 +81,15 @@ impl RngState {
         let seed = bytes[1..33].try_into().expect("length checked");
         let stream = u64::from_le_bytes(bytes[33..41].try_into().expect("length checked"));
         let word_pos = u128::from_le_bytes(bytes[41..].try_into().expect("length checked"));
+        // ChaCha8's position is a 64-bit block counter times 16 words: `to_bytes` never writes 2^68 or more,
+        // and the generator would silently drop the high bits (2^72 would replay position 0).
+        ensure!(
+            word_pos < WORD_POS_END,
+            Error::argument(
+                "bytes",
+                format!("got a word position of {word_pos} (bytes 41..57), expected one below 2^68 as RngState::to_bytes writes")
+            )
+        );
         Ok(RngState { seed, stream, word_pos })
     }
 }

@@ -234,3 +234,143 @@ fn soft_cross_entropy_checks_shapes() {
     let loss = tch_mixcut::soft_cross_entropy(&logits, &t).double_value(&[]);
     assert!((loss - 10f64.ln()).abs() < 1e-6, "{loss}");
 }
+
+/// `sample_plan(shape)` is refused as `InvalidArgument { shape }` naming the shape, with no randomness used.
+fn shape_err(config: MixConfig, shape: &[i64], words: &[&str]) {
+    let mut mixer = Mixer::new(config, 5).unwrap();
+    let before = mixer.rng_state();
+    let err = mixer.sample_plan(shape).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { argument: "shape", .. }), "{shape:?}: {err:?}");
+    let e = err.to_string();
+    assert!(e.starts_with("shape: got ") && e.contains(&format!("{shape:?}")), "{e}");
+    for w in words {
+        assert!(e.contains(w), "error {e:?} lacks {w:?}");
+    }
+    assert_eq!(mixer.rng_state(), before, "{shape:?}: a refused shape consumed randomness");
+}
+
+#[test]
+fn shapes_a_plan_cannot_be_sampled_for_are_refused_not_panics() {
+    let big = 1i64 << 40;
+    for config in [MixConfig::vit(10), MixConfig { cutmix_minmax: Some((0.2, 0.8)), ..MixConfig::vit(10) }] {
+        for shape in [&[4, 3, 0, 8][..], &[4, 3, 8, 0], &[4, 3, 0], &[4, 3, -5, 8], &[4, 0, 8, 8], &[0, 3, 8, 8]] {
+            shape_err(config.clone(), shape, &["every dim >= 1"]);
+        }
+        shape_err(config.clone(), &[], &["N >= 1"]);
+        shape_err(config.clone(), &[4, 3, big, big], &["elements in all"]);
+        shape_err(config.clone(), &[4, 3, 1 << 31, 8], &["MixPlan::MAX_EXTENT = 2147483647"]);
+        shape_err(config.clone(), &[4, 3, 8, 1 << 31], &["MixPlan::MAX_EXTENT"]);
+        shape_err(config.clone(), &[4, 3, 1 << 31], &["MixPlan::MAX_EXTENT"]);
+        shape_err(config.clone(), &[big, 3, 8, 8], &["N = 1099511627776", "MixPlan::MAX_LEN = 2147483647"]);
+        shape_err(config.clone(), &[i64::MAX, 1], &["MixPlan::MAX_LEN"]);
+        shape_err(config, &[i64::MAX, 2], &["elements in all"]);
+    }
+}
+
+#[test]
+fn shapes_at_the_limits_give_plans_that_validate() {
+    let side = tch_mixcut::MixPlan::MAX_EXTENT as i64;
+    let config = MixConfig { mode: tch_mixcut::MixMode::Elem, prob: 1.0, ..MixConfig::vit(10) };
+    let mut mixer = Mixer::new(config.clone(), 1).unwrap();
+    for shape in [&[2, 1, side, side][..], &[3, 2, side], &[4, 3, side, 1]] {
+        for _ in 0..20 {
+            let plan = mixer.sample_plan(shape).unwrap();
+            plan.validate().unwrap();
+            assert!(plan.lams().iter().all(|l| (0.0..=1.0).contains(l)), "{plan:?}");
+        }
+    }
+    let mut minmax = Mixer::new(MixConfig { cutmix_minmax: Some((0.2, 0.8)), ..config }, 1).unwrap();
+    minmax.sample_plan(&[2, 1, side, side]).unwrap().validate().unwrap();
+}
+
+#[test]
+fn batches_past_the_plan_limits_are_refused_before_anything_is_allocated() {
+    let x = images(&[1, 3, 2, 2], Kind::Float).expand([1 << 40, 3, 2, 2], false);
+    let y = Tensor::zeros([1], (Kind::Int64, Device::Cpu)).expand([1 << 40], false);
+    let mut mixer = Mixer::new(MixConfig::vit(10), 5).unwrap();
+    let err = mixer.apply(&x, &y).unwrap_err();
+    assert!(matches!(err, Error::InvalidImages(_)), "{err:?}");
+    assert!(err.to_string().contains("MixPlan::MAX_LEN"), "{err}");
+}
+
+/// A plan mixing every pair of `n` samples by Mixup.
+fn mixup_plan(n: usize, extent: Option<(usize, usize)>) -> tch_mixcut::MixPlan {
+    let mut plan = tch_mixcut::MixPlan::identity(n, extent);
+    for (i, op) in plan.ops.iter_mut().enumerate() {
+        if 2 * i + 1 != n {
+            *op = tch_mixcut::MixOp::Mixup { lam: 0.3 };
+        }
+    }
+    plan
+}
+
+/// `planned(..).apply_` and `apply_` refuse `labels` aliasing `images` on `executor`: `InvalidLabels` naming the
+/// images, nothing written, no randomness used.
+fn alias_refused(executor: tch_mixcut::Executor, config: &MixConfig, images: &Tensor, labels: &Tensor) {
+    let mut mixer = Mixer::new(config.clone(), 5).unwrap().with_executor(executor);
+    let (si, sl, state) = (snapshot(images), snapshot(labels), mixer.rng_state());
+    let mut inplace = images.shallow_clone();
+    let plan = mixup_plan(images.size()[0] as usize, None);
+    for err in [
+        mixer.planned(&plan).apply_(&mut inplace, labels).unwrap_err(),
+        mixer.apply_(&mut inplace, labels).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::InvalidLabels(_)), "{executor:?}: {err:?}");
+        let e = err.to_string();
+        assert!(e.starts_with("labels: got") && e.contains("memory the images span") && e.contains("copy"), "{e}");
+    }
+    assert_eq!((snapshot(images), snapshot(labels)), (si, sl), "{executor:?}: changed after an error");
+    assert_eq!(mixer.rng_state(), state, "{executor:?}: a refused call consumed randomness");
+}
+
+#[test]
+fn labels_sharing_memory_with_images_mixed_in_place_are_refused() {
+    use tch_mixcut::Executor;
+    for executor in [Executor::Reference, Executor::Fused, Executor::Auto] {
+        // Soft labels that are the images themselves.
+        let x = images(&[6, 5], Kind::Float);
+        alias_refused(executor, &MixConfig::mixup(1.0, 5), &x, &x.shallow_clone());
+        // Class indices whose bytes the images reinterpret (view_dtype), and a narrow of the same storage.
+        let indices = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+        let x = indices.view_dtype(Kind::Float).view([6, 2]);
+        alias_refused(executor, &MixConfig::mixup(1.0, 6), &x, &indices);
+        let buf = images(&[6 * 5 + 3], Kind::Float);
+        let x = buf.narrow(0, 0, 30).view([6, 5]);
+        alias_refused(
+            executor,
+            &MixConfig::mixup(1.0, 4),
+            &x,
+            &buf.narrow(0, 29, 4).view([1, 4]).expand([6, 4], false),
+        );
+        // Disjoint parts of one buffer are fine, and mixing out of place may alias freely.
+        let buf = images(&[60], Kind::Float);
+        let (mut x, soft) =
+            (buf.narrow(0, 0, 30).view([6, 5]), buf.narrow(0, 30, 30).view([6, 5]).softmax(1, Kind::Float));
+        let soft_in_buf = buf.narrow(0, 30, 30).view([6, 5]);
+        soft_in_buf.shallow_clone().copy_(&soft);
+        let mut mixer = Mixer::new(MixConfig::mixup(1.0, 5), 5).unwrap().with_executor(executor);
+        let plan = mixup_plan(6, None);
+        let (want, want_t) = mixer.planned(&plan).apply(&x, &soft_in_buf).unwrap();
+        let got_t = mixer.planned(&plan).apply_(&mut x, &soft_in_buf).unwrap();
+        assert_eq!((values(&x), values(&got_t)), (values(&want), values(&want_t)), "{executor:?}");
+        let x = images(&[6, 5], Kind::Float);
+        let _ = mixer.planned(&plan).apply(&x, &x).unwrap();
+    }
+}
+
+#[test]
+fn tiny_and_huge_values_print_short_in_messages() {
+    let base = MixConfig::vit(10);
+    for (config, field, value) in [
+        (MixConfig { label_smoothing: -1e-300, ..base.clone() }, "label_smoothing", "-1e-300"),
+        (MixConfig { prob: 2.5e20, ..base.clone() }, "prob", "2.5e20"),
+        (MixConfig { cutmix_minmax: Some((-1e-320, 0.5)), ..base.clone() }, "cutmix_minmax", "(-1e-320, 0.5)"),
+    ] {
+        config_err(config.clone(), field, &[value]);
+        let e = Mixer::new(config, 0).unwrap_err().to_string();
+        assert!(e.len() < 100, "{} characters: {e}", e.len());
+    }
+    let mut plan = tch_mixcut::MixPlan::identity(2, None);
+    plan.ops[0] = tch_mixcut::MixOp::Mixup { lam: -1e-300 };
+    assert_eq!(plan.validate().unwrap_err().to_string(), "plan.ops[0] lam: got -1e-300, expected a value in [0, 1]");
+}

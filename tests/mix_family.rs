@@ -265,7 +265,7 @@ fn bad_input_to_the_family_is_refused_naming_it() {
     assert!(e.contains("plan.ops[1].bbox") && e.contains("at least one pixel"), "{e}");
     bad.ops[1] = MixOp::FMix { mask: FMixMask { seed: 1, decay_power: -1.0 }, lam: 0.5 };
     let e = m.planned(&bad).apply(&x, &labels).unwrap_err().to_string();
-    assert!(e.contains("decay_power") && e.contains("-1e0"), "{e}");
+    assert!(e.contains("decay_power") && e.contains("got -1,"), "{e}");
     assert!(x.equal(&before));
     let e = Mixer::new(MixConfig { paste: Paste::FMix { decay_power: 0.0 }, ..MixConfig::cutmix(1.0, 4) }, 0)
         .unwrap_err()

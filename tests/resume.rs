@@ -58,3 +58,24 @@ fn bad_state_bytes_are_refused() {
     wrong_version[0] = 9;
     assert!(RngState::from_bytes(&wrong_version).is_err());
 }
+
+#[test]
+fn positions_to_bytes_never_writes_are_refused() {
+    let good = Mixer::new(config(), 1).unwrap().rng_state().to_bytes();
+    let at = |pos: u128| {
+        let mut bytes = good;
+        bytes[41..].copy_from_slice(&pos.to_le_bytes());
+        bytes
+    };
+    // 2^72 used to be truncated to position 0, drawing the plans of a fresh mixer.
+    for pos in [1u128 << 68, 1 << 72, u128::MAX] {
+        let e = RngState::from_bytes(&at(pos)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { argument: "bytes", .. }), "{e:?}");
+        assert!(e.to_string().contains(&pos.to_string()) && e.to_string().contains("2^68"), "{e}");
+    }
+    // The last position a stream has round-trips.
+    let last = at((1 << 68) - 1);
+    let mut mixer = Mixer::new(config(), 2).unwrap();
+    mixer.set_rng_state(&RngState::from_bytes(&last).unwrap());
+    assert_eq!(mixer.rng_state().to_bytes(), last);
+}

@@ -140,3 +140,42 @@ fn bad_masks_are_refused_with_nothing_written() {
     let e = Mixer::new(cutmix(), 0).unwrap().planned(&plan).apply_segmentation(&x, &m).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { argument: "masks", .. }), "{e:?}");
 }
+
+#[test]
+fn masks_sharing_memory_with_images_mixed_in_place_are_refused() {
+    let x = images(&[4, 1, 8, 8], Kind::Uint8);
+    for executor in [Executor::Reference, Executor::Fused, Executor::Auto] {
+        let mut mixer = Mixer::new(cutmix(), 3).unwrap().with_executor(executor);
+        let (sx, state) = (snapshot(&x), mixer.rng_state());
+        let (mut xi, mut mi) = (x.shallow_clone(), x.view([4, 8, 8]));
+        let e = mixer.apply_segmentation_(&mut xi, &mut mi).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { argument: "masks", .. }), "{executor:?}: {e:?}");
+        assert!(e.to_string().contains("memory the images span"), "{e}");
+        assert_eq!((snapshot(&x), mixer.rng_state()), (sx, state), "{executor:?}");
+    }
+    // Out of place the masks may alias the images: both are only read.
+    let (xo, mo) = Mixer::new(cutmix(), 3).unwrap().apply_segmentation(&x, &x.view([4, 8, 8])).unwrap();
+    assert_eq!(values(&xo.view([4, 8, 8])), values(&mo));
+}
+
+#[test]
+fn masks_the_fused_executor_cannot_take_are_refused_by_name_before_drawing() {
+    let x = images(&[4, 3, 8, 8], Kind::Float);
+    let soft = || Tensor::rand([4, 2, 8, 8], (Kind::Float, Device::Cpu));
+    let cases = [
+        ("transposed", soft().transpose(2, 3), "strides"),
+        ("expanded", Tensor::rand([1, 2, 8, 8], (Kind::Float, Device::Cpu)).expand([4, 2, 8, 8], false), "strides"),
+        ("requiring grad", soft().set_requires_grad(true), "requires grad"),
+    ];
+    for (what, masks, word) in cases {
+        let mut mixer = Mixer::new(MixConfig::vit(5), 3).unwrap().with_executor(Executor::Fused);
+        let state = mixer.rng_state();
+        let e = mixer.apply_segmentation(&x, &masks).unwrap_err();
+        assert!(matches!(e, Error::FusedUnsupported { argument: "masks", .. }), "{what}: {e:?}");
+        assert!(e.to_string().starts_with("masks: got") && e.to_string().contains(word), "{what}: {e}");
+        assert_eq!(mixer.rng_state(), state, "{what}: a refused call consumed randomness");
+        // Auto takes the reference for such masks.
+        let (_, mixed) = Mixer::new(MixConfig::vit(5), 3).unwrap().apply_segmentation(&x, &masks).unwrap();
+        assert_eq!(mixed.size(), [4, 2, 8, 8], "{what}");
+    }
+}

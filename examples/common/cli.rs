@@ -24,6 +24,9 @@ pub enum Recipe {
     Resizemix,
     /// FMix alone (`--cutmix-alpha`, decay power 3).
     Fmix,
+    /// TransMix (ViTs): the images of `both`, each sample's label weight the share of the class token's
+    /// attention on the patches it kept.
+    Transmix,
 }
 
 impl Recipe {
@@ -40,6 +43,7 @@ impl Recipe {
             Recipe::BothOff => "both-off",
             Recipe::Resizemix => "resizemix",
             Recipe::Fmix => "fmix",
+            Recipe::Transmix => "transmix",
         }
     }
 }
@@ -242,14 +246,16 @@ impl TrainArgs {
             Recipe::None => (1.0, 0.0, None, Some(0)),
             Recipe::Mixup => (self.mixup_alpha, 0.0, None, None),
             Recipe::Cutmix => (0.0, self.cutmix_alpha, self.cutmix_minmax, None),
-            Recipe::Both => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, None),
+            Recipe::Both | Recipe::Transmix => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, None),
             Recipe::BothOff => (self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax, Some(self.off_epoch())),
             Recipe::Resizemix | Recipe::Fmix => (0.0, self.cutmix_alpha, None, None),
         };
         let paste = match recipe {
             Recipe::Resizemix => Paste::ResizeMix { lam_min: 0.1, lam_max: 0.8 },
             Recipe::Fmix => Paste::FMix { decay_power: 3.0 },
-            Recipe::None | Recipe::Mixup | Recipe::Cutmix | Recipe::Both | Recipe::BothOff => Paste::CutMix,
+            Recipe::None | Recipe::Mixup | Recipe::Cutmix | Recipe::Both | Recipe::BothOff | Recipe::Transmix => {
+                Paste::CutMix
+            }
         };
         MixConfig {
             mixup_alpha,

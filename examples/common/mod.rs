@@ -76,7 +76,7 @@ pub fn run(
     model: &str,
     options: &str,
     args: &TrainArgs,
-    build: &dyn Fn(&nn::Path, &InputShape) -> Result<nn::FuncT<'static>>,
+    build: &dyn Fn(&nn::Path, &InputShape) -> Result<models::Model>,
 ) -> Result<()> {
     args.validate()?;
     if args.report_only {
@@ -236,7 +236,7 @@ pub fn run_resnet(args: &TrainArgs, m: &ResNetArgs) -> Result<()> {
         Arch::Small => format!("width {}, {} blocks per stage", m.width, m.blocks),
         _ => "tch::vision::resnet".to_string(),
     };
-    run(name, &options, args, &|p, input| models::resnet_for(p, arch, m, input))
+    run(name, &options, args, &|p, input| Ok(models::Model::plain(models::resnet_for(p, arch, m, input)?)))
 }
 
 /// `train_vit`: a ViT (the data's default shape, or the flags') under [`run`].

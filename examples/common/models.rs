@@ -1,9 +1,11 @@
 //! The examples' models, written the way tch-rs writes its own (`tch::vision::resnet`): functions that
 //! return `impl ModuleT` blocks, assembled with `nn::seq_t` and `nn::func_t` into a `FuncT` model.
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::{ensure, Result};
 use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use super::cli::{Arch, ResNetArgs, VitArgs};
 use super::source::InputShape;
@@ -111,8 +113,45 @@ impl VitConfig {
     }
 }
 
-/// A pre-norm transformer block: multi-head self-attention, then a GELU MLP, each with a residual.
-fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64) -> impl ModuleT {
+/// A model the examples train, and where it leaves its attention (ViTs, for TransMix).
+pub struct Model {
+    pub net: nn::FuncT<'static>,
+    pub attention: Option<AttentionTap>,
+}
+
+impl Model {
+    /// A model that leaves no attention.
+    pub fn plain(net: nn::FuncT<'static>) -> Self {
+        Model { net, attention: None }
+    }
+}
+
+/// Where a ViT's last block leaves the class token's attention over the patches, `[B, heads, P]`
+/// (detached), at every forward pass: TransMix's label weights. With the patch side.
+#[derive(Clone, Debug)]
+pub struct AttentionTap {
+    pub patch: i64,
+    last: Arc<Mutex<Option<Tensor>>>,
+}
+
+impl AttentionTap {
+    pub fn new(patch: i64) -> Self {
+        AttentionTap { patch, last: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The attention of the latest forward pass, if one ran since the last take.
+    pub fn take(&self) -> Option<Tensor> {
+        self.last.lock().expect("not poisoned").take()
+    }
+
+    fn put(&self, attention: Tensor) {
+        *self.last.lock().expect("not poisoned") = Some(attention);
+    }
+}
+
+/// A pre-norm transformer block: multi-head self-attention, then a GELU MLP, each with a residual. With a
+/// tap, it also leaves the class token's attention over the other tokens there.
+fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64, tap: Option<AttentionTap>) -> impl ModuleT {
     let ln = |q: nn::Path| nn::layer_norm(q, vec![dim], Default::default());
     let lin = |q: nn::Path, i, o| nn::linear(q, i, o, Default::default());
     let norm1 = ln(p / "norm1");
@@ -125,6 +164,12 @@ fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64) -> impl ModuleT
         let (b, t, d) = x.size3().expect("tokens [B, T, D]");
         let qkv = x.apply(&norm1).apply(&qkv).view([b, t, 3, heads, d / heads]).permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        if let Some(tap) = &tap {
+            // softmax(q₀·kᵀ/√d) of the class token (token 0), without its own entry: [B, heads, T − 1].
+            let scale = 1.0 / ((d / heads) as f64).sqrt();
+            let logits = q.narrow(2, 0, 1).matmul(&k.transpose(-2, -1)) * scale;
+            tap.put(logits.softmax(-1, Kind::Float).squeeze_dim(2).narrow(2, 1, t - 1).detach());
+        }
         let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false);
         let x = x + attn.transpose(1, 2).reshape([b, t, d]).apply(&proj);
         let mlp = x.apply(&norm2).apply(&fc1).gelu("none").apply(&fc2);
@@ -136,9 +181,16 @@ fn vit_block(p: &nn::Path, dim: i64, heads: i64, mlp_ratio: i64) -> impl ModuleT
 /// convolution, a class token, learnt position embeddings, pre-norm blocks, and a linear head on the
 /// class token. Call [`VitConfig::validate`] first.
 pub fn vit(p: &nn::Path, c: &VitConfig) -> nn::FuncT<'static> {
+    vit_tapped(p, c, None)
+}
+
+/// [`vit`] whose last block leaves its class-token attention in `tap`.
+pub fn vit_tapped(p: &nn::Path, c: &VitConfig, tap: Option<AttentionTap>) -> nn::FuncT<'static> {
     let tokens = (c.image / c.patch) * (c.image / c.patch) + 1;
-    let blocks = (0..c.depth)
-        .fold(nn::seq_t(), |s, d| s.add(vit_block(&(p / format!("block{d}")), c.dim, c.heads, c.mlp_ratio)));
+    let blocks = (0..c.depth).fold(nn::seq_t(), |s, d| {
+        let last = if d + 1 == c.depth { tap.clone() } else { None };
+        s.add(vit_block(&(p / format!("block{d}")), c.dim, c.heads, c.mlp_ratio, last))
+    });
     let patch_embed = nn::conv2d(
         p / "patch_embed",
         c.channels,
@@ -179,8 +231,9 @@ pub fn resnet_for(p: &nn::Path, arch: Arch, m: &ResNetArgs, input: &InputShape) 
     })
 }
 
-/// The ViT of `v` for `input`: unset options from the small Fashion-MNIST ViT (1 channel) or ViT-S/16.
-pub fn vit_for(p: &nn::Path, v: &VitArgs, input: &InputShape) -> Result<nn::FuncT<'static>> {
+/// The ViT of `v` for `input`: unset options from the small Fashion-MNIST ViT (1 channel) or ViT-S/16;
+/// its last block leaves its attention (for TransMix).
+pub fn vit_for(p: &nn::Path, v: &VitArgs, input: &InputShape) -> Result<Model> {
     let (patch, dim, depth, heads, mlp_ratio) =
         if input.channels == 1 { (4, 64, 4, 4, 2) } else { (16, 384, 12, 6, 4) };
     let config = VitConfig {
@@ -194,5 +247,6 @@ pub fn vit_for(p: &nn::Path, v: &VitArgs, input: &InputShape) -> Result<nn::Func
         classes: input.classes,
     };
     config.validate()?;
-    Ok(vit(p, &config))
+    let tap = AttentionTap::new(config.patch);
+    Ok(Model { net: vit_tapped(p, &config, Some(tap.clone())), attention: Some(tap) })
 }

@@ -13,6 +13,7 @@ use tch_mixcut::{soft_cross_entropy, Mixer};
 use super::cli::{Recipe, TrainArgs};
 use super::input;
 use super::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
+use super::models::Model;
 use super::results::{EpochLog, RunResult};
 use super::source::{EvalSplit, Source};
 
@@ -27,7 +28,7 @@ pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {
 }
 
 /// Builds a fresh model under a given variable path.
-pub type Build<'a> = dyn Fn(&nn::Path) -> Result<nn::FuncT<'static>> + 'a;
+pub type Build<'a> = dyn Fn(&nn::Path) -> Result<Model> + 'a;
 
 /// One finished run: its result, and its first mixed training batch (uint8 images `[≤16, C, H, W]`
 /// and soft targets, on the CPU) for pictures.
@@ -50,7 +51,11 @@ pub fn train(
 ) -> Result<Trained> {
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
-    let model = build(&vs.root())?;
+    let Model { net: model, attention } = build(&vs.root())?;
+    ensure!(
+        recipe != Recipe::Transmix || attention.is_some(),
+        "recipe transmix: got a model that leaves no attention, expected a ViT (train_vit)"
+    );
     let mut opt = nn::AdamW { wd: args.weight_decay, ..Default::default() }.build(&vs, args.lr)?;
     let classes = source.input().classes;
     let mut mixer = Mixer::new(args.mix_config(recipe, classes), seed)?;
@@ -94,7 +99,16 @@ pub fn train(
                     println!("{:>8} seed {seed}: mixing on {device:?} with the {executor} executor", recipe.name())
                 });
             }
-            let loss = soft_cross_entropy(&model.forward_t(&x, true), &targets);
+            let logits = model.forward_t(&x, true);
+            let targets = match (&attention, recipe) {
+                // TransMix: the same images, the labels weighted by this pass's attention on each sample's own patches.
+                (Some(tap), Recipe::Transmix) => {
+                    let a = tap.take().ok_or_else(|| anyhow::anyhow!("the ViT left no attention"))?;
+                    mixer.transmix_targets(&a, &plan, &batch.labels, tap.patch as usize)?
+                }
+                _ => targets,
+            };
+            let loss = soft_cross_entropy(&logits, &targets);
             opt.set_lr(lr_at(step, warmup, total, args.lr));
             opt.backward_step(&loss);
             loss_sum += loss.detach() * size as f64;

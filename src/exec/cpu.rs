@@ -166,17 +166,30 @@ fn x86_v4() -> bool {
 }
 
 /// The level the fused CPU executor runs: the highest available one, at most `TCH_MIXCUT_CPU_ISA`
-/// (`baseline`, `v3` or `avx512`) where that is set; read once, on first use. An unknown value is ignored.
+/// (`baseline`, `v3` or `avx512`) where that is set; read once, on first use. An unknown value is ignored,
+/// with a warning through the [`log`](https://docs.rs/log) crate naming the accepted values.
 pub fn fused_cpu_isa() -> CpuIsa {
     static CHOSEN: OnceLock<CpuIsa> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let cap =
-            std::env::var("TCH_MIXCUT_CPU_ISA").ok().and_then(|v| CpuIsa::ALL.into_iter().find(|isa| isa.name() == v));
+        let cap = std::env::var_os("TCH_MIXCUT_CPU_ISA").and_then(|value| {
+            isa_cap(&value.to_string_lossy()).map_err(|warning| log::warn!("tch-mixcut: {warning}")).ok()
+        });
         CpuIsa::ALL
             .into_iter()
             .filter(|isa| isa.is_available() && cap.is_none_or(|cap| *isa <= cap))
             .max()
             .unwrap_or(CpuIsa::Baseline)
+    })
+}
+
+/// The level a `TCH_MIXCUT_CPU_ISA` value names, or the warning for a value that names none.
+fn isa_cap(value: &str) -> Result<CpuIsa, String> {
+    CpuIsa::ALL.into_iter().find(|isa| isa.name() == value).ok_or_else(|| {
+        let names: Vec<&str> = CpuIsa::ALL.iter().map(|isa| isa.name()).collect();
+        format!(
+            "TCH_MIXCUT_CPU_ISA: got {value:?}, expected one of {} (ignored: the highest level available runs)",
+            names.join(", ")
+        )
     })
 }
 
@@ -528,6 +541,18 @@ mod tests {
         // Equal costs: equal halves.
         let shares = split(64, 10, 2, &[5; 64]);
         assert_eq!(shares.iter().map(|s| s.pairs).collect::<Vec<_>>(), vec![(0, 32), (32, 64)]);
+    }
+
+    #[test]
+    fn unknown_isa_values_are_refused_with_the_accepted_names() {
+        for isa in CpuIsa::ALL {
+            assert_eq!(isa_cap(isa.name()), Ok(isa));
+        }
+        for value in ["v4", "AVX512", " v3", "avx2", ""] {
+            let warning = isa_cap(value).unwrap_err();
+            assert!(warning.starts_with("TCH_MIXCUT_CPU_ISA: got"), "{warning}");
+            assert!(warning.contains(&format!("{value:?}")) && warning.contains("baseline, v3, avx512"), "{warning}");
+        }
     }
 
     #[test]

@@ -68,6 +68,27 @@ fn mixup_f32(job: &Job, images: &Tensor, partner: &Tensor) -> Result<Option<(Ten
     Ok(Some((mixed, per_sample(p, |s| s.op.blends(), rank, job)?)))
 }
 
+/// On the CPU, every NaN of a blend, stored in the images' dtype, becomes the one quiet NaN the fused CPU
+/// executor gives it (`0x7fc00000`, f16 `0x7e00`, bf16 `0x7fc0`): which NaN a sum returns depends on the
+/// operand order, and libtorch's vectorised bf16 conversion writes `0xffff`, so both sides fix one. On
+/// CUDA both executors take the GPU's own NaN.
+fn quiet_nan(job: &Job, mixed: Tensor) -> Result<Tensor> {
+    let bits = |v: i64, raw: Kind, kind: Kind| -> Result<Option<Tensor>> {
+        Ok(Some(Tensor::f_from_slice(&[v])?.f_to_kind(raw)?.f_view_dtype(kind)?))
+    };
+    let quiet = match job.batch.dtype {
+        _ if job.batch.device != tch::Device::Cpu => None,
+        Dtype::F32 => bits(0x7fc0_0000, Kind::Int, Kind::Float)?,
+        Dtype::F16 => bits(0x7e00, Kind::Int16, Kind::Half)?,
+        Dtype::Bf16 => bits(0x7fc0, Kind::Int16, Kind::BFloat16)?,
+        Dtype::U8 => None, // no NaN
+    };
+    match quiet {
+        Some(quiet) => Ok(quiet.f_where_self(&mixed.f_isnan()?, &mixed)?),
+        None => Ok(mixed),
+    }
+}
+
 /// Where the box samples (CutMix, ResizeMix) take pasted values (inside their boxes); `None` without them.
 fn box_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
     let p = &job.params;
@@ -157,7 +178,7 @@ pub(crate) fn images(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) ->
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
             mixed = mixed.f_round()?.f_clamp(0.0, 255.0)?;
         }
-        out = mixed.f_to_kind(job.batch.dtype.kind())?.f_where_self(&is_mixup, &out)?;
+        out = quiet_nan(job, mixed.f_to_kind(job.batch.dtype.kind())?)?.f_where_self(&is_mixup, &out)?;
     }
     if let Some((mask, values)) = pasted(job, &partner, paste_mask)? {
         out = values.f_where_self(&mask, &out)?;

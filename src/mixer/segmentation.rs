@@ -11,6 +11,7 @@ use tch::{Kind, Tensor};
 
 use super::Mixer;
 use crate::check;
+use crate::config::Paste;
 use crate::error::{ensure, Error, Result};
 use crate::exec::{self, ExecutorKind};
 use crate::job::{BatchSpec, Job, MaskBuffers};
@@ -77,10 +78,8 @@ impl Mixer {
         }
         if in_place {
             check::in_place(images)?;
-            check::in_place(masks).map_err(|e| match e {
-                Error::InvalidImages(message) => Error::argument("masks", message),
-                other => other,
-            })?;
+            check::masks_apart(masks, images)?;
+            check::in_place(masks).map_err(about_masks)?;
             ensure!(
                 kind == Masks::Soft || masks.is_contiguous(),
                 Error::argument(
@@ -92,45 +91,57 @@ impl Mixer {
                 )
             );
         }
-        let mask_view = as_image(masks, kind)?;
+        // Class masks move as byte rows by widened boxes, or (ResizeMix, FMix: an element's bytes must stay
+        // together where pixels are resized or masked) as channels-last pixels of `bytes` channels.
+        let pixels = match plan {
+            Some(p) => !byte_rows(p),
+            None => self.config.paste != Paste::CutMix,
+        };
+        let mask_view = match kind {
+            Masks::Classes { bytes } if pixels => as_pixels(masks, bytes)?,
+            _ => as_image(masks, kind)?,
+        };
         let image_kind = self.choose(&batch, images, None, false)?;
-        let plan = self.resolve_plan(plan, &batch)?;
         // Class masks beside a fused executor go in the images' pass: their bytes pasted by the same boxes (up
-        // to 2^31 bytes a sample, as the kernels index them).
+        // to 2^31 bytes a sample, as the kernels index them). Masks that take a pass of their own are checked,
+        // and their executor chosen, before the plan is drawn: a refusal names them and uses no randomness.
         let (h, w) = (masks.size()[1], masks.size()[2]);
-        let same_pass = match (kind, image_kind) {
+        let pass = match (kind, image_kind) {
             (Masks::Classes { bytes }, ExecutorKind::FusedCpu | ExecutorKind::FusedCuda)
-                if h * w * bytes as i64 <= i32::MAX as i64 && byte_rows(&plan) =>
+                if h * w * bytes as i64 <= i32::MAX as i64 && !pixels =>
             {
-                Some(bytes)
+                MaskPass::Same { bytes }
             }
-            _ => None,
+            _ => {
+                let batch = check::images(&mask_view, cutmix).map_err(about_masks)?;
+                let kind = self.choose(&batch, &mask_view, None, false).map_err(about_masks)?;
+                MaskPass::Own { batch, kind }
+            }
         };
-        if let Some(bytes) = same_pass {
-            // In place, `mask_view` shares the (contiguous) masks' storage.
-            let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
-            let job = Job::images_only(&plan, &batch, in_place);
-            let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
-            let mixed = self.mix(image_kind, &job, images, Some(buffers))?;
-            self.last = Some(image_kind);
-            return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
-        }
-        // Class masks move as byte rows by widened boxes, or (ResizeMix, FMix: an element's bytes must
-        // stay together where pixels are resized or masked) as channels-last pixels of `bytes` channels.
-        let (mask_view, mask_plan) = match kind {
-            Masks::Classes { bytes } if !byte_rows(&plan) => (as_pixels(masks, bytes)?, plan.clone().into_owned()),
-            Masks::Classes { bytes } => (mask_view, widened(&plan, bytes)),
-            Masks::Soft => (mask_view, plan.clone().into_owned()),
+        let plan = self.resolve_plan(plan, &batch)?;
+        let (mask_batch, mask_kind) = match pass {
+            MaskPass::Same { bytes } => {
+                // In place, `mask_view` shares the (contiguous) masks' storage.
+                let mask_out = if in_place { mask_view.shallow_clone() } else { exec::fresh_like(&mask_view)? };
+                let job = Job::images_only(&plan, &batch, in_place);
+                let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
+                let mixed = self.mix(image_kind, &job, images, Some(buffers))?;
+                self.last = Some(image_kind);
+                return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
+            }
+            MaskPass::Own { batch, kind } => (batch, kind),
         };
-        let mask_batch = check::images(&mask_view, cutmix)?;
-        let mask_kind = self.choose(&mask_batch, &mask_view, None, false)?;
+        let mask_plan = match kind {
+            Masks::Classes { bytes } if !pixels => widened(&plan, bytes),
+            Masks::Classes { .. } | Masks::Soft => plan.clone().into_owned(),
+        };
         // Otherwise (soft masks; the reference executor; very large masks) the masks take a launch of their
         // own, first and into a new tensor (they are small), so whatever fails before the images are written
         // leaves both untouched; then the images (in place or not); then the masks' copy, which cannot fail
         // for want of memory.
         let mixed_masks = self.mix_only(&mask_plan, &mask_batch, mask_kind, &mask_view, false)?;
         let mixed_masks = match kind {
-            Masks::Classes { .. } if !byte_rows(&plan) => from_bytes(&mixed_masks.f_permute([0, 2, 3, 1])?, masks)?,
+            Masks::Classes { .. } if pixels => from_bytes(&mixed_masks.f_permute([0, 2, 3, 1])?, masks)?,
             Masks::Classes { .. } => from_bytes(&mixed_masks, masks)?,
             Masks::Soft => mixed_masks,
         };
@@ -159,6 +170,22 @@ impl Mixer {
     fn mix(&self, kind: ExecutorKind, job: &Job, images: &Tensor, masks: Option<MaskBuffers>) -> Result<Tensor> {
         let no_labels = Tensor::f_empty([0], (Kind::Int64, job.batch.device))?;
         Ok(exec::run(kind, job, images, &no_labels, masks, &self.label_flag)?.0)
+    }
+}
+
+/// How the masks are mixed: in the images' pass (class masks beside a fused executor, as `bytes`-wide
+/// elements), or in a pass of their own, as this batch, by this executor.
+enum MaskPass {
+    Same { bytes: usize },
+    Own { batch: BatchSpec, kind: ExecutorKind },
+}
+
+/// An error about the masks' image view (`check::images`, the executor's choice), naming `masks`.
+fn about_masks(error: Error) -> Error {
+    match error {
+        Error::InvalidImages(message) => Error::argument("masks", message),
+        Error::FusedUnsupported { argument: "images", reason } => Error::unsupported("masks", reason),
+        other => other,
     }
 }
 

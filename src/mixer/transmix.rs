@@ -88,14 +88,16 @@ impl Mixer {
             2 if labels.is_floating_point() && labels.size() == [n, classes] => {
                 labels.f_to_device(device)?.f_to_kind(Kind::Float)?
             }
-            _ => return Err(Error::argument(
-                "labels",
-                format!(
+            _ => {
+                return Err(Error::argument(
+                    "labels",
+                    format!(
                     "got shape {:?} dtype {:?}, expected int64 class indices [{n}] or soft targets [{n}, {classes}]",
                     labels.size(),
                     labels.kind()
                 ),
-            )),
+                ))
+            }
         };
         let lam = lam.f_view([n, 1])?;
         let one = Tensor::f_ones_like(&lam)?;
