@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::testing::with_cpu_isa;
+use tch_mixcut::testing::{fmix_masks, with_cpu_isa};
 use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixPlan, Mixer};
 
 mod common;
@@ -231,6 +231,11 @@ fn family(c: &mut Criterion) {
             group.bench_function(id, |b| b.iter(|| drop(mixer.planned(&plan).apply(&x, &labels).unwrap())));
             let id = format!("{op}_half_area/batch/in_place");
             in_place(&mut group, &id, &x, &labels, fused(MixConfig::cutmix(1.0, 1000)), Some(&plan), None);
+            if op == "fmix" {
+                // What computing the masks costs, apart from the pass.
+                let id = BenchmarkId::new("fmix_half_area/masks_only", "tch");
+                group.bench_function(id, |b| b.iter(|| drop(fmix_masks(&plan, Device::Cpu).unwrap())));
+            }
         }
         group.finish();
     }

@@ -97,7 +97,8 @@ pub use error::{Error, Result};
 pub use exec::cpu::{fused_cpu_isa, CpuIsa};
 pub use exec::{check_fused_cuda, cuda_kernels_built, fused_cuda_available, Executor, ExecutorKind};
 pub use loss::{binary_cross_entropy, f_soft_cross_entropy, soft_cross_entropy, BceOptions};
-pub use mixer::{Mixer, Planned};
+pub use mixer::planned::Planned;
+pub use mixer::Mixer;
 pub use normalize::{InputLayout, Normalize};
 pub use plan::{CutBox, FMixMask, MixOp, MixPlan};
 pub use rng_state::RngState;
@@ -118,6 +119,13 @@ pub mod testing {
     /// on `cuda:ordinal` for the calling thread, as `torch.cuda.set_stream` would.
     pub fn set_torch_stream(ordinal: usize, pool: bool) -> crate::Result<()> {
         crate::exec::cuda::set_torch_stream(ordinal, pool)
+    }
+
+    /// The FMix paste masks a call with `plan` computes, uint8 `[N, H, W]` on `device` (1: the partner's
+    /// pixel), alone: what the benches time apart from the pass that reads them.
+    pub fn fmix_masks(plan: &crate::MixPlan, device: tch::Device) -> crate::Result<tch::Tensor> {
+        let extent = plan.extent.unwrap_or((1, 1));
+        crate::exec::fmix::masks(&crate::job::fmix_samples(plan), plan.len(), extent, device)
     }
 }
 

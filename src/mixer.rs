@@ -350,11 +350,9 @@ impl Mixer {
 }
 
 // After the core methods, so that the documentation lists `new` and `apply` first.
-mod planned;
+pub(crate) mod planned;
 mod segmentation;
 mod transmix;
-
-pub use planned::Planned;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@
 mod common;
 
 use common::equivalence::KINDS;
-use common::uniform;
+use common::{bits, uniform};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::{
     CutBox, Error, Executor, ExecutorKind, FMixMask, InputLayout, MixConfig, MixMode, MixOp, MixPlan, Mixer, Normalize,
@@ -129,17 +129,6 @@ impl Layout {
             }
         }
     }
-}
-
-/// Raw bits of every element in logical order.
-fn bits(t: &Tensor) -> Vec<i64> {
-    let t = t.contiguous();
-    let raw = match t.kind() {
-        Kind::Float => t.view_dtype(Kind::Int),
-        Kind::Half | Kind::BFloat16 => t.view_dtype(Kind::Int16),
-        _ => t.shallow_clone(),
-    };
-    Vec::<i64>::try_from(raw.to_kind(Kind::Int64).flatten(0, -1)).unwrap()
 }
 
 /// Random contiguous values of `kind`; float batches sometimes hold infinities, NaNs and signed zeros.

@@ -60,17 +60,6 @@ fn levels_not_built_or_not_supported_are_refused() {
     }
 }
 
-/// Raw bits of every element, in logical order.
-fn bits(t: &Tensor) -> Vec<i64> {
-    let t = t.contiguous();
-    let raw = match t.kind() {
-        Kind::Float => t.view_dtype(Kind::Int),
-        Kind::Half | Kind::BFloat16 => t.view_dtype(Kind::Int16),
-        _ => t.shallow_clone(),
-    };
-    Vec::<i64>::try_from(raw.to_kind(Kind::Int64).flatten(0, -1)).unwrap()
-}
-
 /// A batch [6, 1, H, W] whose samples hold every bit pattern of a 16-bit dtype (every u8 value; for f32,
 /// special values and pseudo-random bit patterns), each sample rotated differently: sample 5 is sample 0
 /// shifted by one, so its λ = 0.5 pair averages neighbours (halfway cases of round to nearest even).

@@ -81,15 +81,31 @@ fn spectrum(mask: FMixMask, (h, w): (usize, usize), rows: &[usize], columns: usi
     }
 }
 
-/// Whether each pixel is among its sample's top `round(λ·H·W)` by noise (ties by position), `[k, H·W]`.
+/// Whether each pixel is among its sample's top `round(λ·H·W)` by noise (ties by position), `[k, H·W]`:
+/// those above the sample's threshold (its `own`-th largest value, a selection, not a sort), then as many
+/// of those equal to it as make up `own`, first positions first.
 fn top_pixels(noise: &Tensor, samples: &[FMixSample], (h, w): (usize, usize)) -> Result<Tensor> {
     let pixels = (h * w) as i64;
-    let (_, order) = noise.f_sort_stable(true, 1, true)?;
-    let positions = Tensor::f_arange(pixels, (Kind::Int64, noise.device()))?.f_expand_as(&order)?;
-    let rank = order.f_zeros_like()?.f_scatter(1, &order, &positions)?;
     let own: Vec<i64> = samples.iter().map(|s| (s.lam * pixels as f64).round() as i64).collect();
-    let own = Tensor::f_from_slice(&own)?.f_to_device(noise.device())?.f_view([-1, 1])?;
-    Ok(rank.f_lt_tensor(&own)?)
+    let device = noise.device();
+    let mut thresholds = Tensor::f_full([own.len() as i64], f64::INFINITY, (Kind::Float, device))?;
+    let mut counts = own.clone();
+    counts.sort_unstable();
+    counts.dedup();
+    for &count in counts.iter().filter(|&&c| c > 0) {
+        // The rows that keep `count` pixels share one selection.
+        let rows: Vec<i64> = (0..own.len() as i64).filter(|&r| own[r as usize] == count).collect();
+        let rows = Tensor::f_from_slice(&rows)?.f_to_device(device)?;
+        let (kth, _) = noise.f_index_select(0, &rows)?.f_kthvalue(pixels - count + 1, 1, false)?;
+        let _ = thresholds.f_index_copy_(0, &rows, &kth)?;
+    }
+    let thresholds = thresholds.f_view([-1, 1])?;
+    let own = Tensor::f_from_slice(&own)?.f_to_device(device)?.f_view([-1, 1])?;
+    let above = noise.f_gt_tensor(&thresholds)?;
+    let missing = own.f_sub(&above.f_sum_dim_intlist(1, true, Kind::Int64)?)?;
+    let equal = noise.f_eq_tensor(&thresholds)?;
+    let ties = equal.f_logical_and(&equal.f_cumsum(1, Kind::Int64)?.f_le_tensor(&missing)?)?;
+    Ok(above.f_logical_or(&ties)?)
 }
 
 #[cfg(test)]
@@ -120,6 +136,17 @@ mod tests {
         let m0 = m.get(0).to_kind(Kind::Int64);
         let edges = (m0.narrow(1, 1, 19) - m0.narrow(1, 0, 19)).abs().sum(Kind::Int64).int64_value(&[]);
         assert!(edges < 40, "{edges} horizontal edges in a 12x20 mask");
+    }
+
+    #[test]
+    fn ties_at_the_threshold_go_to_the_first_positions() {
+        let noise = Tensor::from_slice(&[1f32, 2., 2., 2., 0., 5., 5., 5., 5., 5.]).view([2, 5]);
+        let sample = |sample, lam| FMixSample { sample, mask: FMixMask { seed: 0, decay_power: 3.0 }, lam };
+        let own = top_pixels(&noise, &[sample(0, 0.4), sample(1, 0.6)], (1, 5)).unwrap();
+        let want = Tensor::from_slice(&[false, true, true, false, false, true, true, true, false, false]);
+        assert!(own.equal(&want.view([2, 5])), "{own}");
+        let none = top_pixels(&noise, &[sample(0, 0.0), sample(1, 1.0)], (1, 5)).unwrap();
+        assert_eq!(Vec::<i64>::try_from(none.sum_dim_intlist(1, false, Kind::Int64)).unwrap(), [0, 5]);
     }
 
     #[test]

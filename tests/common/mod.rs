@@ -61,3 +61,14 @@ pub fn blend(a: f32, b: f32, lam: f64) -> f32 {
 pub fn pasted(plan: &MixPlan, i: usize, y: usize, x: usize) -> bool {
     matches!(plan.ops[i], MixOp::CutMix { bbox, .. } if bbox.contains(y, x))
 }
+
+/// Raw bits of every element, in logical order.
+pub fn bits(t: &Tensor) -> Vec<i64> {
+    let t = t.contiguous();
+    let raw = match t.kind() {
+        Kind::Float => t.view_dtype(Kind::Int),
+        Kind::Half | Kind::BFloat16 => t.view_dtype(Kind::Int16),
+        _ => t.shallow_clone(),
+    };
+    Vec::<i64>::try_from(raw.to_kind(Kind::Int64).flatten(0, -1)).unwrap()
+}
