@@ -14,7 +14,6 @@ pub mod results;
 pub mod source;
 pub mod train;
 pub mod transfer;
-pub mod transforms;
 
 use std::path::{Path, PathBuf};
 

@@ -33,6 +33,11 @@ impl Loader {
         Ok(Loader { samples: Arc::new(samples), config })
     }
 
+    /// The same loader with another seed (the samples are shared, not copied).
+    pub fn with_seed(&self, seed: u64) -> Loader {
+        Loader { samples: self.samples.clone(), config: LoaderConfig { seed, ..self.config.clone() } }
+    }
+
     /// The options.
     pub fn config(&self) -> &LoaderConfig {
         &self.config
