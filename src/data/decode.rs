@@ -94,7 +94,7 @@ fn decode_scaled(
     let pixels = decoder.decode().map_err(|e| e.to_string())?;
     let (w, h) = (w as u32, h as u32);
     let pixels = to_rgb(pixels, info.pixel_format, (w * h) as usize)?;
-    let crop = crop.scaled(w as f64 / width as f64, h as f64 / height as f64);
+    let crop = crop.scaled(w as f64 / width as f64, h as f64 / height as f64).within(w, h);
     Ok(Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip }))
 }
 
@@ -117,4 +117,32 @@ fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Resul
             .collect(),
         PixelFormat::L16 => return Err("16-bit JPEG: expected 8-bit samples".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crop_to_the_edge_stays_inside_the_scaled_image() {
+        for width in 300..1200u32 {
+            for d in [2, 4, 8] {
+                let (w, h) = (width.div_ceil(d), (width + 7).div_ceil(d));
+                let full = Crop { left: 3.0, top: 0.0, width: width as f64 - 3.0, height: (width + 7) as f64 };
+                let c = full.scaled(w as f64 / width as f64, h as f64 / (width + 7) as f64).within(w, h);
+                assert!(c.left + c.width <= w as f64 && c.top + c.height <= h as f64, "{width} / {d}: {c:?}");
+                assert!(c.width > w as f64 - 4.0, "{width} / {d}: {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scale_is_the_smallest_whose_crop_still_spans_the_output() {
+        let crop = |width, height| Crop { left: 0.0, top: 0.0, width, height };
+        assert_eq!(scale_denominator(crop(500.0, 375.0), 224), 1, "375 / 2 < 224");
+        assert_eq!(scale_denominator(crop(500.0, 448.0), 224), 2);
+        assert_eq!(scale_denominator(crop(1000.0, 900.0), 224), 4);
+        assert_eq!(scale_denominator(crop(4000.0, 3000.0), 224), 8);
+        assert_eq!(scale_denominator(crop(4000.0, 3000.0), 64), 8, "never below 1/8");
+    }
 }

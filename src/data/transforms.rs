@@ -26,6 +26,13 @@ impl Crop {
     pub fn scaled(self, sx: f64, sy: f64) -> Crop {
         Crop { left: self.left * sx, top: self.top * sy, width: self.width * sx, height: self.height * sy }
     }
+
+    /// The crop cut back to a `width × height` image where rounding took its far edge past the image's.
+    pub fn within(self, width: u32, height: u32) -> Crop {
+        let left = self.left.min(width as f64);
+        let top = self.top.min(height as f64);
+        Crop { left, top, width: self.width.min(width as f64 - left), height: self.height.min(height as f64 - top) }
+    }
 }
 
 /// Which transform a pass applies.
