@@ -249,7 +249,7 @@ fn the_queue_never_holds_more_than_prefetch_batches() {
         let loader = Loader::new(&folder, LoaderConfig { prefetch, ..config(32, 2, 4) }).unwrap();
         let mut batches = loader.epoch(0);
         let mut n = 0;
-        while let Some(b) = batches.next() {
+        for b in batches.by_ref() {
             b.unwrap();
             n += 1;
             std::thread::sleep(Duration::from_millis(15)); // a slow consumer: the workers run ahead
