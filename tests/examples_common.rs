@@ -2,8 +2,7 @@
 //! temperature scaling on hand-computed cases, the picture and report writers, the models, the
 //! schedule, the options, and the crop-and-flip augmentation.
 
-#[path = "../examples/common/mod.rs"]
-mod ex;
+use tch_mixcut_harness as ex;
 
 use clap::Parser;
 use ex::cli::{Recipe, TrainArgs};

@@ -4,8 +4,7 @@
 //! into train/<class>/ and val/<class>/; then the class mapping, batches, determinism, bad files, and
 //! short training runs of the examples' `run` functions in-process.
 
-#[path = "../examples/common/mod.rs"]
-mod ex;
+use tch_mixcut_harness as ex;
 
 use std::path::{Path, PathBuf};
 

@@ -10,9 +10,9 @@ use tch::Device;
 use tch_mixcut::data::transforms::sample_rng;
 use tch_mixcut::data::{ImageFolder, Loader, LoaderConfig, Sample, Transform, EXTENSIONS};
 
-use super::cli::TrainArgs;
-use super::input::{PixelStats, IMAGENET};
-use super::source::{Batch, Batches, EvalSplit, InputShape, Source};
+use crate::cli::TrainArgs;
+use crate::input::{PixelStats, IMAGENET};
+use crate::source::{Batch, Batches, EvalSplit, InputShape, Source};
 
 /// An image folder as a training source: `train/` (less a fixed held-out pick when `--holdout` is
 /// set) and `val/`, classes from the sorted folder names of `train/`.

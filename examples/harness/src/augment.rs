@@ -6,7 +6,7 @@ use rand::RngExt;
 use tch::Tensor;
 use tch_mixcut::data::transforms::sample_rng;
 
-use super::transfer::to_device_async;
+use crate::transfer::to_device_async;
 
 /// torchvision's `RandomCrop(size, padding = pad)` (zero fill) then `RandomHorizontalFlip()` on a uint8
 /// batch `[N, C, H, W]` on any device; `indices[i]` is sample `i`'s index in the data set.
