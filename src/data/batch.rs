@@ -56,8 +56,20 @@ pub(crate) fn make_batch(
     epoch: u64,
     resizer: &mut Resizer,
 ) -> DataResult<Batch> {
-    let slot = (config.size * config.size * 3) as usize;
-    let mut pixels = vec![0u8; indices.len() * slot];
+    let (slot, s) = ((config.size * config.size * 3) as usize, config.size as i64);
+    let mut images = Tensor::f_empty([indices.len() as i64, s, s, 3], (Kind::Uint8, Device::Cpu))?;
+    if config.pin_memory {
+        // aten's `_pin_memory`: tch's `pin_memory(device)` prints a deprecation warning on every call.
+        images = images.f_internal_pin_memory(Device::Cuda(0))?;
+    }
+    // The images are written straight into the batch's storage, with no copy into a tensor afterwards.
+    // SAFETY: `images` is a fresh contiguous uint8 CPU tensor of `indices.len() · slot` bytes that nothing
+    // else refers to while `pixels` lives; the bytes are zeroed before the slice is made.
+    let pixels = unsafe {
+        let data = images.data_ptr() as *mut u8;
+        std::ptr::write_bytes(data, 0, indices.len() * slot);
+        std::slice::from_raw_parts_mut(data, indices.len() * slot)
+    };
     let (mut kept, mut labels, mut skipped) = (Vec::with_capacity(indices.len()), Vec::new(), 0);
     for &i in indices {
         let at = kept.len() * slot;
@@ -70,13 +82,11 @@ pub(crate) fn make_batch(
             Err(e) => return Err(e),
         }
     }
-    pixels.truncate(kept.len() * slot);
-    let s = config.size as i64;
-    let mut images = Tensor::f_from_slice(&pixels)?.f_view([kept.len() as i64, s, s, 3])?;
+    if kept.len() < indices.len() {
+        images = images.f_narrow(0, 0, kept.len() as i64)?; // the skipped files' slots are left out
+    }
     let mut labels = Tensor::f_from_slice(&labels)?;
     if config.pin_memory {
-        // aten's `_pin_memory`: tch's `pin_memory(device)` prints a deprecation warning on every call.
-        images = images.f_internal_pin_memory(Device::Cuda(0))?;
         labels = labels.f_internal_pin_memory(Device::Cuda(0))?;
     }
     Ok(Batch { images, labels, indices: kept, skipped })
