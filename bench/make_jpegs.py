@@ -1,8 +1,10 @@
 """Writes an ImageNet-layout folder of JPEGs for the loader benchmark (bench/loader_speed.sh).
 
-Each picture is a mosaic of tinted, upscaled Fashion-MNIST images with mild noise, at an ImageNet-like
-size (400-500 x 300-400 pixels, either orientation), JPEG quality 90; 10 classes, N training and N/20
-val images. Needs Pillow and NumPy. Fashion-MNIST is read from --fashion-mnist (gzipped IDX files).
+ImageNet-like files: 400-500 x 300-400 pixels (either orientation; --scale multiplies both), JPEG quality 90, 10 classes, N
+training and N/20 val images. The content is photographic where scikit-image is installed: random crops
+(a quarter to all of the area) of the sample photographs it bundles, rescaled to the output size and
+mirrored at random. Otherwise each picture is a mosaic of tinted, upscaled Fashion-MNIST images with mild
+noise (read from --fashion-mnist, gzipped IDX files). Needs Pillow and NumPy.
 """
 import argparse
 import gzip
@@ -11,17 +13,54 @@ import os
 import numpy as np
 from PIL import Image
 
+# scikit-image's bundled colour photographs (no download needed).
+PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "motorcycle_left"]
 
-def load_images(folder):
+
+def load_photos():
+    try:
+        from skimage import data
+    except ImportError:
+        return []
+    photos = []
+    for name in PHOTOS:
+        try:
+            image = getattr(data, name)()
+        except Exception:  # noqa: BLE001 - a photo that needs a download is left out
+            continue
+        if image.ndim == 3 and image.shape[2] >= 3:
+            photos.append(Image.fromarray(np.ascontiguousarray(image[:, :, :3])))
+    return photos
+
+
+SCALE = 1
+
+
+def size(rng):
+    w, h = int(rng.integers(400, 501)) * SCALE, int(rng.integers(300, 401)) * SCALE
+    return (h, w) if rng.random() < 0.3 else (w, h)
+
+
+def photo(rng, photos):
+    w, h = size(rng)
+    src = photos[rng.integers(len(photos))]
+    sw, sh = src.size
+    area = rng.uniform(0.25, 1.0) * sw * sh
+    cw = int(min(sw, np.sqrt(area * w / h)))
+    ch = int(min(sh, cw * h / w))
+    left, top = int(rng.integers(0, sw - cw + 1)), int(rng.integers(0, sh - ch + 1))
+    out = src.crop((left, top, left + cw, top + ch)).resize((w, h), Image.BICUBIC)
+    return out.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else out
+
+
+def load_tiles(folder):
     with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz")) as f:
         data = f.read()
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
 
 
-def picture(rng, tiles):
-    w, h = int(rng.integers(400, 501)), int(rng.integers(300, 401))
-    if rng.random() < 0.3:
-        w, h = h, w
+def mosaic(rng, tiles):
+    w, h = size(rng)
     canvas = np.zeros((h, w, 3), dtype=np.float32)
     side = int(rng.integers(90, 140))
     for y in range(0, h, side):
@@ -39,18 +78,27 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--fashion-mnist", default=os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    ap.add_argument("--scale", type=int, default=1, help="multiply both sides by this (large photographs)")
     args = ap.parse_args()
-    tiles = load_images(args.fashion_mnist)
+    global SCALE
+    SCALE = args.scale
+    photos = load_photos()
+    if photos:
+        kind, make = f"photographs (crops of {len(photos)} scikit-image samples)", lambda rng: photo(rng, photos)
+    else:
+        tiles = load_tiles(args.fashion_mnist)
+        kind, make = "Fashion-MNIST mosaics (scikit-image not installed)", lambda rng: mosaic(rng, tiles)
     rng = np.random.default_rng(0)
     total = 0
-    for split, n in (("train", args.n), ("val", max(args.n // 20, 10))):
+    n_val = max(args.n // 20, 10)
+    for split, n in (("train", args.n), ("val", n_val)):
         for i in range(n):
             folder = os.path.join(args.out, split, f"class{i % 10}")
             os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, f"{i:06d}.jpg")
-            picture(rng, tiles).save(path, quality=90)
+            path = os.path.join(folder, f"{i:06d}.JPEG")
+            make(rng).save(path, quality=90)
             total += os.path.getsize(path)
-    print(f"wrote {args.n} training and {max(args.n // 20, 10)} val JPEGs to {args.out}, {total / 1e6:.1f} MB")
+    print(f"wrote {args.n} training and {n_val} val JPEGs ({kind}), {total / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -1,37 +1,67 @@
-//! Throughput of the examples' image-folder loader: one pass over `DIR/train` with the training
-//! transforms (RandomResizedCrop + flip, uint8 NHWC batches), as `bench/loader_speed.sh` runs it beside
+//! Throughput of the crate's image-folder loader (`tch_mixcut::data`): one training pass over
+//! `DIR/train` (RandomResizedCrop + flip, uint8 NHWC batches), as `bench/loader_speed.sh` runs it beside
 //! torchvision's ImageFolder + DataLoader.
 //!
 //! `cargo run --release --example loader_speed -- --data DIR --workers 2`
 
-mod common;
-
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{ensure, Result};
-use clap::Parser;
-use common::source::Source;
+use anyhow::Result;
+use clap::{Parser, ValueEnum};
+use tch_mixcut::data::{Decoding, ImageFolder, Loader, LoaderConfig};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DecodingArg {
+    /// DCT-scaled JPEG decoding where the crop allows.
+    Scaled,
+    /// Full-size decoding.
+    Full,
+}
 
 #[derive(Parser)]
-#[command(about = "Images per second of the image-folder loader (one training pass)")]
+#[command(about = "Images per second of tch_mixcut::data's loader (one training pass)")]
 struct Cli {
-    #[command(flatten)]
-    train: common::cli::TrainArgs,
+    /// A folder holding train/<class>/<images>.
+    #[arg(long)]
+    data: PathBuf,
+    /// Decoding threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Output side.
+    #[arg(long, default_value_t = 224)]
+    image_size: u32,
+    /// Batches held at once, at most (default: 2 per worker).
+    #[arg(long)]
+    prefetch: Option<usize>,
+    /// JPEG decoding.
+    #[arg(long, value_enum, default_value_t = DecodingArg::Scaled)]
+    decoding: DecodingArg,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let dir = common::fashion_mnist::resolve_dir(cli.train.data.as_deref());
-    ensure!(
-        common::is_image_folder(&dir),
-        "data: got {}, expected a folder holding train/<class>/* and val/<class>/*",
-        dir.display()
-    );
-    let source = common::image_folder::FolderSource::open(&dir, &cli.train, tch::Device::Cpu)?;
+    let folder = ImageFolder::new(cli.data.join("train"))?;
+    let decoding = match cli.decoding {
+        DecodingArg::Scaled => Decoding::Scaled,
+        DecodingArg::Full => Decoding::Full,
+    };
+    let config = LoaderConfig {
+        workers: cli.workers,
+        prefetch: cli.prefetch.unwrap_or(2 * cli.workers),
+        decoding,
+        ..LoaderConfig::train(cli.image_size, cli.batch_size)
+    };
+    let prefetch = config.prefetch;
+    let loader = Loader::new(&folder, config)?;
     let start = Instant::now();
-    let (mut images, mut first, mut after_first) = (0i64, None, 0i64);
-    for batch in source.train_batches(0, cli.train.seed)? {
-        let n = batch?.labels.size()[0];
+    let (mut images, mut first, mut after_first) = (0usize, None, 0usize);
+    let mut batches = loader.epoch(0);
+    for batch in batches.by_ref() {
+        let n = batch?.len();
         if first.is_none() {
             first = Some(Instant::now());
         } else {
@@ -41,11 +71,14 @@ fn main() -> Result<()> {
     }
     let seconds = start.elapsed().as_secs_f64();
     let rest = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    let rate = images as f64 / seconds;
     println!(
-        "tch-mixcut examples' loader, {} workers: {images} images in {seconds:.2} s, {:.0} images/s ({:.0} images/s after the first batch)",
-        cli.train.workers,
-        images as f64 / seconds,
-        after_first as f64 / rest
+        "tch-mixcut data::Loader ({decoding:?} decoding), {} workers: {images} images in {seconds:.2} s, {rate:.0} images/s, \
+         {:.0} per worker ({:.0} images/s after the first batch); at most {} of {prefetch} batches held",
+        cli.workers,
+        rate / cli.workers as f64,
+        after_first as f64 / rest,
+        batches.peak_held(),
     );
     Ok(())
 }

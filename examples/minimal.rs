@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example minimal`
 
-mod common;
+use tch_mixcut_harness as common;
 
 use anyhow::Result;
 use tch::nn::{self, ModuleT, OptimizerConfig};

@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release --example train_resnet -- --help`
 
-mod common;
+use tch_mixcut_harness as common;
 
 use anyhow::Result;
 use clap::Parser;

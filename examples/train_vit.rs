@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example train_vit -- --help`
 
-mod common;
+use tch_mixcut_harness as common;
 
 use anyhow::Result;
 use clap::Parser;

@@ -81,6 +81,8 @@
 
 mod check;
 mod config;
+#[cfg(feature = "data")]
+pub mod data;
 mod dtype;
 mod error;
 mod exec;

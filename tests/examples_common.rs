@@ -1,14 +1,13 @@
 //! The training examples' shared code: the Fashion-MNIST loader on the shipped files, calibration and
 //! temperature scaling on hand-computed cases, the picture and report writers, the models, the
-//! schedule, the options, the crop-and-flip augmentation and the ImageNet transforms' geometry.
+//! schedule, the options, and the crop-and-flip augmentation.
 
-#[path = "../examples/common/mod.rs"]
-mod ex;
+use tch_mixcut_harness as ex;
 
 use clap::Parser;
 use ex::cli::{Recipe, TrainArgs};
 use ex::metrics::{calibration, fit_temperature, pool, Logits};
-use ex::{augment, fashion_mnist, input, models, report, results, train, transforms};
+use ex::{augment, fashion_mnist, input, models, report, results, train};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer};
@@ -254,32 +253,6 @@ fn pad_crop_flip_moves_whole_images_reproducibly() {
     assert!(augment::pad_crop_flip(&images, 2, 1, 0, &[1]).unwrap_err().to_string().contains("indices: got 1"));
 }
 
-#[test]
-fn imagenet_transform_geometry_matches_torchvision() {
-    // Eval on 500 × 375: shorter side 375 → 256, longer int(256 · 500 / 375) = 341; centre crop 224 at
-    // top round(16) = 16, left round(58.5) = 58 (ties to even), in source pixels × 375/256 or 500/341.
-    let c = transforms::eval_crop(500, 375, 224);
-    let (sx, sy) = (500.0 / 341.0, 375.0 / 256.0);
-    for (got, want) in [(c.left, 58.0 * sx), (c.top, 16.0 * sy), (c.width, 224.0 * sx), (c.height, 224.0 * sy)] {
-        assert!((got - want).abs() < 1e-9, "{c:?}");
-    }
-    // RandomResizedCrop stays inside the image, within the scale and ratio ranges (up to rounding).
-    for i in 0..500 {
-        let mut rng = augment::sample_rng(0, 0, i);
-        let (w, h) = (300 + (i as u32 % 7) * 40, 200 + (i as u32 % 5) * 60);
-        let c = transforms::random_resized_crop(w, h, &mut rng);
-        assert!(c.left >= 0.0 && c.top >= 0.0 && c.left + c.width <= w as f64 && c.top + c.height <= h as f64, "{c:?}");
-        let area = c.width * c.height / (w * h) as f64;
-        assert!((0.07..=1.0).contains(&area), "{c:?} area {area}");
-    }
-    // In a 4000 × 10 image no crop of 8% area or more with a ratio in [3/4, 4/3] fits, so all 10 tries
-    // fail and the fallback is the centred crop of ratio 4/3 over the full height: 13 × 10.
-    for i in 0..20 {
-        let c = transforms::random_resized_crop(4000, 10, &mut augment::sample_rng(1, 0, i));
-        assert_eq!((c.left, c.top, c.width, c.height), (((4000 - 13) / 2) as f64, 0.0, 13.0, 10.0));
-    }
-}
-
 /// A few AdamW steps on one small real batch with mixed targets: the loss must go down.
 fn loss_decreases<M: ModuleT>(build: impl Fn(&nn::Path) -> M) {
     let Some(dir) = dataset() else { return };
@@ -337,4 +310,24 @@ fn vit_trains_on_a_small_real_slice() {
     let e = models::VitConfig { patch: 5, ..config.clone() }.validate().unwrap_err().to_string();
     assert!(e.contains("patch: got 5, expected a divisor of the image side 28"), "{e}");
     loss_decreases(|p| models::vit(p, &config));
+}
+
+#[test]
+fn the_mix_family_recipes_train_a_small_vit() {
+    let Some(dir) = dataset() else { return };
+    let a = args(&["--epochs", "1", "--train-subset", "256", "--batch-size", "64"]);
+    let source = fashion_mnist::FashionMnist::load(&dir, 256, 0, 64, false, Device::Cpu).unwrap();
+    let v = ex::cli::VitArgs { patch: Some(7), dim: Some(16), depth: Some(1), heads: Some(2), mlp_ratio: Some(2) };
+    let input = ex::source::Source::input(&source);
+    for recipe in [Recipe::Resizemix, Recipe::Fmix, Recipe::Transmix] {
+        let build = |p: &nn::Path| models::vit_for(p, &v, &input);
+        let trained = train::train(&build, recipe, 0, &a, &source, Device::Cpu).unwrap();
+        let loss = trained.result.epochs[0].train_loss;
+        assert!(loss.is_finite() && loss > 0.0, "{recipe:?}: training loss {loss}");
+        assert_eq!(trained.first_batch.1.size(), [16, 10], "{recipe:?}");
+    }
+    // TransMix needs a model that leaves its attention.
+    let resnet = |p: &nn::Path| Ok(models::Model::plain(models::resnet(p, 1, 4, 1, 10)));
+    let e = train::train(&resnet, Recipe::Transmix, 0, &a, &source, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("recipe transmix") && e.contains("ViT"), "{e}");
 }

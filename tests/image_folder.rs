@@ -1,16 +1,16 @@
-//! The training examples' ImageNet-layout image folders on real files: a slice of Fashion-MNIST
+//! The training examples' image-folder source (the crate's loader behind the examples' `Source` trait) on
+//! real files: a slice of Fashion-MNIST
 //! (synthetic images when it is not installed) written as JPEG and PNG files, upscaled to 64 × 64 RGB,
 //! into train/<class>/ and val/<class>/; then the class mapping, batches, determinism, bad files, and
 //! short training runs of the examples' `run` functions in-process.
 
-#[path = "../examples/common/mod.rs"]
-mod ex;
+use tch_mixcut_harness as ex;
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use ex::cli::{ResNetArgs, TrainArgs, VitArgs};
-use ex::image_folder::{self, FolderSource};
+use ex::image_folder::FolderSource;
 use ex::source::{Batch, EvalSplit, Source};
 use image::{ImageFormat, Rgb, RgbImage};
 use tch::{Device, Kind};
@@ -115,11 +115,11 @@ fn classes_come_from_sorted_folder_names_and_val_maps_by_name() {
     }
     let source = open(&root, &[]).unwrap();
     assert_eq!(source.classes(), ["Ankle boot", "Bag", "Trouser"]);
-    let listing = image_folder::list(&root.join("val"), source.classes(), false).unwrap();
-    assert_eq!(listing.samples.len(), 4);
-    for (path, label) in &listing.samples {
-        let folder = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
-        assert_eq!(source.classes()[*label as usize], folder);
+    let listing = tch_mixcut::data::ImageFolder::with_classes(root.join("val"), source.classes()).unwrap();
+    assert_eq!(listing.len(), 4);
+    for sample in listing.samples() {
+        let folder = sample.path.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        assert_eq!(source.classes()[sample.label as usize], folder);
     }
     let labels: Vec<i64> = collect(source.eval_batches(EvalSplit::Test).unwrap())
         .iter()
@@ -183,7 +183,7 @@ fn corrupt_files_fail_by_name_or_are_skipped_and_counted() {
     let bad = root.join("train/Bag/zz-broken.jpg");
     std::fs::write(&bad, b"not a JPEG at all").unwrap();
     let e = collect_err(open(&root, &[]).unwrap().train_batches(0, 0).unwrap());
-    assert!(e.contains("zz-broken.jpg") && e.contains("--skip-bad-images"), "{e}");
+    assert!(e.contains("zz-broken.jpg") && e.contains("skip_bad_images"), "{e}");
     let source = open(&root, &["--skip-bad-images"]).unwrap();
     let batches = collect(source.train_batches(0, 0).unwrap());
     let skipped: usize = batches.iter().map(|b| b.skipped).sum();
@@ -209,9 +209,8 @@ fn non_image_files_are_ignored_and_content_decides_the_format() {
     std::fs::write(root.join("train/Bag/README"), "no extension").unwrap();
     // A PNG under an upper-case .JPG name: listed by extension, decoded by its magic bytes.
     std::fs::copy(root.join("train/Bag/0001.png"), root.join("train/Bag/copy.JPG")).unwrap();
-    let classes = image_folder::find_classes(&root.join("train")).unwrap();
-    let listing = image_folder::list(&root.join("train"), &classes, true).unwrap();
-    assert_eq!((listing.samples.len(), listing.ignored), (n_train + 1, 2));
+    let listing = tch_mixcut::data::ImageFolder::new(root.join("train")).unwrap();
+    assert_eq!((listing.len(), listing.ignored()), (n_train + 1, 2));
     let batches = collect(open(&root, &[]).unwrap().train_batches(0, 0).unwrap());
     assert_eq!(batches.iter().map(|b| b.labels.size()[0]).sum::<i64>(), n_train as i64 + 1);
     std::fs::remove_dir_all(&root).unwrap();

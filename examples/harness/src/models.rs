@@ -7,8 +7,8 @@ use anyhow::{ensure, Result};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::cli::{Arch, ResNetArgs, VitArgs};
-use super::source::InputShape;
+use crate::cli::{Arch, ResNetArgs, VitArgs};
+use crate::source::InputShape;
 
 fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
     nn::conv2d(p, c_in, c_out, k, nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() })

@@ -10,12 +10,12 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::{soft_cross_entropy, Mixer};
 
-use super::cli::{Recipe, TrainArgs};
-use super::input;
-use super::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
-use super::models::Model;
-use super::results::{EpochLog, RunResult};
-use super::source::{EvalSplit, Source};
+use crate::cli::{Recipe, TrainArgs};
+use crate::input;
+use crate::metrics::{fit_temperature, Logits, TEMPERATURE_RANGE};
+use crate::models::Model;
+use crate::results::{EpochLog, RunResult};
+use crate::source::{EvalSplit, Source};
 
 /// Learning rate at `step`: linear warm-up, then cosine decay to zero.
 pub fn lr_at(step: usize, warmup: usize, total: usize, peak: f64) -> f64 {

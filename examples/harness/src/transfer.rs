@@ -16,6 +16,6 @@ pub fn to_device_async(t: &Tensor, device: Device) -> Tensor {
 
 /// A pinned copy of `t` for copies to `device`. Through aten's `_pin_memory`: `pin_memory(device)`, which
 /// tch always calls with a device, prints a deprecation warning from libtorch 2.11 on every call.
-pub fn pinned(t: &Tensor, device: Device) -> Tensor {
+fn pinned(t: &Tensor, device: Device) -> Tensor {
     t.internal_pin_memory(device)
 }

@@ -1,6 +1,6 @@
-//! Code the training examples share: data sources (Fashion-MNIST, image folders), models, the training
-//! loop, metrics, pictures and reports.
-#![allow(dead_code)]
+//! The training harness the repository's examples share (not part of tch-mixcut's API): data sources
+//! (Fashion-MNIST, image folders through `tch_mixcut::data`), models, the training loop, metrics,
+//! pictures and reports. A crate of its own, so that the examples and the tests use it as ordinary code.
 
 pub mod augment;
 pub mod cli;
@@ -14,7 +14,6 @@ pub mod results;
 pub mod source;
 pub mod train;
 pub mod transfer;
-pub mod transforms;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use tch::Tensor;
 
-use super::input::PixelStats;
+use crate::input::PixelStats;
 
 /// One batch on the training device: uint8 images `[N, C, H, W]` (an image folder's are the NCHW view
 /// of NHWC storage, i.e. channels-last strides) and int64 labels `[N]`.

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use tch::{Kind, Tensor};
 
-use super::metrics::Calibration;
+use crate::metrics::Calibration;
 
 /// Where the captions' font is read from (Debian's fonts-dejavu-core; scripts/setup.sh installs it).
 const FONT_PATHS: [&str; 2] =

@@ -1,25 +1,12 @@
-//! Random training transforms whose randomness comes from (seed, epoch, sample index) alone, so the
-//! same seed gives the same batches whatever the order, batch or thread that handles a sample.
+//! Fashion-MNIST's training augmentation, its randomness from (seed, epoch, sample index) alone (the
+//! image-folder loader's per-sample streams), so the same seed gives the same batches whatever the order.
 
 use anyhow::{ensure, Result};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::RngExt;
 use tch::Tensor;
+use tch_mixcut::data::transforms::sample_rng;
 
-use super::transfer::to_device_async;
-
-/// SplitMix64's finaliser: a bijective mix of 64 bits.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The random stream of sample `index` in `epoch` of a run seeded with `seed`.
-pub fn sample_rng(seed: u64, epoch: u64, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(splitmix64(splitmix64(splitmix64(seed) ^ epoch) ^ index))
-}
+use crate::transfer::to_device_async;
 
 /// torchvision's `RandomCrop(size, padding = pad)` (zero fill) then `RandomHorizontalFlip()` on a uint8
 /// batch `[N, C, H, W]` on any device; `indices[i]` is sample `i`'s index in the data set.

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use tch::{Device, Kind, Tensor};
 
-use super::augment;
-use super::input::{PixelStats, FASHION_MNIST};
-use super::source::{Batch, Batches, EvalSplit, InputShape, Source};
-use super::transfer::to_device_async;
+use crate::augment;
+use crate::input::{PixelStats, FASHION_MNIST};
+use crate::source::{Batch, Batches, EvalSplit, InputShape, Source};
+use crate::transfer::to_device_async;
 
 /// Where Debian installs the data set.
 pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";

@@ -149,8 +149,8 @@ pub struct TrainArgs {
     /// Image folders: decoding threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Image folders: decoded batches each worker may hold ready (the bound on memory).
-    #[arg(long, default_value_t = 2)]
+    /// Image folders: batches being made or ready at once, at most (the bound on memory).
+    #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
     /// Image folders: leave out files that cannot be decoded (counted and reported) instead of stopping.
     #[arg(long)]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::cli::Recipe;
-use super::metrics::{pool, Calibration, Evaluation};
-use super::report;
+use crate::cli::Recipe;
+use crate::metrics::{pool, Calibration, Evaluation};
+use crate::report;
 
 /// One epoch of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
