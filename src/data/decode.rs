@@ -37,8 +37,8 @@ pub(crate) fn decode(
     if jpeg && !ends_its_last_scan(bytes) {
         return Err("truncated: no end-of-image marker after the last scan".into());
     }
-    if decoding == Decoding::Scaled && bytes.starts_with(&[0xFF, 0xD8]) {
-        if let Some(prepared) = decode_scaled(bytes, size, choose)? {
+    if decoding == Decoding::Scaled && jpeg {
+        if let Some(prepared) = decode_scaled(bytes, size, choose) {
             return Ok(prepared);
         }
     }
@@ -74,38 +74,35 @@ pub(crate) fn scale_denominator(crop: Crop, size: u32) -> u32 {
         .unwrap_or(1)
 }
 
-/// A scaled decode through `jpeg-decoder`, or `None` when the crop needs the full size (`choose` is a
-/// pure function of the size, so calling it again for the full decode gives the same crop).
-fn decode_scaled(
-    bytes: &[u8],
-    size: u32,
-    choose: &dyn Fn(u32, u32) -> (Crop, bool),
-) -> Result<Option<Prepared>, String> {
+/// A scaled decode through `jpeg-decoder`, or `None` when the crop needs the full size or when
+/// `jpeg-decoder` cannot decode the file (the full-size decoder then decides, and names any error).
+/// `choose` is a pure function of the size, so calling it again for the full decode gives the same crop.
+fn decode_scaled(bytes: &[u8], size: u32, choose: &dyn Fn(u32, u32) -> (Crop, bool)) -> Option<Prepared> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.read_info().map_err(|e| e.to_string())?;
-    let info = decoder.info().ok_or("no frame header")?;
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
     let (width, height) = (info.width as u32, info.height as u32);
     let (crop, flip) = choose(width, height);
     let d = scale_denominator(crop, size);
-    if d == 1 || info.pixel_format == jpeg_decoder::PixelFormat::L16 {
-        return Ok(None);
+    if d == 1 {
+        return None;
     }
-    let (w, h) = decoder.scale(width.div_ceil(d) as u16, height.div_ceil(d) as u16).map_err(|e| e.to_string())?;
-    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.scale(width.div_ceil(d) as u16, height.div_ceil(d) as u16).ok()?;
     let (w, h) = (w as u32, h as u32);
-    let pixels = to_rgb(pixels, info.pixel_format, (w * h) as usize)?;
+    let pixels = to_rgb(decoder.decode().ok()?, info.pixel_format, (w * h) as usize)?;
     let crop = crop.scaled(w as f64 / width as f64, h as f64 / height as f64).within(w, h);
-    Ok(Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip }))
+    Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip })
 }
 
 /// `jpeg-decoder`'s output as RGB: grey replicated, CMYK (already un-inverted by the decoder) converted
-/// as PIL does (`R = (255 − C)(255 − K) / 255`).
-fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Result<Vec<u8>, String> {
+/// as PIL does (`R = (255 − C)(255 − K) / 255`); `None` for 16-bit samples or a size that does not
+/// match.
+fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Option<Vec<u8>> {
     use jpeg_decoder::PixelFormat;
     if pixels.len() != n * format.pixel_bytes() {
-        return Err(format!("decoded {} bytes, expected {} for {n} pixels", pixels.len(), n * format.pixel_bytes()));
+        return None;
     }
-    Ok(match format {
+    Some(match format {
         PixelFormat::RGB24 => pixels,
         PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
         PixelFormat::CMYK32 => pixels
@@ -115,7 +112,7 @@ fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Resul
                 [0, 1, 2].map(|c| (((255 - p[c] as u32) * k + 127) / 255) as u8)
             })
             .collect(),
-        PixelFormat::L16 => return Err("16-bit JPEG: expected 8-bit samples".into()),
+        PixelFormat::L16 => return None,
     })
 }
 
