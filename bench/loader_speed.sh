@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Image-folder loader throughput from ImageNet-like JPEGs (bench/make_jpegs.py), 224 px then 112 px
 # training output (at 112 px the larger crops decode DCT-scaled), batch 256: tch_mixcut::data's loader
-# with DCT-scaled and with full-size JPEG decoding, beside torchvision's ImageFolder + DataLoader (PIL),
+# with full-size and with DCT-scaled JPEG decoding, beside torchvision's ImageFolder + DataLoader (PIL),
 # same files, same transforms (RandomResizedCrop + flip, uint8 output), the same number of workers (1,
 # then 2), alternating twice; NVIDIA DALI's CPU pipeline too (bench/loader_dali.py) where its package
 # imports; whether FFCV's does. Every run under bench/peak_mem.py (peak PSS and CPU time over its process
-# tree). Last, the loader's peak memory with queues of 1, 4 and 16 batches, and scaled against full
+# tree). Last, the loader's peak memory with queues of 1, 4 and 16 batches, and full against scaled
 # decoding on 1,000 large photographs. PARTS picks among peers, queue and large. Writes the raw output
 # and the machine to bench/results/loader-<date>/.
 #   PY=/path/to/python-with-torch-torchvision-pillow-scikit-image bash bench/loader_speed.sh
@@ -40,8 +40,8 @@ fi
       args=(--data "$DIR" --workers "$workers" --batch-size 256 --image-size "$size")
       for round in 1 2; do
         echo "== $workers workers, $size px, round $round, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-        order="scaled full"
-        [ "$round" = 1 ] || order="full scaled"  # neither decoding always runs first
+        order="full scaled"
+        [ "$round" = 1 ] || order="scaled full"  # neither decoding always runs first
         for decoding in $order; do
           "${mem[@]}" "$bin" "${args[@]}" --decoding "$decoding"
         done
@@ -55,11 +55,11 @@ fi
     [[ " $PARTS " == *" queue "* ]] || break
     "${mem[@]}" "$bin" --data "$DIR" --workers 2 --batch-size 256 --image-size 224 --prefetch "$prefetch"
   done
-  echo "== large photographs (both sides 3x: 1200-1500 x 900-1200), 224 px: scaled against full decoding"
+  echo "== large photographs (both sides 3x: 1200-1500 x 900-1200), 224 px: full against scaled decoding"
   for round in 1 2; do
     [[ " $PARTS " == *" large "* ]] || break
-    order="scaled full"
-    [ "$round" = 1 ] || order="full scaled"
+    order="full scaled"
+    [ "$round" = 1 ] || order="scaled full"
     for decoding in $order; do
       "${mem[@]}" "$bin" --data "$large" --workers 2 --batch-size 256 --image-size 224 --decoding "$decoding"
     done

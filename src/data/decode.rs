@@ -1,20 +1,29 @@
-//! Bytes to 8-bit RGB. JPEG files can be decoded scaled in the DCT domain (1/2, 1/4, 1/8 of each side)
-//! when the scaled image still covers the crop at the output size, which skips most of the inverse DCT
-//! and colour conversion work for small crops of large photographs. Everything else (full-size JPEG, PNG
-//! under any name) goes through the `image` crate, which picks the format by the magic bytes.
+//! Bytes to 8-bit RGB through the `image` crate, which picks the format by the magic bytes (a PNG under
+//! any name works). On request, JPEG files are decoded scaled in the DCT domain (1/2, 1/4, 1/8 of each
+//! side) when the scaled image still covers the crop at the output size, which skips most of the inverse
+//! DCT and colour conversion; its decoder's slower entropy decoding cost more than that saved on the
+//! benchmark's files, so it is not the default.
 
 use super::transforms::{Crop, Rgb8};
+
+thread_local! {
+    /// A one-thread rayon pool per loader worker: `jpeg-decoder` splits an image's work over the current
+    /// rayon pool, and would otherwise spawn threads for every image. The loader's workers are the
+    /// parallelism. `None` if the thread could not be started (then every file is decoded full size).
+    static SEQUENTIAL: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+}
 
 /// How JPEG files are decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Decoding {
-    /// DCT-domain scaling (the `jpeg-decoder` crate) to the smallest of 1/8, 1/4 and 1/2 whose image
-    /// still holds the crop at the output size or more in both directions; full size otherwise. The
-    /// pixels differ slightly from a full decode resized afterwards (see the data module's docs).
+    /// Full size (zune-jpeg, through the `image` crate): the fastest on ImageNet-like files in this
+    /// repository's loader benchmark, at 224 and 112 px, and on photographs three times that size.
     #[default]
-    Scaled,
-    /// Always full size (zune-jpeg, through the `image` crate).
     Full,
+    /// DCT-domain scaling (the `jpeg-decoder` crate) to the smallest of 1/8, 1/4 and 1/2 whose image
+    /// still holds the crop at the output size or more in both directions; full size otherwise. Its
+    /// pixels differ slightly from a full decode resized afterwards (see the data module's docs).
+    Scaled,
 }
 
 /// A decoded image, the crop to take from it (in its own pixels) and whether to mirror the result.
@@ -89,7 +98,8 @@ fn decode_scaled(bytes: &[u8], size: u32, choose: &dyn Fn(u32, u32) -> (Crop, bo
     }
     let (w, h) = decoder.scale(width.div_ceil(d) as u16, height.div_ceil(d) as u16).ok()?;
     let (w, h) = (w as u32, h as u32);
-    let pixels = to_rgb(decoder.decode().ok()?, info.pixel_format, (w * h) as usize)?;
+    let decoded = SEQUENTIAL.with(|pool| pool.as_ref().map(|pool| pool.install(|| decoder.decode())))?;
+    let pixels = to_rgb(decoded.ok()?, info.pixel_format, (w * h) as usize)?;
     let crop = crop.scaled(w as f64 / width as f64, h as f64 / height as f64).within(w, h);
     Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip })
 }
