@@ -2,7 +2,7 @@
 //! any name works). On request, JPEG files are decoded scaled in the DCT domain (1/2, 1/4, 1/8 of each
 //! side) when the scaled image still covers the crop at the output size, which skips most of the inverse
 //! DCT and colour conversion; its decoder's slower entropy decoding cost more than that saved on the
-//! benchmark's files, so it is not the default.
+//! benchmark's ImageNet-sized files, so it is not the default.
 
 use super::transforms::{Crop, Rgb8};
 
@@ -16,13 +16,14 @@ thread_local! {
 /// How JPEG files are decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Decoding {
-    /// Full size (zune-jpeg, through the `image` crate): the fastest on ImageNet-like files in this
-    /// repository's loader benchmark, at 224 and 112 px, and on photographs three times that size.
+    /// Full size (zune-jpeg, through the `image` crate): the faster on ImageNet-sized files in this
+    /// repository's loader benchmark.
     #[default]
     Full,
     /// DCT-domain scaling (the `jpeg-decoder` crate) to the smallest of 1/8, 1/4 and 1/2 whose image
-    /// still holds the crop at the output size or more in both directions; full size otherwise. Its
-    /// pixels differ slightly from a full decode resized afterwards (see the data module's docs).
+    /// still holds the crop at the output size or more in both directions; full size otherwise. It
+    /// saves a little on photographs several times ImageNet's size. Its pixels differ slightly from a
+    /// full decode resized afterwards (see the data module's docs).
     Scaled,
 }
 
