@@ -1,10 +1,14 @@
 """Runs a command and prints the peak of its memory: the proportional set size (PSS) summed over the
 process and all its descendants, sampled every 20 ms from /proc (Linux). PSS counts a page shared by k
 processes as 1/k in each, so worker processes that share the parent's libraries are not counted twice.
+Then the CPU time (user + system) of the command and of every descendant it waited for: on a machine
+shared with other jobs, images per CPU-second measure the work per image where wall-clock rates also
+measure how much of the machine the run got.
 
     python3 bench/peak_mem.py -- COMMAND [ARGS...]
 """
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -54,7 +58,9 @@ def main():
     sampler.start()
     rc = proc.wait()
     sampler.join()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"peak memory (PSS over the process tree): {peak[0] / 1024:.0f} MiB", flush=True)
+    print(f"CPU time (user + system, the process tree): {usage.ru_utime + usage.ru_stime:.2f} s", flush=True)
     sys.exit(rc)
 
 

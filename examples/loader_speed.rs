@@ -13,10 +13,10 @@ use tch_mixcut::data::{Decoding, ImageFolder, Loader, LoaderConfig};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum DecodingArg {
+    /// Full-size decoding (the loader's default).
+    Full,
     /// DCT-scaled JPEG decoding where the crop allows.
     Scaled,
-    /// Full-size decoding.
-    Full,
 }
 
 #[derive(Parser)]
@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long)]
     prefetch: Option<usize>,
     /// JPEG decoding.
-    #[arg(long, value_enum, default_value_t = DecodingArg::Scaled)]
+    #[arg(long, value_enum, default_value_t = DecodingArg::Full)]
     decoding: DecodingArg,
 }
 

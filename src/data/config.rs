@@ -31,7 +31,7 @@ pub struct LoaderConfig {
     pub drop_last: bool,
     /// Seeds the order and every sample's crop and flip.
     pub seed: u64,
-    /// JPEG decoding: DCT-scaled where the crop allows, or always full size.
+    /// JPEG decoding: full size (the default), or DCT-scaled where the crop allows.
     pub decoding: Decoding,
     /// Leave out files that cannot be read or decoded, counting them in
     /// [`Batch::skipped`](super::Batch::skipped), instead of ending the epoch with an error naming them.

@@ -1,20 +1,30 @@
-//! Bytes to 8-bit RGB. JPEG files can be decoded scaled in the DCT domain (1/2, 1/4, 1/8 of each side)
-//! when the scaled image still covers the crop at the output size, which skips most of the inverse DCT
-//! and colour conversion work for small crops of large photographs. Everything else (full-size JPEG, PNG
-//! under any name) goes through the `image` crate, which picks the format by the magic bytes.
+//! Bytes to 8-bit RGB through the `image` crate, which picks the format by the magic bytes (a PNG under
+//! any name works). On request, JPEG files are decoded scaled in the DCT domain (1/2, 1/4, 1/8 of each
+//! side) when the scaled image still covers the crop at the output size, which skips most of the inverse
+//! DCT and colour conversion; its decoder's slower entropy decoding cost more than that saved on the
+//! benchmark's ImageNet-sized files, so it is not the default.
 
 use super::transforms::{Crop, Rgb8};
+
+thread_local! {
+    /// A one-thread rayon pool per loader worker: `jpeg-decoder` splits an image's work over the current
+    /// rayon pool, and would otherwise spawn threads for every image. The loader's workers are the
+    /// parallelism. `None` if the thread could not be started (then every file is decoded full size).
+    static SEQUENTIAL: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+}
 
 /// How JPEG files are decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Decoding {
-    /// DCT-domain scaling (the `jpeg-decoder` crate) to the smallest of 1/8, 1/4 and 1/2 whose image
-    /// still holds the crop at the output size or more in both directions; full size otherwise. The
-    /// pixels differ slightly from a full decode resized afterwards (see the data module's docs).
+    /// Full size (zune-jpeg, through the `image` crate): the faster on ImageNet-sized files in this
+    /// repository's loader benchmark.
     #[default]
-    Scaled,
-    /// Always full size (zune-jpeg, through the `image` crate).
     Full,
+    /// DCT-domain scaling (the `jpeg-decoder` crate) to the smallest of 1/8, 1/4 and 1/2 whose image
+    /// still holds the crop at the output size or more in both directions; full size otherwise. It
+    /// saves a little on photographs several times ImageNet's size. Its pixels differ slightly from a
+    /// full decode resized afterwards (see the data module's docs).
+    Scaled,
 }
 
 /// A decoded image, the crop to take from it (in its own pixels) and whether to mirror the result.
@@ -37,8 +47,8 @@ pub(crate) fn decode(
     if jpeg && !ends_its_last_scan(bytes) {
         return Err("truncated: no end-of-image marker after the last scan".into());
     }
-    if decoding == Decoding::Scaled && bytes.starts_with(&[0xFF, 0xD8]) {
-        if let Some(prepared) = decode_scaled(bytes, size, choose)? {
+    if decoding == Decoding::Scaled && jpeg {
+        if let Some(prepared) = decode_scaled(bytes, size, choose) {
             return Ok(prepared);
         }
     }
@@ -74,38 +84,36 @@ pub(crate) fn scale_denominator(crop: Crop, size: u32) -> u32 {
         .unwrap_or(1)
 }
 
-/// A scaled decode through `jpeg-decoder`, or `None` when the crop needs the full size (`choose` is a
-/// pure function of the size, so calling it again for the full decode gives the same crop).
-fn decode_scaled(
-    bytes: &[u8],
-    size: u32,
-    choose: &dyn Fn(u32, u32) -> (Crop, bool),
-) -> Result<Option<Prepared>, String> {
+/// A scaled decode through `jpeg-decoder`, or `None` when the crop needs the full size or when
+/// `jpeg-decoder` cannot decode the file (the full-size decoder then decides, and names any error).
+/// `choose` is a pure function of the size, so calling it again for the full decode gives the same crop.
+fn decode_scaled(bytes: &[u8], size: u32, choose: &dyn Fn(u32, u32) -> (Crop, bool)) -> Option<Prepared> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.read_info().map_err(|e| e.to_string())?;
-    let info = decoder.info().ok_or("no frame header")?;
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
     let (width, height) = (info.width as u32, info.height as u32);
     let (crop, flip) = choose(width, height);
     let d = scale_denominator(crop, size);
-    if d == 1 || info.pixel_format == jpeg_decoder::PixelFormat::L16 {
-        return Ok(None);
+    if d == 1 {
+        return None;
     }
-    let (w, h) = decoder.scale(width.div_ceil(d) as u16, height.div_ceil(d) as u16).map_err(|e| e.to_string())?;
-    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.scale(width.div_ceil(d) as u16, height.div_ceil(d) as u16).ok()?;
     let (w, h) = (w as u32, h as u32);
-    let pixels = to_rgb(pixels, info.pixel_format, (w * h) as usize)?;
+    let decoded = SEQUENTIAL.with(|pool| pool.as_ref().map(|pool| pool.install(|| decoder.decode())))?;
+    let pixels = to_rgb(decoded.ok()?, info.pixel_format, (w * h) as usize)?;
     let crop = crop.scaled(w as f64 / width as f64, h as f64 / height as f64).within(w, h);
-    Ok(Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip }))
+    Some(Prepared { image: Rgb8 { width: w, height: h, pixels }, crop, flip })
 }
 
 /// `jpeg-decoder`'s output as RGB: grey replicated, CMYK (already un-inverted by the decoder) converted
-/// as PIL does (`R = (255 − C)(255 − K) / 255`).
-fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Result<Vec<u8>, String> {
+/// as PIL does (`R = (255 − C)(255 − K) / 255`); `None` for 16-bit samples or a size that does not
+/// match.
+fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Option<Vec<u8>> {
     use jpeg_decoder::PixelFormat;
     if pixels.len() != n * format.pixel_bytes() {
-        return Err(format!("decoded {} bytes, expected {} for {n} pixels", pixels.len(), n * format.pixel_bytes()));
+        return None;
     }
-    Ok(match format {
+    Some(match format {
         PixelFormat::RGB24 => pixels,
         PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
         PixelFormat::CMYK32 => pixels
@@ -115,7 +123,7 @@ fn to_rgb(pixels: Vec<u8>, format: jpeg_decoder::PixelFormat, n: usize) -> Resul
                 [0, 1, 2].map(|c| (((255 - p[c] as u32) * k + 127) / 255) as u8)
             })
             .collect(),
-        PixelFormat::L16 => return Err("16-bit JPEG: expected 8-bit samples".into()),
+        PixelFormat::L16 => return None,
     })
 }
 

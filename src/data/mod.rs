@@ -14,11 +14,13 @@
 //! - [`Transform`]: torchvision's `RandomResizedCrop` + `RandomHorizontalFlip` for training,
 //!   `Resize(size / 0.875)` + `CenterCrop` for evaluation, resized with a bilinear filter that
 //!   antialiases when shrinking, as PIL's does.
-//! - [`Decoding`]: JPEG files are decoded at 1/2, 1/4 or 1/8 of their size in the DCT domain when the
-//!   crop still spans the output size at that scale. The result is not bit-identical to a full decode
-//!   resized afterwards (it is a different low-pass filter: on the tests' smooth pictures, within 1.5
-//!   grey levels per image on average), but each (seed, epoch, sample) gives the same pixels on every
-//!   run. [`Decoding::Full`] always decodes at full size. A truncated JPEG is an error, as in PIL.
+//! - [`Decoding`]: JPEG and PNG files are decoded at full size (zune-jpeg, through the `image` crate).
+//!   [`Decoding::Scaled`] decodes JPEGs at 1/2, 1/4 or 1/8 of their size in the DCT domain when the crop
+//!   still spans the output size at that scale; it was slower on the benchmark's ImageNet-sized files (a
+//!   little faster on much larger photographs), and its result is not bit-identical to a full decode
+//!   resized afterwards (a different low-pass filter: on the tests' smooth pictures, within 1.5 grey
+//!   levels per image on average). Either way each (seed, epoch, sample) gives the same pixels on every
+//!   run. A truncated JPEG is an error, as in PIL.
 //!
 //! ```no_run
 //! use tch::{Device, Kind};
