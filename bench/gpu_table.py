@@ -69,8 +69,8 @@ def rows(crate, peers):
             continue
         samples = int(dims.split("x")[0])
         moved = 2 * n
-        if op.startswith("cutmix_half_area"):
-            moved = int(2 * n * HALF_BOX)
+        if op.startswith("cutmix_half_area") and "/in_place" in op:
+            moved = int(2 * n * HALF_BOX)  # in place, CutMix moves the boxes; out of place every element
         if op.startswith("end_to_end"):
             moved = 2 * n + 4 * samples * CLASSES
         case = f"{dims} {'float32' if dtype == 'f32' else 'bfloat16' if dtype == 'bf16' else 'uint8'}"
