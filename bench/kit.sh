@@ -63,6 +63,21 @@ need_binaries() {
   [ "$missing" = 0 ] || exit 2
 }
 
+# memcheck NAME LIMIT_S LOG TEST_ARGS...: the carried CUDA test binary under compute-sanitizer's memcheck
+# (one test thread; TEST_ARGS are libtest filters and --skip's), with libtorch's caching allocator off:
+# it would hide overruns from the sanitizer, since every tensor then gets its own allocation.
+memcheck() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    step "$name" "$limit" "$log" env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
+      compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 --print-limit 20 \
+      "$B/fused_cuda" --test-threads=1 "$@"
+  else
+    skip "$name" "compute-sanitizer not found"
+  fi
+}
+
 environment() {
   {
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"; echo "host: $(uname -srm), $(nproc) cores"

@@ -1,13 +1,15 @@
 """Writes an ImageNet-layout folder of JPEGs for the loader benchmark (bench/loader_speed.sh).
 
-ImageNet-like files: 400-500 x 300-400 pixels (either orientation; --scale multiplies both), JPEG quality 90, 10 classes, N
-training and N/20 val images. The content is photographic where scikit-image is installed: random crops
-(a quarter to all of the area) of the sample photographs it bundles, rescaled to the output size and
-mirrored at random. Otherwise each picture is a mosaic of tinted, upscaled Fashion-MNIST images with mild
+ImageNet-like files: 400-500 x 300-400 pixels (either orientation; --scale multiplies both), JPEG quality 90,
+--classes classes (default 10), N training and N/20 val images (at least one a class), written by --jobs
+processes, each picture drawn from its own seed. The content is photographic where scikit-image is
+installed: random crops (a quarter to all of the area) of the sample photographs it bundles, rescaled to
+the output size and mirrored at random. Otherwise each picture is a mosaic of tinted, upscaled Fashion-MNIST images with mild
 noise (read from --fashion-mnist, gzipped IDX files). Needs Pillow and NumPy.
 """
 import argparse
 import gzip
+import multiprocessing
 import os
 
 import numpy as np
@@ -73,32 +75,46 @@ def mosaic(rng, tiles):
     return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
 
 
+# Set in main() before the worker processes fork: how one picture is drawn, the output folder, the class count.
+MAKE, OUT, CLASSES = None, None, 10
+
+
+def write(job):
+    """Writes one file; its picture is drawn from its own seed (split, index), whatever the process."""
+    split, i = job
+    rng = np.random.default_rng((0 if split == "train" else 1, i))
+    path = os.path.join(OUT, split, f"class{i % CLASSES}", f"{i:06d}.JPEG")
+    MAKE(rng).save(path, quality=90)
+    return os.path.getsize(path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--jobs", type=int, default=1, help="processes writing files")
     ap.add_argument("--fashion-mnist", default=os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--scale", type=int, default=1, help="multiply both sides by this (large photographs)")
     args = ap.parse_args()
-    global SCALE
-    SCALE = args.scale
+    global SCALE, MAKE, OUT, CLASSES
+    SCALE, OUT, CLASSES = args.scale, args.out, args.classes
     photos = load_photos()
     if photos:
-        kind, make = f"photographs (crops of {len(photos)} scikit-image samples)", lambda rng: photo(rng, photos)
+        kind, MAKE = f"photographs (crops of {len(photos)} scikit-image samples)", lambda rng: photo(rng, photos)
     else:
         tiles = load_tiles(args.fashion_mnist)
-        kind, make = "Fashion-MNIST mosaics (scikit-image not installed)", lambda rng: mosaic(rng, tiles)
-    rng = np.random.default_rng(0)
-    total = 0
-    n_val = max(args.n // 20, 10)
-    for split, n in (("train", args.n), ("val", n_val)):
-        for i in range(n):
-            folder = os.path.join(args.out, split, f"class{i % 10}")
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, f"{i:06d}.JPEG")
-            make(rng).save(path, quality=90)
-            total += os.path.getsize(path)
-    print(f"wrote {args.n} training and {n_val} val JPEGs ({kind}), {total / 1e6:.1f} MB")
+        kind, MAKE = "Fashion-MNIST mosaics (scikit-image not installed)", lambda rng: mosaic(rng, tiles)
+    n_val = max(args.n // 20, CLASSES)
+    jobs = [(split, i) for split, n in (("train", args.n), ("val", n_val)) for i in range(n)]
+    for split, c in {(split, i % CLASSES) for split, i in jobs}:
+        os.makedirs(os.path.join(OUT, split, f"class{c}"), exist_ok=True)
+    if args.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            total = sum(pool.imap_unordered(write, jobs, chunksize=32))
+    else:
+        total = sum(map(write, jobs))
+    print(f"wrote {args.n} training and {n_val} val JPEGs ({kind}) in {CLASSES} classes, {total / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! The GPU kit's benchmark: criterion cases on cuda:0 (a copy of the same bytes as the bandwidth ceiling;
-//! the fused executor's in-place Mixup in batch, pair and elem mode and CutMix at 256×3×224×224 in f32,
+//! the fused executor's in-place Mixup in batch, pair and elem mode (each also with its plan drawn
+//! beforehand) and CutMix at 256×3×224×224 in f32,
 //! bf16 and u8, and out of place beside ResizeMix and FMix moving the same area; 128×3×32×32 end to end with targets; [256, 1, 16000] audio; the normalising pass from NHWC
 //! uint8 to channels-last bf16 and f32 and to NCHW bf16 beside the torch op chain it replaces), then a
 //! measurement showing that no call synchronises and the host's cost of a small call.
@@ -58,6 +59,13 @@ fn imagenet(c: &mut Criterion) {
                 .with_executor(Executor::Fused);
             let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place").to_lowercase(), "fused");
             group.bench_function(id, |b| b.iter_custom(|n| timed(n, || drop(m.apply_(&mut y, &labels).unwrap()))));
+            // The same call with its plan drawn beforehand: the GPU's time without the host's draws (one
+            // a sample in elem mode), which a short kernel may not hide.
+            let plan = m.sample_plan(&shape).unwrap();
+            let id = BenchmarkId::new(format!("mixup/{mode:?}/in_place/planned").to_lowercase(), "fused");
+            group.bench_function(id, |b| {
+                b.iter_custom(|n| timed(n, || drop(m.planned(&plan).apply_(&mut y, &labels).unwrap())))
+            });
         }
         let plan = box_plan(256, (224, 224), 0.5);
         let mut m = Mixer::new(MixConfig::cutmix(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);

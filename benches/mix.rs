@@ -241,7 +241,22 @@ fn family(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, imagenet_112, cifar, imagenet_224, family);
+/// Drawing a plan alone (no tensor work), the host's share of every call: one draw a batch in batch mode, one
+/// a pair in pair mode, one a sample in elem mode, for Mixup α 1.0 and DeiT's recipe at batch 256.
+fn plans(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cpu/plan/256x3x224x224");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    for (recipe, config) in [("mixup", MixConfig::mixup(1.0, 1000)), ("deit", MixConfig::deit(1000))] {
+        for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
+            let mut mixer = Mixer::new(MixConfig { mode, ..config.clone() }, 0).unwrap();
+            let id = BenchmarkId::new(format!("{recipe}/{mode:?}").to_lowercase(), "sample_plan");
+            group.bench_function(id, |b| b.iter(|| drop(mixer.sample_plan(&[256, 3, 224, 224]).unwrap())));
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, imagenet_112, cifar, imagenet_224, family, plans);
 
 /// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
 /// counts each apart).

@@ -18,5 +18,5 @@ for model in $MODELS; do
   out=examples/results/$model$SUFFIX
   mkdir -p "$out"
   { date -u; uname -srm; nproc; grep -m1 "model name" /proc/cpuinfo; free -g | sed -n 2p; } >"$out/machine.txt"
-  ./target/release/examples/train_$model "${recipes[@]}" --epochs "$EPOCHS" --train-subset "$SUBSET" --out "$out" 2>&1 | tee "$out/run.log"
+  "${CARGO_TARGET_DIR:-target}/release/examples/train_$model" "${recipes[@]}" --epochs "$EPOCHS" --train-subset "$SUBSET" --out "$out" 2>&1 | tee "$out/run.log"
 done

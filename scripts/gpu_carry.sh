@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds, here, what the GPU kit runs on a GPU machine (which has libtorch 2.11 and CUDA but no Rust):
-# the release GPU test binary, the GPU bench and the training example, stripped, plus Fashion-MNIST for
-# the training step, in gpu-carry/ (about 31 MB; the device tool carries at most 64 MiB). Then run
-# bench/gpu_check.sh, bench/gpu_bench.sh and bench/gpu_profile.sh there with gpu-carry carried along
-# (bench/README.md).
+# the release GPU test binary, the GPU bench, the training example and the pipeline's timing examples
+# (loader_speed, pipeline_speed), stripped, plus Fashion-MNIST for the training step, in gpu-carry/. Then
+# run bench/gpu_check.sh, bench/gpu_bench.sh, bench/gpu_pipeline.sh and bench/gpu_profile.sh there with
+# gpu-carry carried along (bench/README.md).
 #
-# FULL_DATA=1 carries the calibration experiment too (scripts/gpu_experiment.sh): the same binaries, all of
-# Fashion-MNIST and the captions' font (about 53 MB), so one carry serves a whole GPU session.
+# FULL_DATA=1 carries the calibration experiment instead of the pipeline (scripts/gpu_experiment.sh): the
+# same binaries but the pipeline's, all of Fashion-MNIST and the captions' font (about 53 MB).
 set -euo pipefail
 FULL_DATA=${FULL_DATA:-0}
 # The GPU machines are Hopper (H100, H200): their cubin alone keeps the carry small.
@@ -14,6 +14,9 @@ export TCH_MIXCUT_CUDA_ARCHS=${TCH_MIXCUT_CUDA_ARCHS:-90}
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 rm -rf gpu-carry && mkdir -p gpu-carry
+# The pipeline's timing examples (bench/gpu_pipeline.sh), left out of the FULL_DATA carry to keep it small.
+pipeline=(--example loader_speed --example pipeline_speed)
+[ "$FULL_DATA" = 1 ] && pipeline=()
 executables() { python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -23,7 +26,7 @@ for line in sys.stdin:
 {
   cargo test --release --no-run --message-format=json --test fused_cuda
   cargo bench --no-run --message-format=json --bench gpu
-  cargo build --release --message-format=json --example train_resnet
+  cargo build --release --message-format=json --example train_resnet "${pipeline[@]}"
 } | executables | while read -r name exe; do
   cp "$exe" "gpu-carry/$name" && strip "gpu-carry/$name"
 done

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every CUDA test under compute-sanitizer's memcheck, with libtorch's caching allocator off (one device
+# command, under 9 minutes): the equivalence matrix; the mix family, the normalising pass and the runs of
+# every length; then every other test of the binary (hand plans, large and misaligned batches, class
+# masks, BCE targets, the stream and ordering tests, label errors, a second device, the load-failure
+# fallback), so that a test added later is covered without a change here. Each step has its own time
+# limit; logs under $OUT. Build the carried binaries first with scripts/gpu_carry.sh; see bench/README.md.
+set -u
+cd "$(dirname "$0")/.."
+export KIT_DEADLINE_S=${KIT_DEADLINE_S:-530}
+source bench/kit.sh
+export TCH_MIXCUT_POISON=1
+need_binaries fused_cuda
+environment
+
+first=(fused_cuda_matches_reference_over_the_matrix)
+second=(the_mix_family normalising runs_of_every_length)
+skips=()
+for t in "${first[@]}" "${second[@]}"; do skips+=(--skip "$t"); done
+# The tests each step takes, listed first (no GPU needed): a dry run shows the split covers every test.
+{
+  echo "== equivalence matrix"; "$B/fused_cuda" --list "${first[@]}"
+  echo "== family, normalising, run lengths"; "$B/fused_cuda" --list "${second[@]}"
+  echo "== every other CUDA test"; "$B/fused_cuda" --list "${skips[@]}"
+} >"$OUT/memcheck_tests.log" 2>&1
+note "$(printf '%-40s %s' "tests per memcheck step" "$(grep -c ': test$' "$OUT/memcheck_tests.log") listed in memcheck_tests.log")"
+memcheck "memcheck: equivalence matrix" 180 memcheck_matrix.log "${first[@]}"
+memcheck "memcheck: family, normalising, run lengths" 180 memcheck_family.log "${second[@]}"
+memcheck "memcheck: every other CUDA test" 150 memcheck_rest.log "${skips[@]}"
+finish
