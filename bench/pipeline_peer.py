@@ -2,7 +2,7 @@
 written as a PyTorch user would. The uint8 batch goes to the device, is converted and normalised there,
 mixed by timm's Mixup with DeiT's recipe (Mixup 0.8, CutMix 1.0, switch 0.5, label smoothing 0.1),
 then torchvision's ResNet (weights in the chosen dtype, channels-last) runs forward and backward and SGD
-with momentum steps.
+with momentum steps (PyTorch's default multi-tensor form on CUDA, where tch's SGD steps each parameter).
 
 --mode model: one batch resident on the device, stepped again and again (no loader).
 --mode pipeline: torchvision ImageFolder + DataLoader (RandomResizedCrop + flip + PILToTensor, the given
@@ -12,6 +12,7 @@ Prints one line with images/s.
 import argparse
 import time
 
+import numpy as np
 import torch
 from torchvision import datasets, models, transforms
 
@@ -107,6 +108,7 @@ def main():
     args = parse()
     device = torch.device(args.device)
     torch.manual_seed(0)
+    np.random.seed(0)  # timm's Mixup draws from NumPy's global generator
     torch.backends.cudnn.benchmark = True
     if args.mode == "pipeline":
         if not args.data:
