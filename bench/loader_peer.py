@@ -10,6 +10,14 @@ import torch
 from torchvision import datasets, transforms
 
 
+def make_loader(data, workers, batch_size, image_size, **options):
+    """The folder's training split and torchvision's loader over it, shuffled, with the Rust loader's
+    transforms; `options` go to the DataLoader (pinned memory, drop_last, ...)."""
+    tf = transforms.Compose([transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
+    folder = datasets.ImageFolder(f"{data}/train", transform=tf)
+    return folder, torch.utils.data.DataLoader(folder, batch_size=batch_size, shuffle=True, num_workers=workers, **options)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", required=True, help="folder holding train/<class>/*")
@@ -18,9 +26,7 @@ def main():
     ap.add_argument("--image-size", type=int, default=224)
     args = ap.parse_args()
     torch.manual_seed(0)
-    tf = transforms.Compose([transforms.RandomResizedCrop(args.image_size), transforms.RandomHorizontalFlip(), transforms.PILToTensor()])
-    data = datasets.ImageFolder(f"{args.data}/train", transform=tf)
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers)
+    _, loader = make_loader(args.data, args.workers, args.batch_size, args.image_size)
     start = time.perf_counter()
     images, first = 0, None
     for x, _ in loader:

@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 import torch
-from torchvision import datasets, models, transforms
+from torchvision import datasets, models
+
+import loader_peer  # bench/, the script's own folder
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -36,13 +38,10 @@ def parse():
 
 
 def make_loader(args, device):
-    tf = transforms.Compose([transforms.RandomResizedCrop(args.image_size), transforms.RandomHorizontalFlip(),
-                             transforms.PILToTensor()])
-    data = datasets.ImageFolder(f"{args.data}/train", transform=tf)
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-                                         pin_memory=device.type == "cuda", drop_last=True,
-                                         persistent_workers=args.workers > 0)
-    return data, loader
+    # torchvision's loader exactly as bench/loader_peer.py times it alone, plus what training adds.
+    return loader_peer.make_loader(args.data, args.workers, args.batch_size, args.image_size,
+                                   pin_memory=device.type == "cuda", drop_last=True,
+                                   persistent_workers=args.workers > 0)
 
 
 class Trainer:
