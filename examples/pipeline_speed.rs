@@ -22,6 +22,7 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::data::{ImageFolder, Loader, LoaderConfig};
 use tch_mixcut::{InputLayout, MixConfig, Mixer, Normalize};
+use tch_mixcut_harness::{self as common, cli::DeviceArg};
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Mode {
@@ -54,9 +55,9 @@ struct Cli {
     /// A folder holding train/<class>/<images> (pipeline mode; in model mode, only its class count).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// `cpu` or `cuda:N`.
-    #[arg(long, default_value = "cuda:0")]
-    device: String,
+    /// `auto` (CUDA if present), `cpu` or `cuda:N`.
+    #[arg(long, default_value = "cuda:0", value_parser = common::cli::parse_device)]
+    device: DeviceArg,
     /// The model.
     #[arg(long, value_enum, default_value_t = Arch::Resnet50)]
     arch: Arch,
@@ -137,16 +138,6 @@ fn channels_last_weights(vs: &nn::VarStore) {
     });
 }
 
-fn parse_device(s: &str) -> Result<Device> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        s => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => Ok(Device::Cuda(n)),
-            None => bail!("device: got {s:?}, expected cpu or cuda:N"),
-        },
-    }
-}
-
 fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
@@ -195,10 +186,10 @@ fn time_pipeline(cli: &Cli, trainer: &mut Trainer, device: Device, loader: &Load
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let device = parse_device(&cli.device)?;
+    let device = cli.device.resolve();
     ensure!(cli.steps > 0, "steps: got 0, expected at least 1");
     if device.is_cuda() {
-        ensure!(tch_mixcut::load_cuda_backend(), "device: {} asked for, but libtorch sees no CUDA device", cli.device);
+        ensure!(tch_mixcut::load_cuda_backend(), "device: {device:?} asked for, but libtorch sees no CUDA device");
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let folder = match &cli.data {
@@ -225,12 +216,11 @@ fn main() -> Result<()> {
     };
     let images = (cli.steps * cli.batch_size) as f64;
     println!(
-        "tch-mixcut {} {} {} on {}: {} steps of {} images in {seconds:.2} s, {:.0} images/s \
+        "tch-mixcut {} {} {} on {device:?}: {} steps of {} images in {seconds:.2} s, {:.0} images/s \
          (after {} warm-up steps; {} loader workers; executor {:?})",
         format!("{:?}", cli.mode).to_lowercase(),
         format!("{:?}", cli.arch).to_lowercase(),
         format!("{:?}", cli.precision).to_lowercase(),
-        cli.device,
         cli.steps,
         cli.batch_size,
         images / seconds,

@@ -164,7 +164,21 @@ pub enum DeviceArg {
     Fixed(Device),
 }
 
-fn parse_device(s: &str) -> Result<DeviceArg> {
+impl DeviceArg {
+    /// The device to run on (`auto`: CUDA when libtorch sees one).
+    /// Loads libtorch's CUDA backend first, whatever the choice (a fixed `cuda:N` needs it too).
+    pub fn resolve(self) -> Device {
+        let cuda = tch_mixcut::load_cuda_backend();
+        match self {
+            DeviceArg::Auto if cuda => Device::Cuda(0),
+            DeviceArg::Auto => Device::Cpu,
+            DeviceArg::Fixed(d) => d,
+        }
+    }
+}
+
+/// `--device`: auto, cpu or cuda:N.
+pub fn parse_device(s: &str) -> Result<DeviceArg> {
     Ok(match s {
         "auto" => DeviceArg::Auto,
         "cpu" => DeviceArg::Fixed(Device::Cpu),
@@ -186,12 +200,7 @@ fn parse_minmax(s: &str) -> Result<(f64, f64)> {
 impl TrainArgs {
     /// The device to run on (`auto`: CUDA when libtorch sees one).
     pub fn device(&self) -> Device {
-        let cuda = tch_mixcut::load_cuda_backend();
-        match self.device {
-            DeviceArg::Auto if cuda => Device::Cuda(0),
-            DeviceArg::Auto => Device::Cpu,
-            DeviceArg::Fixed(d) => d,
-        }
+        self.device.resolve()
     }
 
     /// The recipes to train, in order.
