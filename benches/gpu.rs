@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
+use tch_mixcut::testing::with_cuda_host_side;
 use tch_mixcut::{Executor, InputLayout, MixConfig, MixMode, Mixer, Normalize};
 
 mod common;
@@ -175,7 +176,10 @@ fn no_sync_per_call() {
 
 /// The host's share of a small call: 128×3×32×32 end to end (DeiT's recipe) is bound by its CPU time, not
 /// the GPU's. Enqueueing 1000 calls, per call, beside 1000 allocations of its targets' size (libtorch's
-/// caching allocator) and 1000 `copy_`s of the batch (a minimal tch op), each ended by one synchronisation.
+/// caching allocator), 1000 `copy_`s of the batch (a minimal tch op), each ended by one synchronisation,
+/// and the same call on CPU tensors taking the CUDA executor's path up to its driver calls
+/// (`with_cuda_host_side`, benches/mix.rs's `cpu/cuda_host_side` case): the crate's own host work on
+/// this machine's CPU, the rest of a call being libtorch's allocator and stream and the driver.
 fn host_cost_per_call() {
     let mut x = batch(&[128, 3, 32, 32], Kind::Float);
     let labels = Tensor::randint(1000, [128], (Kind::Int64, DEV));
@@ -195,9 +199,11 @@ fn host_cost_per_call() {
     let call = per_call(&mut || drop(m.apply_(&mut x, &labels).unwrap()));
     let alloc = per_call(&mut || drop(Tensor::empty([128, 1000], (Kind::Float, DEV))));
     let copy = per_call(&mut || x.copy_(&y));
+    let (mut x_cpu, labels_cpu) = (x.to_device(Device::Cpu), labels.to_device(Device::Cpu));
+    let own = per_call(&mut || with_cuda_host_side(|| drop(m.apply_(&mut x_cpu, &labels_cpu).unwrap())));
     println!(
         "host cost per call: 128x3x32x32 DeiT end to end {call:.2} us to enqueue; an allocation of its targets' \
-         size {alloc:.2} us; a copy_ of the batch {copy:.2} us"
+         size {alloc:.2} us; a copy_ of the batch {copy:.2} us; the crate's host side without the driver {own:.2} us"
     );
 }
 

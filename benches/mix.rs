@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::testing::{fmix_masks, with_cpu_isa};
+use tch_mixcut::testing::{fmix_masks, with_cpu_isa, with_cuda_host_side};
 use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixPlan, Mixer};
 
 mod common;
@@ -256,7 +256,24 @@ fn plans(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, imagenet_112, cifar, imagenet_224, family, plans);
+/// The host's share of a small CUDA call, measured without a GPU: 128×3×32×32 f32 in place with DeiT's
+/// recipe (benches/gpu.rs's "host cost per call") taking the fused CUDA executor's path up to its driver
+/// calls (`with_cuda_host_side`), beside its parts: drawing the plan, and allocating the targets (here
+/// from the CPU allocator, not libtorch's CUDA caching allocator).
+fn cuda_host_side(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cpu/cuda_host_side/128x3x32x32");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    let (mut x, labels) = (batch(&[128, 3, 32, 32], Kind::Float), Tensor::randint(1000, [128], tch::kind::INT64_CPU));
+    let mut mixer = fused(MixConfig::deit(1000));
+    group.bench_function("deit/batch/in_place/call", |b| {
+        b.iter(|| with_cuda_host_side(|| drop(mixer.apply_(&mut x, &labels).unwrap())))
+    });
+    group.bench_function("deit/batch/sample_plan", |b| b.iter(|| drop(mixer.sample_plan(&[128, 3, 32, 32]).unwrap())));
+    group.bench_function("targets/alloc", |b| b.iter(|| drop(Tensor::empty([128, 1000], tch::kind::FLOAT_CPU))));
+    group.finish();
+}
+
+criterion_group!(benches, imagenet_112, cifar, imagenet_224, family, plans, cuda_host_side);
 
 /// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
 /// counts each apart).

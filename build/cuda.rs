@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The oldest nvcc that compiles the kernels: their 30 KB `__grid_constant__` argument block needs 12.1.
+/// The oldest nvcc that compiles the kernels: their 9 KB `__grid_constant__` argument block (past the 4 KB of older toolkits) needs 12.1.
 pub const MIN_RELEASE: (u32, u32) = (12, 1);
 
 /// Cubins for the architectures libtorch 2.11's CUDA build ships (Turing to Blackwell), PTX for the lowest.
@@ -84,7 +84,7 @@ pub fn probe(nvcc: &Path) -> Result<(u32, u32), String> {
     })?;
     if release < MIN_RELEASE {
         return Err(format!(
-            "{} is CUDA {}.{}, older than {}.{} (the kernels' 30 KB __grid_constant__ argument block needs {}.{})",
+            "{} is CUDA {}.{}, older than {}.{} (the kernels' 9 KB __grid_constant__ argument block needs {}.{})",
             nvcc.display(),
             release.0,
             release.1,

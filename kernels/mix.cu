@@ -68,7 +68,7 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 
 }  // namespace mixcut
 
-// `__grid_constant__`: the 30 KB argument block is read in place, never copied per thread.
+// `__grid_constant__`: the 9 KB argument block is read in place, never copied per thread.
 #define MIX_ENTRY(NAME, MASKS, ...)                                                                         \
     extern "C" __global__ void __launch_bounds__(256) NAME(const __grid_constant__ mixcut::MixArgs a) {     \
         mixcut::run<MASKS, __VA_ARGS__>(a);                                                                 \

@@ -145,8 +145,9 @@ struct MixSample {
 };
 
 // Pairs per launch: the per-sample parameters travel inside the kernel arguments (no device buffer,
-// no copy), which CUDA >= 12.1 allows up to 32764 bytes. Larger batches take several launches.
-#define MIX_MAX_PAIRS 480
+// no copy), which CUDA >= 12.1 allows past 4 KB. The driver copies the whole block at every launch, so it
+// holds a batch of 256 samples (9 KB), not the 32764 bytes CUDA allows; larger batches take more launches.
+#define MIX_MAX_PAIRS 128
 // Channels the normalising pass takes (its per-channel constants travel in the arguments too), and the
 // length of their periodic tables: entry k holds channel k mod C's constant, so the channels-last lanes
 // [c, c + V) of a vector (V <= 64) whose first lane is channel c read one contiguous stretch.

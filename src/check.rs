@@ -212,13 +212,17 @@ fn share_memory(a: &Tensor, b: &Tensor) -> bool {
 /// The bytes `[start, end)` a tensor's elements span (`None` for no elements), from its first element's
 /// address, sizes, strides and element size; a `view_dtype` alias spans the same bytes as its source.
 fn byte_span(t: &Tensor) -> Option<(usize, usize)> {
-    if !t.defined() || t.numel() == 0 {
+    if !t.defined() {
+        return None;
+    }
+    let shape = t.size();
+    if shape.contains(&0) {
         return None;
     }
     let kind = t.f_kind().ok()?;
     let elem = kind.elt_size_in_bytes() as i128;
     let (mut low, mut high) = (0i128, 0i128); // offsets of the lowest and highest element, in elements
-    for (&size, &stride) in t.size().iter().zip(&t.stride()) {
+    for (&size, &stride) in shape.iter().zip(&t.stride()) {
         let reach = stride as i128 * (size as i128 - 1);
         if reach < 0 {
             low += reach;

@@ -123,6 +123,13 @@ pub mod testing {
         crate::exec::cuda::set_torch_stream(ordinal, pool)
     }
 
+    /// Runs `f` with this thread's fused calls on CPU tensors taking the fused CUDA executor's host side,
+    /// up to its driver calls, and writing nothing (outputs come back unwritten, the executor reported as
+    /// `FusedCuda`): the host's cost of a CUDA call, measured where there is no GPU.
+    pub fn with_cuda_host_side<R>(f: impl FnOnce() -> R) -> R {
+        crate::exec::host_side::with_cuda(f)
+    }
+
     /// The FMix paste masks a call with `plan` computes, uint8 `[N, H, W]` on `device` (1: the partner's
     /// pixel), alone: what the benches time apart from the pass that reads them.
     pub fn fmix_masks(plan: &crate::MixPlan, device: tch::Device) -> crate::Result<tch::Tensor> {

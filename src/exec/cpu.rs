@@ -429,28 +429,31 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     let widths = kernel_args::Widths { vectors: &[64, 16], pixels: &[64, 16] };
     let launch = kernel_args::build(job, bufs, widths, flag.as_ptr(), 1)?;
     let extent = job.batch.extent.unwrap_or((1, 1));
-    for a in &launch.blocks {
+    launch.each_block(|a| {
+        let h = &a.head;
         // A class mask pasted in the same pass (segmentation) has the images' boxes: its bytes count alike.
-        let mask_bytes = if a.mask_bytes > 0 { (a.mask_vecs * a.mask_vector as i64) as u64 } else { 0 };
+        let mask_bytes = if h.mask_bytes > 0 { (h.mask_vecs * h.mask_vector as i64) as u64 } else { 0 };
         let sample_bytes = (job.batch.sample_numel * job.batch.dtype.size()) as u64 + mask_bytes;
-        let cost: Vec<u64> = (0..a.pair_count as usize)
+        let cost: Vec<u64> = (0..h.pair_count as usize)
             .map(|k| pair_cost(&a.first[k], &a.second[k], job.in_place, sample_bytes, extent, job.num_classes as u64))
             .collect();
         let threads = threads_for(cost.iter().sum()).min(pool().workers() + 1);
-        let tasks: Vec<ShareTask> = split(a.pair_count as i64, a.vecs_per_sample, threads, &cost)
+        let tasks: Vec<ShareTask> = split(h.pair_count as i64, h.vecs_per_sample, threads, &cost)
             .into_iter()
             .map(|share| ShareTask {
                 entry,
-                args: ArgsPtr(&**a),
+                args: ArgsPtr(a),
                 vector_bytes: launch.width as i32,
                 share,
                 baseline: isa == CpuIsa::Baseline,
             })
             .collect();
+        // The pool returns once every share is done: the block is free for the next one.
         if let Some((mine, others)) = tasks.split_first() {
             pool().run(*mine, others);
         }
-    }
+        Ok(())
+    })?;
     debug_assert_eq!(flag.into_inner(), 0, "labels are range-checked before the fused CPU pass");
     Ok(())
 }
@@ -496,10 +499,10 @@ mod tests {
         };
         assert_eq!(size as usize, std::mem::size_of::<MixArgs>());
         assert_eq!(first as usize, std::mem::offset_of!(MixArgs, first));
-        assert_eq!(on as usize, std::mem::offset_of!(MixArgs, on));
+        assert_eq!(on as usize, std::mem::offset_of!(MixArgs, head.on));
         // SAFETY: returns a constant.
         let scale = unsafe { mixcut_args_scale_offset_baseline() };
-        assert_eq!(scale as usize, std::mem::offset_of!(MixArgs, scale));
+        assert_eq!(scale as usize, std::mem::offset_of!(MixArgs, head.scale));
         // SAFETY: both return constants.
         let pixels = unsafe { (mixcut_pixel_channels_baseline(), mixcut_pixel_lanes_baseline()) };
         assert_eq!(pixels, (kernel_args::PIXEL_CHANNELS as u64, kernel_args::GPU_PIXEL_LANES as u64));

@@ -374,16 +374,12 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let d = loaded(ordinal)?;
     let slot = flag.slot().unwrap_or(SLOTS);
     let error = (d.flags_device + (slot * std::mem::size_of::<i32>()) as u64) as *mut i32;
-    // Each thread moves one 16-byte vector of output: 16 input bytes for the mix; for the normalising
-    // pass, the uint8 bytes that make 16 bytes of its float output, or in its `_pixels` kernels
-    // GPU_PIXEL_LANES pixels of each plane (kernels/mix.cu, NORM_KERNELS).
-    let (table, family, dtype, input_bytes) = match &job.normalize {
-        Some(norm) => (&d.norm_functions, Family::Norm, norm.out, 16 / norm.out.size()),
-        None => (&d.functions, Family::Mix, job.batch.dtype, 16),
+    let (table, family, dtype) = match &job.normalize {
+        Some(norm) => (&d.norm_functions, Family::Norm, norm.out),
+        None => (&d.functions, Family::Mix, job.batch.dtype),
     };
     let prefix = family.prefix();
-    let widths = kernel_args::Widths { vectors: &[input_bytes], pixels: &[kernel_args::GPU_PIXEL_LANES] };
-    let mut launch = kernel_args::build(job, bufs, widths, error, flag.token())?;
+    let launch = kernel_args::build(job, bufs, kernel_args::Widths::cuda(job), error, flag.token())?;
     let kernel = Kernel::of(family, launch.form, bufs.masks.is_some(), launch.extended);
     let func = kernel.and_then(|k| family.slot(k)).map_or(std::ptr::null_mut(), |slot| table[dtype as usize][slot]);
     let (Some(kernel), false) = (kernel, func.is_null()) else {
@@ -402,26 +398,25 @@ pub(crate) fn run(job: &Job, bufs: &Buffers, ordinal: usize, flag: &LabelFlag) -
     let _current = Current::push(d.ctx).map_err(driver_error(format!("cuCtxPushCurrent on cuda:{ordinal}")))?;
     // x-blocks for `vecs` vectors a pair.
     let blocks_for = |vecs: i64| (vecs as u64).div_ceil(BLOCK as u64).clamp(1, 1 << 16) as u32;
-    for args in &mut launch.blocks {
-        let image_blocks = blocks_for(args.vecs_per_sample);
+    launch.each_block(|args| {
+        let image_blocks = blocks_for(args.head.vecs_per_sample);
         // Then the class mask's blocks (segmentation), then one more x-block per pair for its targets.
-        let mask_blocks = if args.mask_bytes > 0 { blocks_for(args.mask_vecs) } else { 0 };
-        args.mask_blocks = mask_blocks as i32;
-        let grid = (image_blocks + mask_blocks + 1, args.pair_count as u32, 1);
-        let mut param = (&**args) as *const MixArgs as *mut c_void;
+        let mask_blocks = if args.head.mask_bytes > 0 { blocks_for(args.head.mask_vecs) } else { 0 };
+        args.head.mask_blocks = mask_blocks as i32;
+        let grid = (image_blocks + mask_blocks + 1, args.head.pair_count as u32, 1);
+        let mut param = (args as *mut MixArgs).cast::<c_void>();
         // SAFETY: the argument block matches the kernel's signature (layout checked by tests) and is copied
-        // by the driver at launch. Its pointers are device memory of this device, valid until the stream
-        // reaches the kernel: the caller holds images, outputs and targets (and masks, in and out); the
-        // converted labels tensor (or a contiguous copy of the masks) may be freed when this call returns,
-        // which is safe because libtorch's caching allocator reuses a block only in stream order on the
-        // stream it was allocated on, and the kernel runs on that same current stream. The flag array is
-        // never freed.
+        // by the driver at launch (so the block may be refilled once this returns). Its pointers are device
+        // memory of this device, valid until the stream reaches the kernel: the caller holds images,
+        // outputs and targets (and masks, in and out); the converted labels tensor (or a contiguous copy of
+        // the masks) may be freed when this call returns, which is safe because libtorch's caching
+        // allocator reuses a block only in stream order on the stream it was allocated on, and the kernel
+        // runs on that same current stream. The flag array is never freed.
         unsafe { result::launch_kernel(func, grid, (BLOCK, 1, 1), 0, stream, std::slice::from_mut(&mut param)) }
             .map_err(|e| {
                 driver_error(format!("launching {prefix}_{}{} on cuda:{ordinal}", dtype.suffix(), kernel.suffix()))(e)
-            })?;
-    }
-    Ok(())
+            })
+    })
 }
 
 /// Makes a pool stream (`pool`) or the default stream libtorch's current CUDA stream on `cuda:ordinal`

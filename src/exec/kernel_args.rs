@@ -1,16 +1,20 @@
 //! The kernels' argument block (`MixArgs` in kernels/mix.cuh), built from a job: one per launch, each
 //! covering up to `MAX_PAIRS` pairs, with the per-sample parameters inline (no device buffer, no copy).
+//! A thread fills one block, kept from call to call, and writes only what changes: the header and the
+//! launch's pairs.
 
 use std::ffi::c_void;
 
 use tch::Tensor;
 
+use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
 use crate::job::params::SampleParams;
 use crate::job::{BatchSpec, Buffers, Job, Layout};
 
-/// Pairs per launch (`MIX_MAX_PAIRS`): keeps the argument block under CUDA's 32,764-byte limit.
-pub(crate) const MAX_PAIRS: usize = 480;
+/// Pairs per launch (`MIX_MAX_PAIRS`): a batch of up to 256 samples in one launch, whose argument block
+/// (9 KB) the driver copies whole at every launch, whatever the batch; larger batches take more launches.
+pub(crate) const MAX_PAIRS: usize = 128;
 
 /// Channels the normalising pass takes (`MIX_MAX_CHANNELS`).
 pub(crate) const MAX_CHANNELS: usize = 16;
@@ -22,13 +26,23 @@ pub(crate) const NORM_TABLE: usize = MAX_CHANNELS + 64;
 pub(crate) const PIXEL_CHANNELS: usize = 3;
 
 /// Pixels a thread of the CUDA `_pixels` kernels takes (`MIX_PIXEL_LANES`).
-#[cfg_attr(not(mixcut_cuda), allow(dead_code))]
 pub(crate) const GPU_PIXEL_LANES: usize = 4;
 
-/// `#[repr(C)]` mirror of `mixcut::MixArgs`; `tests` check size and offsets against the C++ compiler's.
+/// `#[repr(C)]` mirror of `mixcut::MixArgs`: its header, then the launch's pairs (`MixArgs::first` sits
+/// where the C++ header ends: its size is a multiple of 8); `tests` check size and offsets against the
+/// C++ compiler's.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct MixArgs {
+    pub head: MixHead,
+    pub first: [SampleParams; MAX_PAIRS],
+    pub second: [SampleParams; MAX_PAIRS],
+}
+
+/// The fields of `mixcut::MixArgs` before the pairs' parameters, shared by the launches of a job.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct MixHead {
     pub src: *const c_void,
     pub dst: *mut c_void,
     pub labels: *const i64,
@@ -66,8 +80,6 @@ pub(crate) struct MixArgs {
     pub by_width: FastDiv,
     pub scale: [f32; NORM_TABLE],
     pub shift: [f32; NORM_TABLE],
-    pub first: [SampleParams; MAX_PAIRS],
-    pub second: [SampleParams; MAX_PAIRS],
 }
 
 /// `#[repr(C)]` mirror of `mixcut::FastDiv`: division by `d` as a multiply and a shift, exact for every
@@ -190,56 +202,132 @@ pub(crate) struct Widths<'a> {
     pub pixels: &'a [usize],
 }
 
-/// One fused pass as both executors launch it: the argument blocks (one per [`MAX_PAIRS`] pairs), the
-/// form, its width (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements), and whether it
-/// holds extended operations (ResizeMix, FMix: the CUDA launcher's `_ext` kernels).
-pub(crate) struct Launch {
-    pub blocks: Vec<Box<MixArgs>>,
+impl Widths<'static> {
+    /// The CUDA kernels' widths for `job`: one 16-byte vector of output a thread (16 input bytes for the
+    /// mix; for the normalising pass, the uint8 bytes that make 16 bytes of its float output), and in its
+    /// `_pixels` kernels [`GPU_PIXEL_LANES`] pixels of each plane (kernels/mix.cu, NORM_KERNELS).
+    pub(crate) fn cuda(job: &Job) -> Self {
+        // 16 / the output's size, as a slice that lives as long as the program.
+        let vectors: &'static [usize] = match job.normalize.as_ref().map(|norm| norm.out) {
+            None | Some(Dtype::U8) => &[16],
+            Some(Dtype::F16 | Dtype::Bf16) => &[8],
+            Some(Dtype::F32) => &[4],
+        };
+        Widths { vectors, pixels: &[GPU_PIXEL_LANES] }
+    }
+}
+
+/// One fused pass as both executors launch it: the header every launch shares, the form, its width
+/// (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements), and whether it holds extended
+/// operations (ResizeMix, FMix: the CUDA launcher's `_ext` kernels). [`Launch::each_block`] gives its
+/// argument blocks, one per [`MAX_PAIRS`] pairs.
+pub(crate) struct Launch<'j> {
+    pub head: MixHead,
     pub form: Form,
     pub width: usize,
     pub extended: bool,
+    params: &'j [SampleParams],
 }
 
-/// Builds the launch of a job: the form and width ([`form`]), then one argument block per [`MAX_PAIRS`]
-/// pairs. `error` is where the kernels store `token` on an out-of-range class index (device-visible memory
-/// for CUDA).
-pub(crate) fn build(job: &Job, bufs: &Buffers, widths: Widths, error: *mut i32, token: i32) -> Result<Launch> {
-    let dst_channels_last = output_channels_last(job, bufs)?;
+/// Builds the launch of a job: the form and width ([`form`]), then the header of its argument blocks.
+/// `error` is where the kernels store `token` on an out-of-range class index (device-visible memory for
+/// CUDA).
+pub(crate) fn build<'j>(
+    job: &'j Job,
+    bufs: &Buffers,
+    widths: Widths,
+    error: *mut i32,
+    token: i32,
+) -> Result<Launch<'j>> {
+    let src_strides = bufs.src.stride();
+    let storage = Storage {
+        src: bufs.src.data_ptr(),
+        dst: bufs.dst.data_ptr(),
+        sample_stride: src_strides[0],
+        dst_channels_last: output_channels_last(job, bufs, &src_strides)?,
+    };
     let extended = job.extended();
     // The normalising pass takes the extended operations one element a thread (mixnorm_<dtype>_scalar_ext).
     let (form, width) = match extended && job.normalize.is_some() {
         true => (Form::Elements, 0),
-        false => form(job, bufs, widths, dst_channels_last),
+        false => form(job, &storage, widths),
     };
-    let template = template(job, bufs, form, width, error, token, dst_channels_last)?;
-    let n = job.batch.n;
-    let pairs = n.div_ceil(2);
-    let mut blocks = Vec::with_capacity(pairs.div_ceil(MAX_PAIRS));
-    for begin in (0..pairs).step_by(MAX_PAIRS) {
-        let count = (pairs - begin).min(MAX_PAIRS);
-        let mut a = Box::new(template);
-        (a.pair_begin, a.pair_count) = (begin as i32, count as i32);
-        for k in 0..count {
-            a.first[k] = job.params[begin + k];
-            a.second[k] = job.params[n - 1 - begin - k];
+    let head = head(job, bufs, &storage, form, width, error, token)?;
+    Ok(Launch { head, form, width, extended, params: &job.params })
+}
+
+impl Launch<'_> {
+    /// Calls `f` with each argument block in turn, in pair order: pairs `[begin, begin + count)` of the
+    /// batch, sample `begin + k` first and its partner `n − 1 − begin − k` second. The block is this
+    /// thread's, reused by its next call (so `f` must be done with it, as a launch is once the driver
+    /// has copied it); entries past `pair_count` hold whatever an earlier launch left, which no kernel reads.
+    pub(crate) fn each_block(&self, mut f: impl FnMut(&mut MixArgs) -> Result<()>) -> Result<()> {
+        thread_local! {
+            static BLOCK: std::cell::Cell<Option<Box<MixArgs>>> = const { std::cell::Cell::new(None) };
         }
-        blocks.push(a);
+        // Taken out of the cell while in use: a nested call on this thread would make a block of its own.
+        let mut a = BLOCK.take().unwrap_or_else(zeroed_block);
+        let result = self.fill_each(&mut a, &mut f);
+        BLOCK.set(Some(a));
+        result
     }
-    Ok(Launch { blocks, form, width, extended })
+
+    fn fill_each(&self, a: &mut MixArgs, f: &mut impl FnMut(&mut MixArgs) -> Result<()>) -> Result<()> {
+        let n = self.params.len();
+        let pairs = n.div_ceil(2);
+        a.head = self.head;
+        for begin in (0..pairs).step_by(MAX_PAIRS) {
+            let count = (pairs - begin).min(MAX_PAIRS);
+            (a.head.pair_begin, a.head.pair_count) = (begin as i32, count as i32);
+            a.first[..count].copy_from_slice(&self.params[begin..begin + count]);
+            for (k, second) in a.second[..count].iter_mut().enumerate() {
+                *second = self.params[n - 1 - begin - k];
+            }
+            f(a)?;
+        }
+        Ok(())
+    }
+}
+
+/// A block of zeros, made on the heap (9 KB; the stack need not hold it).
+fn zeroed_block() -> Box<MixArgs> {
+    let layout = std::alloc::Layout::new::<MixArgs>();
+    // SAFETY: the layout is MixArgs' own (not zero-sized), as `Box::from_raw` expects of memory from the
+    // global allocator; every field of MixArgs is an integer, a float, a raw pointer, an array of those,
+    // or `Form`, whose discriminant 0 is `Form::Elements`: all zero bytes is a valid value.
+    unsafe {
+        let block = std::alloc::alloc_zeroed(layout).cast::<MixArgs>();
+        if block.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(block)
+    }
+}
+
+/// Where the images' pass reads and writes, read from the tensors once a call (each read is a call into
+/// libtorch).
+struct Storage {
+    src: *mut c_void,
+    dst: *mut c_void,
+    /// Elements between consecutive input samples.
+    sample_stride: i64,
+    /// Whether the output is stored channels-last ([`output_channels_last`]).
+    dst_channels_last: bool,
 }
 
 /// Whether the output is stored channels-last: as the normalising pass asks, else as the input (a fresh
 /// output of `empty_like` keeps the input's dense strides; anything else is refused rather than written
 /// out of bounds).
-fn output_channels_last(job: &Job, bufs: &Buffers) -> Result<bool> {
+fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Result<bool> {
     if let Some(norm) = &job.normalize {
         return Ok(norm.channels_last);
     }
+    let dst_strides = bufs.dst.stride();
     ensure!(
-        bufs.src.stride() == bufs.dst.stride(),
+        dst_strides == src_strides,
         Error::unsupported(
             "images",
-            format!("output strides {:?} differ from input strides {:?}", bufs.dst.stride(), bufs.src.stride())
+            format!("output strides {dst_strides:?} differ from input strides {src_strides:?}")
         )
     );
     Ok(job.batch.layout == Layout::ChannelsLast)
@@ -249,15 +337,16 @@ fn output_channels_last(job: &Job, bufs: &Buffers) -> Result<bool> {
 /// vectors, on both sides, in the same memory order. Normalising channels-last input into NCHW output:
 /// pixel vectors (`PIXEL_CHANNELS` channels, input aligned to the vector, planes of whole vectors), else
 /// output rows that hold whole vectors, the input being read element by element.
-fn form(job: &Job, bufs: &Buffers, widths: Widths, dst_channels_last: bool) -> (Form, usize) {
+fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
+    let dst_channels_last = storage.dst_channels_last;
     let batch = &job.batch;
     let size = batch.dtype.size();
     let out_size = job.normalize.as_ref().map_or(size, |norm| norm.out.size());
-    let stride = bufs.src.stride()[0] as usize;
-    let src_at = bufs.src.data_ptr() as usize;
+    let stride = storage.sample_stride as usize;
+    let src_at = storage.src as usize;
     let src_channels_last = batch.layout == Layout::ChannelsLast;
     let src_aligned = src_at % 16 == 0 && dst_channels_last == src_channels_last;
-    let dst_aligned = bufs.dst.data_ptr() as usize % 16 == 0;
+    let dst_aligned = storage.dst as usize % 16 == 0;
     let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
     let (h, w) = batch.extent.unwrap_or((1, 1));
     let pixels = widths.pixels.iter().copied().find(|&lanes| {
@@ -314,16 +403,16 @@ fn norm_tables(job: &Job) -> ([f32; NORM_TABLE], [f32; NORM_TABLE]) {
     (scale, shift)
 }
 
-/// The argument block every launch of the job shares (its pair range and parameters left empty).
-fn template(
+/// The header every launch of the job shares (its pair range left empty).
+fn head(
     job: &Job,
     bufs: &Buffers,
+    storage: &Storage,
     form: Form,
     width: usize,
     error: *mut i32,
     token: i32,
-    dst_channels_last: bool,
-) -> Result<MixArgs> {
+) -> Result<MixHead> {
     let batch = &job.batch;
     let lanes = if width == 0 {
         1
@@ -337,9 +426,9 @@ fn template(
     let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = mask_fields(bufs, batch.n);
     let (scale, shift) = norm_tables(job);
     let soft = job.soft_labels;
-    Ok(MixArgs {
-        src: bufs.src.data_ptr(),
-        dst: bufs.dst.data_ptr(),
+    Ok(MixHead {
+        src: storage.src,
+        dst: storage.dst,
         labels: if soft { std::ptr::null() } else { bufs.labels.data_ptr() as *const i64 },
         soft: if soft { bufs.labels.data_ptr() as *const f32 } else { std::ptr::null() },
         targets: bufs.targets.data_ptr() as *mut f32,
@@ -352,7 +441,7 @@ fn template(
         mask_vector,
         mask_blocks: 0,
         pad0: 0,
-        sample_stride: bufs.src.stride()[0],
+        sample_stride: storage.sample_stride,
         vecs_per_sample: (elements / lanes) as i64,
         n: batch.n as i32,
         pair_begin: 0,
@@ -368,15 +457,13 @@ fn template(
         off: job.targets.off,
         threshold: job.targets.threshold.unwrap_or(0.0),
         binarize: job.targets.threshold.is_some() as i32,
-        dst_channels_last: dst_channels_last as i32,
+        dst_channels_last: storage.dst_channels_last as i32,
         form,
         by_channels: FastDiv::new(batch.channels as u32),
         by_height: FastDiv::new(h as u32),
         by_width: FastDiv::new(w as u32),
         scale,
         shift,
-        first: [SampleParams::default(); MAX_PAIRS],
-        second: [SampleParams::default(); MAX_PAIRS],
     })
 }
 
@@ -414,7 +501,7 @@ mod tests {
         let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
         let launch =
             build(&job, &bufs, Widths { vectors: widths, pixels: pixel_widths }, std::ptr::null_mut(), 0).unwrap();
-        (launch.width, launch.form == Form::Pixels, launch.blocks[0].vecs_per_sample)
+        (launch.width, launch.form == Form::Pixels, launch.head.vecs_per_sample)
     }
 
     /// `[N, H, W, C]` uint8 as the `[N, C, H, W]` channels-last view the executors take, starting `offset`

@@ -47,7 +47,7 @@ pub enum ExecutorKind {
     /// The kernel source built by the C++ compiler, one pass over the batch on CPU threads.
     FusedCpu,
     /// The kernel source built by nvcc, launched on libtorch's current CUDA stream of the images' device:
-    /// one launch per 480 pairs of the batch (one for batches up to 960 samples).
+    /// one launch per 128 pairs of the batch (one for batches up to 256 samples).
     FusedCuda,
 }
 
@@ -115,6 +115,7 @@ fn warn_once_unavailable(error: &Error) {
 /// The fused executor for `device`, or why there is none here.
 fn fused_for(device: Device) -> Result<ExecutorKind> {
     match device {
+        Device::Cpu if host_side::cuda() => cpu::check().map(|()| ExecutorKind::FusedCuda),
         Device::Cpu => cpu::check().map(|()| ExecutorKind::FusedCpu),
         Device::Cuda(ordinal) => cuda::check(ordinal).map(|()| ExecutorKind::FusedCuda),
         d => Err(Error::unavailable(d, "the fused executors run on Cpu and Cuda devices only")),
@@ -167,8 +168,15 @@ fn run_fused(
                 .into()
         )
     );
-    let labels =
-        if job.soft_labels { labels.f_to_kind(Kind::Float)?.f_contiguous()? } else { labels.f_contiguous()? };
+    // A converted or contiguous copy only where the labels need one (each is a call into libtorch).
+    let converted = match job.soft_labels {
+        true if labels.f_kind()? != Kind::Float || !labels.is_contiguous() => {
+            Some(labels.f_to_kind(Kind::Float)?.f_contiguous()?)
+        }
+        false if !labels.is_contiguous() => Some(labels.f_contiguous()?),
+        _ => None,
+    };
+    let labels = converted.as_ref().unwrap_or(labels);
     let dst = match &job.normalize {
         Some(norm) => poisoned(reference::empty_output(images, norm)?)?,
         None if job.in_place => images.shallow_clone(),
@@ -185,12 +193,46 @@ fn run_fused(
         None
     };
     let src = snapshot.as_ref().unwrap_or(images);
-    let bufs = Buffers { src, dst: &dst, labels: &labels, targets: &targets, masks, paste_mask };
+    let bufs = Buffers { src, dst: &dst, labels, targets: &targets, masks, paste_mask };
     match job.batch.device {
         Device::Cuda(ordinal) => cuda::run(job, &bufs, ordinal, flag)?,
+        // The CUDA executor's host side without the driver (the `testing` feature's benches): its argument
+        // blocks, filled as for its launches.
+        _ if host_side::cuda() => {
+            let launch = kernel_args::build(job, &bufs, kernel_args::Widths::cuda(job), std::ptr::null_mut(), 0)?;
+            launch.each_block(|_| Ok(()))?
+        }
         _ => cpu::run(job, &bufs)?,
     }
     Ok((dst, targets))
+}
+
+/// A switch for the crate's benches (the `testing` feature): calls on CPU tensors made inside
+/// [`host_side::with_cuda`] take the fused CUDA executor's path up to its driver calls (its checks, the
+/// host's label-range check left to the device, the plan, the outputs' allocation, the argument blocks)
+/// and write nothing; the host's cost of a CUDA call measured on a machine without one.
+pub(crate) mod host_side {
+    #[cfg(feature = "testing")]
+    thread_local! {
+        static CUDA: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether calls on this thread take the CUDA executor's host side; always false without `testing`.
+    pub(crate) fn cuda() -> bool {
+        #[cfg(feature = "testing")]
+        return CUDA.get();
+        #[cfg(not(feature = "testing"))]
+        false
+    }
+
+    /// Runs `f` with this thread's calls on CPU tensors taking the CUDA executor's host side.
+    #[cfg(feature = "testing")]
+    pub(crate) fn with_cuda<R>(f: impl FnOnce() -> R) -> R {
+        CUDA.set(true);
+        let out = f();
+        CUDA.set(false);
+        out
+    }
 }
 
 /// A new tensor like `t` for a fused executor to write (dense), [`poisoned`].

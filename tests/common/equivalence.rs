@@ -111,7 +111,7 @@ pub fn hand_plans(device: Device) {
     }
 }
 
-/// Batches larger than one launch's 480 pairs.
+/// Batches larger than one launch's 128 pairs (several launches; the last one partial).
 pub fn large_batches(device: Device) {
     let cfg = config(MixMode::Elem, 2, 3);
     let plan = Mixer::new(cfg.clone(), 5).unwrap().sample_plan(&[1001, 16]).unwrap();
