@@ -26,7 +26,18 @@ skips+=(--skip kernels_that_cannot_load)
   echo "== family, normalising, run lengths"; "$B/fused_cuda" --list "${second[@]}"
   echo "== every other CUDA test"; "$B/fused_cuda" --list "${skips[@]}"
 } >"$OUT/memcheck_tests.log" 2>&1
-note "$(printf '%-40s %s' "tests per memcheck step" "$(grep -c ': test$' "$OUT/memcheck_tests.log") listed in memcheck_tests.log")"
+# Against the binary's whole list: every test in exactly one step, but the load-failure test.
+all=$("$B/fused_cuda" --list 2>/dev/null | grep ': test$' | sort)
+listed=$(grep ': test$' "$OUT/memcheck_tests.log" | sort)
+outside=$(comm -23 <(echo "$all") <(echo "$listed" | uniq) | sed 's/: test$//' | tr '\n' ' ' | sed 's/ $//')
+twice=$(echo "$listed" | uniq -d | sed 's/: test$//' | tr '\n' ' ' | sed 's/ $//')
+note "$(printf '%-40s %s' "tests per memcheck step" "$(echo "$listed" | grep -c .) listed of $(echo "$all" | grep -c .) \
+(memcheck_tests.log); not under memcheck: ${outside:-none}; in two steps: ${twice:-none}")"
+expected=$("$B/fused_cuda" --list kernels_that_cannot_load 2>/dev/null | grep ': test$' | sed 's/: test$//' | tr '\n' ' ' | sed 's/ $//')
+if [ "$outside" != "$expected" ] || [ -n "$twice" ]; then
+  FAILURES=$((FAILURES + 1))
+  note "  FAILED: the steps should cover every test once, the load-failure test excepted"
+fi
 memcheck "memcheck: equivalence matrix" 180 memcheck_matrix.log "${first[@]}"
 memcheck "memcheck: family, normalising, run lengths" 180 memcheck_family.log "${second[@]}"
 memcheck "memcheck: every other CUDA test" 150 memcheck_rest.log "${skips[@]}"

@@ -8,8 +8,9 @@
 #   2. the model on one resident batch (ResNet-50, bf16 weights, channels-last, batch 256, DeiT's mixing,
 #      SGD): examples/pipeline_speed.rs --mode model and bench/pipeline_peer.py --mode model;
 #   3. the whole pipeline from the files: --mode pipeline of both.
-# The GPU's utilisation is sampled twice a second during each step (util_<log>.csv; its mean, over the
-# whole process, start-up and warm-up included, in the summary). Logs and summary.txt under $OUT. Without a GPU the same steps run on the CPU at a tiny size
+# The GPU's utilisation is sampled twice a second during each step (util_<step>.csv beside <step>.log;
+# its mean, over the whole process, start-up and warm-up included, in the summary). Logs and summary.txt
+# under $OUT. Without a GPU the same steps run on the CPU at a tiny size
 # (ResNet-50 in bf16, 64 px, batch 8, 2 steps), so a typo shows here and not on the GPU.
 # Build the carry first (scripts/gpu_carry.sh); see bench/README.md.
 set -u
@@ -40,7 +41,7 @@ sampled() {
   local name=$1 sampler=""
   if [ "$GPU" = yes ]; then
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 500 \
-      >"$OUT/util_$3.csv" 2>&1 &
+      >"$OUT/util_${3%.log}.csv" 2>&1 &
     sampler=$!
   fi
   step "$@"
@@ -48,7 +49,7 @@ sampled() {
     kill "$sampler" 2>/dev/null
     wait "$sampler" 2>/dev/null
     note "$(printf '%-40s %s' "  $name" "$(awk -F', ' '{ gsub(/ %/, "", $2); s += $2; n++ }
-      END { if (n) printf "GPU busy %.0f%% (mean of %d samples)", s / n, n }' "$OUT/util_$3.csv")")"
+      END { if (n) printf "GPU busy %.0f%% (mean of %d samples)", s / n, n }' "$OUT/util_${3%.log}.csv")")"
   fi
 }
 
@@ -66,19 +67,22 @@ pyrun() {
 
 pyrun "JPEG folder ($n files)" 120 make_jpegs.log numpy,PIL bench/make_jpegs.py --out "$data" --n "$n" \
   --classes 100 --jobs "$(nproc)" --fashion-mnist "$B/fashion-mnist"
+# Only a folder make_jpegs.py finished (its last line): one cut short by its limit would time fewer files.
+complete=no
+grep -q "^wrote $n training" "$OUT/make_jpegs.log" 2>/dev/null && complete=yes
 loader=(--data "$data" --workers "$workers" "${size[@]}")
 torch=torch,torchvision,timm
 model=(--device "$device" "${size[@]}" "${train[@]}")
-if [ -d "$data/train" ]; then
+if [ "$complete" = yes ]; then
   sampled "loader alone: tch-mixcut" 60 loader_crate.log "$B/loader_speed" "${loader[@]}"
   pyrun "loader alone: torchvision" 90 loader_torch.log $torch bench/loader_peer.py "${loader[@]}"
   model+=(--data "$data")
 else
-  skip "loader and pipeline" "no JPEG folder"
+  skip "loader and pipeline" "no complete JPEG folder (see make_jpegs.log)"
 fi
 sampled "model alone: tch-mixcut" 90 model_crate.log "$B/pipeline_speed" --mode model "${model[@]}"
 pyrun "model alone: pytorch" 90 model_torch.log $torch bench/pipeline_peer.py --mode model "${model[@]}"
-if [ -d "$data/train" ]; then
+if [ "$complete" = yes ]; then
   sampled "pipeline: tch-mixcut" 90 pipeline_crate.log "$B/pipeline_speed" --mode pipeline "${loader[@]}" \
     --device "$device" "${train[@]}"
   pyrun "pipeline: pytorch" 120 pipeline_torch.log $torch bench/pipeline_peer.py --mode pipeline "${loader[@]}" \

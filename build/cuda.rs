@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The oldest nvcc that compiles the kernels: their 9 KB `__grid_constant__` argument block (past the 4 KB of older toolkits) needs 12.1.
+/// The oldest nvcc that compiles the kernels: their 9 KB `__grid_constant__` argument block (past the 4 KB
+/// of older toolkits) needs 12.1.
 pub const MIN_RELEASE: (u32, u32) = (12, 1);
 
 /// Cubins for the architectures libtorch 2.11's CUDA build ships (Turing to Blackwell), PTX for the lowest.

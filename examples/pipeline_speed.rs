@@ -186,10 +186,9 @@ fn time_pipeline(cli: &Cli, trainer: &mut Trainer, device: Device, loader: &Load
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let device = cli.device.resolve();
+    let device = cli.device.resolve()?;
     ensure!(cli.steps > 0, "steps: got 0, expected at least 1");
     if device.is_cuda() {
-        ensure!(tch_mixcut::load_cuda_backend(), "device: {device:?} asked for, but libtorch sees no CUDA device");
         tch::Cuda::cudnn_set_benchmark(true);
     }
     let folder = match &cli.data {

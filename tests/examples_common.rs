@@ -34,6 +34,16 @@ fn args(line: &[&str]) -> TrainArgs {
 }
 
 #[test]
+fn a_device_that_is_not_here_is_an_error_that_names_it() {
+    // No machine has 100 CUDA devices: without CUDA the backend is missing, with it the ordinal is.
+    let e = args(&["--device", "cuda:99"]).device().unwrap_err().to_string();
+    assert!(e.contains("device: got cuda:99") && e.contains("expected"), "{e}");
+    assert_eq!(args(&["--device", "cpu"]).device().unwrap(), Device::Cpu);
+    let e = Args::try_parse_from(["test", "--device", "gpu"]).err().unwrap().to_string();
+    assert!(e.contains("expected auto, cpu or cuda:N"), "{e}");
+}
+
+#[test]
 fn loader_reads_the_shipped_files() {
     let Some(dir) = dataset() else { return };
     let test = fashion_mnist::load(&dir, "t10k").unwrap();

@@ -5,7 +5,7 @@ mod common;
 use common::equivalence::{self, KINDS};
 use common::*;
 use tch::{Device, Kind, Tensor};
-use tch_mixcut::testing::with_cpu_isa;
+use tch_mixcut::testing::{with_cpu_isa, with_cuda_host_side};
 use tch_mixcut::{CpuIsa, CutBox, Error, Executor, ExecutorKind, MixConfig, MixOp, MixPlan, Mixer};
 
 /// The instruction-set levels of the host kernels this build and CPU run, lowest first.
@@ -285,4 +285,25 @@ fn nan_results_of_a_blend_have_the_same_bits_on_every_executor() {
             assert_eq!(got, &outputs[0], "{kind:?}: {outputs:x?}");
         }
     }
+}
+
+/// The benches' switch to the CUDA executor's host side: inside it a fused call on CPU tensors reports
+/// `FusedCuda`, leaves the label range to the device (an index past the classes is not refused), writes
+/// nothing into the images, and the switch is off again afterwards, also after a panic inside it.
+#[test]
+fn the_cuda_host_side_switch_takes_the_cuda_path_writes_nothing_and_resets() {
+    let mut m = Mixer::new(MixConfig::mixup(1.0, 10), 0).unwrap().with_executor(Executor::Fused);
+    let mut x = Tensor::arange(8 * 3 * 4 * 4, (Kind::Float, Device::Cpu)).view([8, 3, 4, 4]);
+    let before = x.copy();
+    let labels = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 10]); // 10: past the classes
+    let targets = with_cuda_host_side(|| m.apply_(&mut x, &labels)).unwrap();
+    assert_eq!(targets.size(), [8, 10]);
+    assert_eq!(m.last_executor(), Some(ExecutorKind::FusedCuda));
+    assert!(x.equal(&before), "the host side wrote into the images");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| with_cuda_host_side(|| panic!("in f"))));
+    assert!(panicked.is_err());
+    assert!(matches!(m.apply_(&mut x, &labels), Err(Error::LabelsOutOfRange { .. })), "switch left on");
+    drop(m.apply_(&mut x, &labels.clamp(0, 9)).unwrap());
+    assert_eq!(m.last_executor(), Some(ExecutorKind::FusedCpu));
+    assert!(!x.equal(&before), "the fused CPU executor mixed nothing");
 }

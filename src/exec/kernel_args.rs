@@ -294,7 +294,8 @@ fn zeroed_block() -> Box<MixArgs> {
     let layout = std::alloc::Layout::new::<MixArgs>();
     // SAFETY: the layout is MixArgs' own (not zero-sized), as `Box::from_raw` expects of memory from the
     // global allocator; every field of MixArgs is an integer, a float, a raw pointer, an array of those,
-    // or `Form`, whose discriminant 0 is `Form::Elements`: all zero bytes is a valid value.
+    // `Form` (discriminant 0: `Form::Elements`) or `SampleParams`, whose `Op` has 0 for `Op::Keep`: all
+    // zero bytes is a valid value.
     unsafe {
         let block = std::alloc::alloc_zeroed(layout).cast::<MixArgs>();
         if block.is_null() {
@@ -471,7 +472,7 @@ fn head(
 mod tests {
     use tch::{Kind, Tensor};
 
-    use super::{build, FastDiv, Form, Widths};
+    use super::{build, FastDiv, Form, Widths, MAX_PAIRS};
     use crate::dtype::Dtype;
     use crate::job::params::TargetSpec;
     use crate::job::{Buffers, Job, NormJob};
@@ -532,6 +533,44 @@ mod tests {
         assert_eq!(vectors(&nhwc(3, 4, 2, 64, 0), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 64));
         // Channels-last output keeps the input's order: plain vectors.
         assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, true, gpu, gpu_pixels), (8, false, 24));
+    }
+
+    /// A batch of 2·MAX_PAIRS + 3 samples: two blocks (the last one of 2 pairs), sample i first and its
+    /// partner n − 1 − i second (the middle sample of an odd batch its own partner), in pair order; a
+    /// call nested in `f` gets a block of its own and leaves the outer one as it was.
+    #[test]
+    fn each_block_gives_every_pair_once_in_order_and_nests() {
+        let n = 2 * MAX_PAIRS + 3;
+        let x = Tensor::zeros([n as i64, 1, 2, 2], tch::kind::FLOAT_CPU);
+        let batch = crate::check::images(&x, false).unwrap();
+        let mut job = Job::new(&MixPlan::identity(n, batch.extent), &batch, false, 10, TargetSpec::plain(), false);
+        for (i, p) in job.params.iter_mut().enumerate() {
+            p.x0 = i as i32; // tags each sample
+        }
+        let (labels, targets) =
+            (Tensor::zeros([n as i64], tch::kind::INT64_CPU), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
+        let bufs = Buffers { src: &x, dst: &x, labels: &labels, targets: &targets, masks: None, paste_mask: None };
+        let widths = Widths { vectors: &[16], pixels: &[] };
+        let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
+        let (mut blocks, mut pairs) = (Vec::new(), Vec::new());
+        launch
+            .each_block(|a| {
+                let (begin, count) = (a.head.pair_begin as usize, a.head.pair_count as usize);
+                blocks.push((begin, count));
+                pairs.extend((0..count).map(|k| (a.first[k].x0, a.second[k].x0)));
+                launch
+                    .each_block(|inner| {
+                        inner.first[0].x0 = -1;
+                        Ok(())
+                    })
+                    .unwrap();
+                assert_eq!(a.first[0].x0, begin as i32, "the nested call wrote into this block");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(blocks, [(0, MAX_PAIRS), (MAX_PAIRS, 2)]);
+        let expected: Vec<(i32, i32)> = (0..n.div_ceil(2)).map(|i| (i as i32, (n - 1 - i) as i32)).collect();
+        assert_eq!(pairs, expected);
     }
 
     /// Every divisor up to 2^12 and around each power of two, against dividends at the ends of the range,

@@ -44,7 +44,8 @@ pub enum Executor {
 pub enum ExecutorKind {
     /// Batched tch ops.
     Reference,
-    /// The kernel source built by the C++ compiler, one pass over the batch on CPU threads.
+    /// The kernel source built by the C++ compiler, one pass over the batch on CPU threads (in launches of
+    /// 128 pairs, as the CUDA kernels).
     FusedCpu,
     /// The kernel source built by nvcc, launched on libtorch's current CUDA stream of the images' device:
     /// one launch per 128 pairs of the batch (one for batches up to 256 samples).
@@ -210,7 +211,8 @@ fn run_fused(
 /// A switch for the crate's benches (the `testing` feature): calls on CPU tensors made inside
 /// [`host_side::with_cuda`] take the fused CUDA executor's path up to its driver calls (its checks, the
 /// host's label-range check left to the device, the plan, the outputs' allocation, the argument blocks)
-/// and write nothing; the host's cost of a CUDA call measured on a machine without one.
+/// and write nothing; the host's cost of a CUDA call measured on a machine without one. Not taken: the
+/// launcher's kernel lookup (a table read) and reading the label flags (mapped memory on a GPU).
 pub(crate) mod host_side {
     #[cfg(feature = "testing")]
     thread_local! {
@@ -225,13 +227,18 @@ pub(crate) mod host_side {
         false
     }
 
-    /// Runs `f` with this thread's calls on CPU tensors taking the CUDA executor's host side.
+    /// Runs `f` with this thread's calls on CPU tensors taking the CUDA executor's host side; the switch
+    /// is put back as it was afterwards, also when `f` panics.
     #[cfg(feature = "testing")]
     pub(crate) fn with_cuda<R>(f: impl FnOnce() -> R) -> R {
-        CUDA.set(true);
-        let out = f();
-        CUDA.set(false);
-        out
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CUDA.set(self.0);
+            }
+        }
+        let _restore = Restore(CUDA.replace(true));
+        f()
     }
 }
 

@@ -165,15 +165,25 @@ pub enum DeviceArg {
 }
 
 impl DeviceArg {
-    /// The device to run on (`auto`: CUDA when libtorch sees one).
-    /// Loads libtorch's CUDA backend first, whatever the choice (a fixed `cuda:N` needs it too).
-    pub fn resolve(self) -> Device {
+    /// The device to run on (`auto`: CUDA when libtorch sees one), or why a fixed `cuda:N` cannot be used
+    /// here (no CUDA backend, or no such device). Loads libtorch's CUDA backend first, whatever the choice.
+    pub fn resolve(self) -> Result<Device> {
         let cuda = tch_mixcut::load_cuda_backend();
-        match self {
+        Ok(match self {
             DeviceArg::Auto if cuda => Device::Cuda(0),
             DeviceArg::Auto => Device::Cpu,
+            DeviceArg::Fixed(Device::Cuda(n)) => {
+                let why = tch_mixcut::cuda_backend_error().unwrap_or("libtorch sees no CUDA device");
+                ensure!(cuda, "device: got cuda:{n}, but there is no CUDA here ({why}); expected auto or cpu");
+                let count = tch::Cuda::device_count();
+                ensure!(
+                    (n as i64) < count,
+                    "device: got cuda:{n}, expected an ordinal below {count} (the devices libtorch sees)"
+                );
+                Device::Cuda(n)
+            }
             DeviceArg::Fixed(d) => d,
-        }
+        })
     }
 }
 
@@ -198,8 +208,8 @@ fn parse_minmax(s: &str) -> Result<(f64, f64)> {
 }
 
 impl TrainArgs {
-    /// The device to run on (`auto`: CUDA when libtorch sees one).
-    pub fn device(&self) -> Device {
+    /// The device to run on (`auto`: CUDA when libtorch sees one), or why the one asked for is not here.
+    pub fn device(&self) -> Result<Device> {
         self.device.resolve()
     }
 

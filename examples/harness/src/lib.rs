@@ -81,7 +81,7 @@ pub fn run(
     if args.report_only {
         return report_only(model, args);
     }
-    let device = args.device();
+    let device = args.device()?;
     let source = open_source(args, device)?;
     println!("{}, on {device:?}", source.describe());
     let input = source.input();
