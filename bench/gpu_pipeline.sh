@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ImageNet-style training pipeline end to end on a GPU machine, beside PyTorch on the same card, in
-# one device command of its own (deadline 560 s; a few minutes on an H100/H200 with 16 cores): an ImageNet-layout folder of JPEGs
-# (bench/make_jpegs.py: 20,000 training files of 400-500 x 300-400 px, 100 classes), then, each timed
-# alone,
+# one device command of its own (deadline 560 s; a few minutes on an H100/H200 with 16 cores): an
+# ImageNet-layout folder of JPEGs (bench/make_jpegs.py: 20,000 training files of 400-500 x 300-400 px,
+# 100 classes), then, each timed alone,
 #   1. the loader alone with 15 workers: tch_mixcut::data (examples/loader_speed.rs) and torchvision's
 #      ImageFolder + DataLoader (bench/loader_peer.py);
 #   2. the model on one resident batch (ResNet-50, bf16 weights, channels-last, batch 256, DeiT's mixing,
@@ -10,8 +10,8 @@
 #   3. the whole pipeline from the files: --mode pipeline of both.
 # The GPU's utilisation is sampled twice a second during each step (util_<step>.csv beside <step>.log;
 # its mean, over the whole process, start-up and warm-up included, in the summary). Logs and summary.txt
-# under $OUT. Without a GPU the same steps run on the CPU at a tiny size
-# (ResNet-50 in bf16, 64 px, batch 8, 2 steps), so a typo shows here and not on the GPU.
+# under $OUT. Without a GPU the same steps run on the CPU at a tiny size (ResNet-50 in bf16, 64 px,
+# batch 8, 2 steps), so a typo shows here and not on the GPU.
 # Build the carry first (scripts/gpu_carry.sh); see bench/README.md.
 set -u
 cd "$(dirname "$0")/.."
