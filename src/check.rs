@@ -9,7 +9,8 @@ use crate::job::{BatchSpec, Labels, Layout, NormJob};
 use crate::normalize::Normalize;
 use crate::plan::MixPlan;
 
-fn is_float(kind: Kind) -> bool {
+/// Whether `kind` is a real floating-point dtype.
+pub(crate) fn is_float(kind: Kind) -> bool {
     matches!(kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double)
 }
 
@@ -114,7 +115,22 @@ pub(crate) fn labels(labels: &Tensor, batch: &BatchSpec, num_classes: i64) -> Re
         encoding == Labels::Indices || shape[1] == num_classes,
         bad(format!("got soft targets of width {} (shape {shape:?}), expected num_classes = {num_classes}", shape[1]))
     );
+    targets_fit(batch.n, num_classes)?;
     Ok(encoding)
+}
+
+/// Checks that float32 targets `[n, num_classes]` can be addressed: a count the configuration accepted, yet
+/// past the address space for this batch, is refused here instead of failing inside libtorch.
+pub(crate) fn targets_fit(n: usize, num_classes: i64) -> Result<()> {
+    let most = isize::MAX as u64 / 4 / n.max(1) as u64;
+    ensure!(
+        num_classes as u64 <= most,
+        Error::config(
+            "num_classes",
+            format!("got {num_classes}, expected at most {most} for a batch of {n} (targets [N, num_classes] float32)")
+        )
+    );
+    Ok(())
 }
 
 /// Checks class-index values lie in `[0, num_classes)`. Reads two scalars back, so on a GPU it waits for

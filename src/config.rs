@@ -56,9 +56,20 @@ pub enum Paste {
     /// Fourier noise (amplitude `1/f^decay_power`) and takes its partner's elsewhere;
     /// λ ~ Beta(`cutmix_alpha`, `cutmix_alpha`). OpenMixup's name; its default `decay_power` is 3.
     FMix {
-        /// The noise spectrum's decay power δ: larger is smoother.
+        /// The noise spectrum's decay power δ: larger is smoother; at most [`Paste::MAX_DECAY_POWER`].
         decay_power: f64,
     },
+}
+
+impl Paste {
+    /// The largest FMix decay power δ taken: far past smooth already (the noise is its lowest frequencies to
+    /// f32 precision), and the spectrum's `max(H, W)^δ` must stay within f64's range at the largest extents.
+    pub const MAX_DECAY_POWER: f64 = 32.0;
+
+    /// Whether an FMix noise takes `decay_power`: finite, in `(0, MAX_DECAY_POWER]`.
+    pub(crate) fn takes_decay_power(decay_power: f64) -> bool {
+        decay_power.is_finite() && decay_power > 0.0 && decay_power <= Self::MAX_DECAY_POWER
+    }
 }
 
 /// The options of a [`Mixer`](crate::Mixer): timm's `Mixup` options with the same names and meanings.
@@ -252,10 +263,14 @@ impl MixConfig {
             }
             Paste::FMix { decay_power } => {
                 ensure!(
-                    decay_power.is_finite() && decay_power > 0.0,
+                    Paste::takes_decay_power(decay_power),
                     Error::config(
                         "paste",
-                        format!("got FMix decay_power {}, expected a finite value > 0", number(decay_power))
+                        format!(
+                            "got FMix decay_power {}, expected a value in (0, Paste::MAX_DECAY_POWER = {}]",
+                            number(decay_power),
+                            Paste::MAX_DECAY_POWER
+                        )
                     )
                 );
                 self.no_minmax("FMix")

@@ -59,6 +59,16 @@ impl Dtype {
         }
     }
 
+    /// The largest finite value it holds (f16 65504, bf16 about 3.39e38).
+    pub(crate) fn max_finite(self) -> f64 {
+        match self {
+            Dtype::F32 => f32::MAX as f64,
+            Dtype::F16 => 65504.0,
+            Dtype::Bf16 => f32::from_bits(0x7f7f_0000) as f64,
+            Dtype::U8 => 255.0,
+        }
+    }
+
     /// The accepted `Kind`s, for error messages: "Float, Half, BFloat16, Uint8".
     pub(crate) fn accepted() -> String {
         Dtype::ALL.map(|d| format!("{:?}", d.kind())).join(", ")

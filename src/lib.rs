@@ -70,9 +70,9 @@
 //!   sharing an element are refused too. Out of place, inputs may alias freely.
 //! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
 //!   in its columns ([`MixPlan::validate`]).
-//! - **NaN bits.** Every executor agrees bit for bit, NaNs included, on the CPU: a blend's NaN is the one
-//!   quiet NaN (`0x7fc00000`; f16 `0x7e00`, bf16 `0x7fc0`). On CUDA a blend's NaN is the GPU's own, and its
-//!   bits are not compared.
+//! - **NaN bits.** Every executor agrees bit for bit, NaNs included, on the CPU: a blend's NaN (images, and
+//!   targets of soft labels) is the one quiet NaN (`0x7fc00000`; f16 `0x7e00`, bf16 `0x7fc0`). On CUDA a
+//!   blend's NaN is the GPU's own, and its bits are not compared.
 //! - **Helpers.** [`MixPlan::partner`] panics for a sample outside the plan, as slice indexing does
 //!   ([`MixPlan::checked_partner`] returns `None`). An unknown `TCH_MIXCUT_CPU_ISA` value is ignored with a
 //!   warning through the [`log`](https://docs.rs/log) crate.

@@ -2,7 +2,9 @@
 
 use tch::{Kind, Tensor};
 
+use crate::check;
 use crate::error::{ensure, number, Error, Result};
+use crate::exec::reference::one_hot;
 
 /// Batch-mean cross-entropy of `logits [N, C]` against soft `targets [N, C]`:
 /// `mean_i( −Σ_c targets[i,c] · log_softmax(logits)[i,c] )`, computed in float32.
@@ -73,8 +75,15 @@ impl Default for BceOptions<'_> {
 /// Binary cross-entropy with logits, as timm's `BinaryCrossEntropy`: `targets` are class indices (int64
 /// `[N]`, one-hot with `options.smoothing`) or targets `[N, C]` of any float dtype used as given (mixed,
 /// soft, or multi-hot as in audio tagging, with no sum-to-one requirement), optionally thresholded to
-/// {0, 1}; then `binary_cross_entropy_with_logits` with the weights and the reduction.
+/// {0, 1}; then `binary_cross_entropy_with_logits` with the weights and the reduction. Class indices
+/// outside `[0, C)` are an error naming `targets` (found by reading their least and greatest value back,
+/// which on a GPU waits for them).
 pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOptions) -> Result<Tensor> {
+    ensure!(logits.defined(), Error::argument("logits", "got an undefined tensor, expected [N, C]"));
+    ensure!(
+        targets.defined(),
+        Error::argument("targets", "got an undefined tensor, expected int64 [N] or float [N, C]")
+    );
     let shape = logits.size();
     ensure!(shape.len() == 2, Error::argument("logits", format!("got shape {shape:?}, expected [N, C]")));
     let (n, classes) = (shape[0], shape[1]);
@@ -84,22 +93,28 @@ pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOpti
         Error::argument("smoothing", format!("got {}, expected a value in [0, 1)", number(options.smoothing)))
     );
     let kind = logits.f_kind()?;
+    let target_kind = targets.f_kind()?;
     let mut target = if ts == shape {
         targets.f_to_kind(kind)?
     } else {
         ensure!(
-            ts == [n] && targets.f_kind()? == Kind::Int64,
+            ts == [n] && target_kind == Kind::Int64,
             Error::argument(
                 "targets",
-                format!("got shape {ts:?} dtype {:?}, expected int64 [{n}] or float {shape:?}", targets.kind())
+                format!("got shape {ts:?} dtype {target_kind:?}, expected int64 [{n}] or float {shape:?}")
             )
         );
+        match check::label_range(targets, classes) {
+            Err(Error::LabelsOutOfRange { found: Some((lo, hi)), .. }) => {
+                return Err(Error::argument(
+                    "targets",
+                    format!("got class indices in [{lo}, {hi}], expected values in [0, {classes})"),
+                ))
+            }
+            range => range?,
+        }
         let off = options.smoothing / classes as f64;
-        Tensor::f_full([n, classes], off, (kind, logits.device()))?.f_scatter_value(
-            1,
-            &targets.f_view([n, 1])?,
-            1.0 - options.smoothing + off,
-        )?
+        one_hot(targets, classes, (off, 1.0 - options.smoothing + off), (kind, logits.device()))?
     };
     if let Some(t) = options.target_threshold {
         ensure!(

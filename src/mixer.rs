@@ -179,9 +179,17 @@ impl Mixer {
     ///
     /// When mixing is off the plan is the identity and no randomness is used. A shape with a dim below 1,
     /// more than `i64::MAX` elements, or past [`MixPlan::MAX_LEN`] or [`MixPlan::MAX_EXTENT`] is an
-    /// [`Error::InvalidArgument`] naming `shape`, with no randomness used.
+    /// [`Error::InvalidArgument`] naming `shape`, with no randomness used; so is a shape CutMix cannot box
+    /// (neither `[N, C, H, W]` nor `[N, C, T]`) while the configuration enables it.
     pub fn sample_plan(&mut self, shape: &[i64]) -> Result<MixPlan> {
         let (n, extent) = check::shape(shape)?;
+        ensure!(
+            !(self.enabled && self.config.cutmix_enabled()) || extent.is_some(),
+            Error::argument(
+                "shape",
+                format!("got {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)")
+            )
+        );
         self.draw(n, extent)
     }
 

@@ -99,7 +99,51 @@ impl Normalize {
                 format!("got {} in {:?}, expected finite values > 0", number(*s), self.std),
             ));
         }
+        self.fits(out)?;
         Ok(out)
+    }
+
+    /// Checks that each channel's affine map, rounded to f32 as the passes apply it, is finite and not
+    /// constant, and that it maps `[0, 255]` into `out`'s finite range: finite options whose scale or shift
+    /// overflows (or whose scale is 0 in f32) would otherwise give infinities or one value everywhere.
+    fn fits(&self, out: Dtype) -> Result<()> {
+        let (scale, shift) = self.affine();
+        let most = out.max_finite().min(f32::MAX as f64);
+        for (c, (&s, &t)) in scale.iter().zip(&shift).enumerate() {
+            let (mean, std) = (number(self.mean[c]), number(self.std[c]));
+            ensure!(
+                s.is_finite() && s > 0.0,
+                Error::argument(
+                    "std",
+                    format!(
+                        "got {std} for channel {c}, whose scale 1/(255·std) is {} in f32, expected a positive finite f32",
+                        number(s as f64)
+                    )
+                )
+            );
+            ensure!(
+                t.is_finite(),
+                Error::argument(
+                    "mean",
+                    format!("got {mean} with std {std} for channel {c}, whose shift −mean/std overflows f32")
+                )
+            );
+            let (spread, ends) = (255.0 * s as f64, [t as f64 + 0.0, 255.0 * s as f64 + t as f64]); // + 0.0: no "-0"
+            if spread <= most && ends.iter().all(|e| e.abs() <= most) {
+                continue;
+            }
+            // The spread alone past the range is the std's doing; otherwise the mean shifts it out.
+            let message = format!(
+                "got mean {mean} and std {std} for channel {c}, which map [0, 255] to [{}, {}], expected values within \
+                 {:?}'s finite range (±{})",
+                number(ends[0]),
+                number(ends[1]),
+                out.kind(),
+                number(most)
+            );
+            return Err(Error::argument(if spread > most { "std" } else { "mean" }, message));
+        }
+        Ok(())
     }
 
     /// `(s_c, t_c)`: `1 / (255·std_c)` and `−mean_c / std_c`, each rounded once to f32.

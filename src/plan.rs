@@ -264,10 +264,11 @@ impl MixPlan {
                 }
                 MixOp::FMix { mask, .. } => {
                     ensure!(
-                        mask.decay_power.is_finite() && mask.decay_power > 0.0,
+                        Paste::takes_decay_power(mask.decay_power),
                         Error::InvalidPlan(format!(
-                            "plan.ops[{i}].mask.decay_power: got {}, expected a finite value > 0",
-                            number(mask.decay_power)
+                            "plan.ops[{i}].mask.decay_power: got {}, expected a value in (0, Paste::MAX_DECAY_POWER = {}]",
+                            number(mask.decay_power),
+                            Paste::MAX_DECAY_POWER
                         ))
                     );
                 }

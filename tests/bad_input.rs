@@ -265,6 +265,26 @@ fn shapes_a_plan_cannot_be_sampled_for_are_refused_not_panics() {
         shape_err(config.clone(), &[i64::MAX, 1], &["MixPlan::MAX_LEN"]);
         shape_err(config, &[i64::MAX, 2], &["elements in all"]);
     }
+    // CutMix needs a box or a segment: [N, D] and rank 5 have none (Mixup alone takes them).
+    for shape in [&[8, 10][..], &[8, 3, 4, 8, 8]] {
+        shape_err(MixConfig::vit(10), shape, &["CutMix enabled", "[N, C, H, W]"]);
+        Mixer::new(MixConfig::mixup(1.0, 10), 5).unwrap().sample_plan(shape).unwrap();
+    }
+}
+
+#[test]
+fn a_class_count_whose_targets_cannot_be_addressed_is_refused_naming_it() {
+    // Accepted by the configuration, past the address space for this batch: used to panic inside tch.
+    for executor in [tch_mixcut::Executor::Reference, tch_mixcut::Executor::Auto] {
+        let mut mixer = Mixer::new(MixConfig::mixup(1.0, i64::MAX), 0).unwrap().with_executor(executor);
+        let x = images(&[2, 3], Kind::Float);
+        let before = snapshot(&x);
+        let e = mixer.apply(&x, &labels(2, 10)).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::InvalidConfig { field: "num_classes", .. }), "{e:?}");
+        assert!(text.contains(&i64::MAX.to_string()) && text.contains("batch of 2"), "{text}");
+        assert_eq!(snapshot(&x), before);
+    }
 }
 
 #[test]

@@ -78,6 +78,32 @@ fn loss_refuses_bad_shapes_and_options() {
 }
 
 #[test]
+fn loss_refuses_class_indices_out_of_range_and_undefined_tensors() {
+    // These used to panic inside tch (a failed op that takes a Scalar, or `kind()` of an undefined tensor).
+    let logits = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+    for (bad, range) in [([0i64, 3], "[0, 3]"), ([-1, 0], "[-1, 0]")] {
+        let e = binary_cross_entropy(&logits, &Tensor::from_slice(&bad), &BceOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(e, Error::InvalidArgument { argument: "targets", .. })
+                && text.contains(range)
+                && text.contains("[0, 3)"),
+            "{text}"
+        );
+    }
+    let e = binary_cross_entropy(&logits, &Tensor::new(), &BceOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { argument: "targets", .. }) && e.to_string().contains("undefined"),
+        "{e}"
+    );
+    let e = binary_cross_entropy(&Tensor::new(), &Tensor::from_slice(&[0i64, 1]), &BceOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { argument: "logits", .. }) && e.to_string().contains("undefined"),
+        "{e}"
+    );
+}
+
+#[test]
 fn mixer_thresholds_the_mixed_targets_on_every_executor() {
     let cfg =
         MixConfig { mode: MixMode::Elem, bce_target_thresh: Some(0.2), label_smoothing: 0.1, ..MixConfig::vit(5) };

@@ -287,6 +287,26 @@ fn nan_results_of_a_blend_have_the_same_bits_on_every_executor() {
     }
 }
 
+#[test]
+fn nan_targets_of_a_blend_have_the_same_bits_on_every_executor() {
+    // Soft labels holding inf and NaN: 0·inf + 1·0.5 is a NaN (the reference's was 0xffc00000), a NaN
+    // label blends to the quiet NaN, and a kept sample's row keeps its bits.
+    let soft =
+        Tensor::from_slice(&[0.1f32, -f32::NAN, f32::INFINITY, 0.2, 0.3, 0.4, 0.5, f32::INFINITY, 0.6, 0.7, 0.8, 0.9])
+            .view([3, 4]);
+    let plan = MixPlan { ops: vec![MixOp::Mixup { lam: 0.0 }, MixOp::Keep, MixOp::Mixup { lam: 0.5 }], extent: None };
+    let x = images(&[3, 5], Kind::Float);
+    let mut targets = Vec::new();
+    for executor in [Executor::Reference, Executor::Fused] {
+        let mut m = Mixer::new(MixConfig::mixup(1.0, 4), 0).unwrap().with_executor(executor);
+        targets.push(bits(&m.planned(&plan).apply(&x, &soft).unwrap().1));
+    }
+    let quiet = 0x7fc0_0000i64;
+    assert_eq!(targets[0][..4], [0.6f32.to_bits() as i64, quiet, quiet, 0.9f32.to_bits() as i64], "{targets:x?}");
+    assert_eq!(targets[0][4..8], bits(&soft.get(1))[..], "a kept row keeps its bits");
+    assert_eq!(targets[0], targets[1], "{targets:x?}");
+}
+
 /// The benches' switch to the CUDA executor's host side: inside it a fused call on CPU tensors reports
 /// `FusedCuda`, leaves the label range to the device (an index past the classes is not refused), writes
 /// nothing into the images, and the switch is off again afterwards, also after a panic inside it.

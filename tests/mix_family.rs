@@ -271,4 +271,92 @@ fn bad_input_to_the_family_is_refused_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("paste") && e.contains("decay_power"), "{e}");
+    let e = Mixer::new(MixConfig { paste: Paste::FMix { decay_power: 33.0 }, ..MixConfig::cutmix(1.0, 4) }, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("decay_power 33") && e.contains("MAX_DECAY_POWER = 32"), "{e}");
+}
+
+#[test]
+fn fmix_with_a_steep_spectrum_still_keeps_exactly_its_share() {
+    // 224^17 is past f32's range: the spectrum used to overflow, its noise became NaN and whole images
+    // were pasted while the targets said half.
+    for (side, decay_power) in [(224usize, 17.0), (32, Paste::MAX_DECAY_POWER)] {
+        let x = Tensor::cat(
+            &[
+                Tensor::zeros([1, 1, side as i64, side as i64], (Kind::Float, Device::Cpu)),
+                Tensor::ones([1, 1, side as i64, side as i64], (Kind::Float, Device::Cpu)),
+            ],
+            0,
+        );
+        let mut plan = MixPlan::identity(2, Some((side, side)));
+        plan.ops[0] = MixOp::FMix { mask: FMixMask { seed: 11, decay_power }, lam: 0.5 };
+        for executor in executors() {
+            let mut m = Mixer::new(MixConfig::fmix(1.0, 2), 0).unwrap().with_executor(executor);
+            let (mixed, _) = m.planned(&plan).apply(&x, &classes(2)).unwrap();
+            let pasted = mixed.get(0).sum(Kind::Int64).int64_value(&[]);
+            assert_eq!(pasted as usize, side * side / 2, "{side}x{side}, δ {decay_power}, {executor:?}");
+        }
+    }
+}
+
+#[test]
+fn transmix_refuses_attention_that_gives_no_share() {
+    let mixer = Mixer::new(MixConfig::cutmix(1.0, 10), 0).unwrap();
+    let mut plan = MixPlan::identity(4, Some((8, 8)));
+    let bbox = CutBox { y0: 0, y1: 4, x0: 0, x1: 4 };
+    plan.ops[0] = MixOp::CutMix { bbox, lam: 0.75 };
+    plan.ops[3] = MixOp::CutMix { bbox, lam: 0.75 };
+    let labels = classes(4);
+    let ones = Tensor::ones([4, 4], (Kind::Float, Device::Cpu));
+    let err = |attention: &Tensor| mixer.transmix_targets(attention, &plan, &labels, 4).unwrap_err();
+    let e = err(&Tensor::zeros([4, 0, 4], (Kind::Float, Device::Cpu)));
+    assert!(
+        matches!(e, Error::InvalidArgument { argument: "attention", .. }) && e.to_string().contains("heads >= 1"),
+        "{e}"
+    );
+    let zero_row = ones.copy();
+    let _ = zero_row.get(3).fill_(0.0);
+    let negative = ones.copy();
+    let _ = negative.get(0).get(2).fill_(-1.0);
+    for (attention, words) in [
+        (ones.zeros_like(), "summing to 0 (smallest 0) for sample 0"),
+        (ones.full_like(f64::NAN), "summing to NaN"),
+        (zero_row, "summing to 0 (smallest 0) for sample 3"),
+        (negative, "(smallest -1) for sample 0"),
+    ] {
+        let e = err(&attention);
+        assert!(
+            matches!(e, Error::InvalidArgument { argument: "attention", .. }) && e.to_string().contains(words),
+            "{e}"
+        );
+    }
+    // A sample that does not paste keeps the plan's λ whatever its attention: not refused.
+    let kept_zero = ones.copy();
+    let _ = kept_zero.get(1).fill_(0.0);
+    let targets = mixer.transmix_targets(&kept_zero, &plan, &labels, 4).unwrap();
+    assert_eq!(values(&targets.get(1)), values(&Tensor::from_slice(&[0f32, 1., 0., 0., 0., 0., 0., 0., 0., 0.])));
+}
+
+#[test]
+fn transmix_refuses_undefined_labels_and_empty_plans_without_panicking() {
+    let mixer = Mixer::new(MixConfig::cutmix(1.0, 10), 0).unwrap();
+    let plan = MixPlan::identity(4, Some((8, 8)));
+    let attention = Tensor::ones([4, 4], (Kind::Float, Device::Cpu));
+    let e = mixer.transmix_targets(&attention, &plan, &Tensor::new(), 4).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { argument: "labels", .. }) && e.to_string().contains("undefined"),
+        "{e}"
+    );
+    let e = mixer.transmix_targets(&attention, &plan, &classes(4).to_kind(Kind::Int), 4).unwrap_err();
+    assert!(e.to_string().contains("shape [4] dtype Int,"), "{e}");
+    let e = mixer
+        .transmix_targets(
+            &Tensor::zeros([0, 4], (Kind::Float, Device::Cpu)),
+            &MixPlan::identity(0, Some((8, 8))),
+            &Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
+            4,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidPlan(_)) && e.to_string().contains("no samples"), "{e}");
 }

@@ -133,4 +133,27 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
         &["[4, 8, 8]", "Nhwc"],
     );
     refused(&images(&[4, 24], Kind::Uint8), &base, images_err, &["images"]);
+    // Finite options whose f32 scale or shift overflows, vanishes, or leaves the output dtype's range.
+    let three = |v: f64, ok: f64| vec![ok, v, ok];
+    refused(
+        &x,
+        &Normalize { mean: three(1e300, 0.5), ..base.clone() },
+        arg("mean"),
+        &["1e300", "channel 1", "overflows"],
+    );
+    refused(
+        &x,
+        &Normalize { std: three(1e-300, 0.2), ..base.clone() },
+        arg("std"),
+        &["1e-300", "channel 1", "inf in f32"],
+    );
+    refused(&x, &Normalize { std: three(1e300, 0.2), ..base.clone() }, arg("std"), &["1e300", "is 0 in f32"]);
+    let zero_mean = Normalize { mean: three(0.0, 0.5), std: three(1e-39, 0.2), ..base.clone() };
+    refused(&x, &zero_mean, arg("std"), &["channel 1", "to [0, 1.", "e39]", "Float"]);
+    let half = Normalize::imagenet(Kind::Half);
+    refused(&x, &Normalize { std: three(1e-5, 0.2), ..half.clone() }, arg("std"), &["Half", "65504"]);
+    refused(&x, &Normalize { mean: three(1e5, 0.2), ..half.clone() }, arg("mean"), &["100000", "Half", "65504"]);
+    let mut m = Mixer::new(MixConfig::vit(10), 9).unwrap();
+    let (out, _) = m.apply_normalized(&x, &labels(4, 10), &Normalize { std: three(1e-4, 0.2), ..half }).unwrap();
+    assert!(bool::try_from(out.isfinite().all()).unwrap(), "within f16's range at std 1e-4");
 }

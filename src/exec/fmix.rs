@@ -44,11 +44,21 @@ fn kept_columns(w: usize) -> usize {
 
 /// The noise of each FMix sample, `[k, H·W]` float32: the real inverse FFT of its spectrum.
 fn noise(samples: &[FMixSample], (h, w): (usize, usize), device: Device) -> Result<Tensor> {
+    noise_in_units(samples, (h, w), device, |decay_power| spectrum_unit(decay_power, (h, w)))
+}
+
+/// [`noise`] with each sample's spectrum multiplied by `unit(δ)` before its f32 rounding.
+fn noise_in_units(
+    samples: &[FMixSample],
+    (h, w): (usize, usize),
+    device: Device,
+    unit: impl Fn(f64) -> f64,
+) -> Result<Tensor> {
     let rows = kept_rows(h);
     let columns = kept_columns(w);
     let mut values = Vec::with_capacity(samples.len() * rows.len() * columns * 2);
     for s in samples {
-        spectrum(s.mask, (h, w), &rows, columns, &mut values);
+        spectrum(s.mask, (h, w), (&rows, columns), unit(s.mask.decay_power), &mut values);
     }
     let k = samples.len() as i64;
     let block = Tensor::f_from_slice(&values)?
@@ -64,16 +74,25 @@ fn noise(samples: &[FMixSample], (h, w): (usize, usize), device: Device) -> Resu
     Ok(full.f_fft_irfftn([h as i64, w as i64].as_slice(), [1i64, 2].as_slice(), "backward")?.f_view([k, -1])?)
 }
 
-/// One sample's kept coefficients, appended to `out` as (real, imaginary) pairs, row by row: complex
-/// Gaussians from `mask.seed`'s stream scaled by `1 / max(f, 1/max(H, W))^δ` (FMix's `get_spectrum`).
-fn spectrum(mask: FMixMask, (h, w): (usize, usize), rows: &[usize], columns: usize, out: &mut Vec<f32>) {
+/// The power of two that brings the spectrum's largest scale, `max(H, W)^δ`, to at most 1: multiplying by a
+/// power of two is exact, and so is every rounding after it (FFT included) until values leave f32's normal
+/// range, so the masks are those of the unscaled spectrum wherever that fits in f32 (up to δ ≈ 16 at 224
+/// pixels), and stay right past it, where the unscaled one overflowed to infinities.
+fn spectrum_unit(decay_power: f64, (h, w): (usize, usize)) -> f64 {
+    2f64.powi(-((decay_power * (h.max(w) as f64).log2()).ceil() as i32))
+}
+
+/// One sample's kept coefficients times `unit`, appended to `out` as (real, imaginary) pairs, row by row:
+/// complex Gaussians from `mask.seed`'s stream scaled by `1 / max(f, 1/max(H, W))^δ` (FMix's
+/// `get_spectrum`).
+fn spectrum(mask: FMixMask, (h, w): (usize, usize), (rows, columns): (&[usize], usize), unit: f64, out: &mut Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(mask.seed);
     let floor = 1.0 / h.max(w) as f64;
     for &r in rows {
         let fy = if 2 * r < h { r as f64 } else { r as f64 - h as f64 } / h as f64;
         for c in 0..columns {
             let fx = c as f64 / w as f64;
-            let scale = 1.0 / (fy * fy + fx * fx).sqrt().max(floor).powf(mask.decay_power);
+            let scale = 1.0 / (fy * fy + fx * fx).sqrt().max(floor).powf(mask.decay_power) * unit;
             let re: f64 = StandardNormal.sample(&mut rng);
             let im: f64 = StandardNormal.sample(&mut rng);
             out.extend([(re * scale) as f32, (im * scale) as f32]);
@@ -136,6 +155,29 @@ mod tests {
         let m0 = m.get(0).to_kind(Kind::Int64);
         let edges = (m0.narrow(1, 1, 19) - m0.narrow(1, 0, 19)).abs().sum(Kind::Int64).int64_value(&[]);
         assert!(edges < 40, "{edges} horizontal edges in a 12x20 mask");
+    }
+
+    #[test]
+    fn the_power_of_two_unit_keeps_the_masks_and_large_decay_powers_keep_their_count() {
+        let sample = |seed, decay_power| FMixSample { sample: 0, mask: FMixMask { seed, decay_power }, lam: 0.37 };
+        for (extent, decay_power) in
+            [((224, 224), 3.0), ((32, 32), 3.0), ((12, 20), 1.5), ((1, 9), 5.0), ((64, 48), 12.0)]
+        {
+            let samples: Vec<_> = (0..6).map(|seed| sample(seed, decay_power)).collect();
+            let own = |unit: &dyn Fn(f64) -> f64| {
+                top_pixels(&noise_in_units(&samples, extent, Device::Cpu, unit).unwrap(), &samples, extent).unwrap()
+            };
+            let scaled = own(&|d| spectrum_unit(d, extent));
+            assert!(scaled.equal(&own(&|_| 1.0)), "{extent:?} δ {decay_power}: the unit moved pixels");
+        }
+        // Past f32's range unscaled (224^17 > 3.4e38): the count still holds, and the noise is finite.
+        for (extent, decay_power) in [((224, 224), 17.0), ((32, 32), 32.0), ((1024, 1024), 32.0)] {
+            let samples = [sample(11, decay_power)];
+            let noise = noise(&samples, extent, Device::Cpu).unwrap();
+            assert!(bool::try_from(noise.isfinite().all()).unwrap(), "{extent:?} δ {decay_power}");
+            let kept = top_pixels(&noise, &samples, extent).unwrap().sum(Kind::Int64).int64_value(&[]);
+            assert_eq!(kept, (0.37 * (extent.0 * extent.1) as f64).round() as i64, "{extent:?} δ {decay_power}");
+        }
     }
 
     #[test]

@@ -68,16 +68,16 @@ fn mixup_f32(job: &Job, images: &Tensor, partner: &Tensor) -> Result<Option<(Ten
     Ok(Some((mixed, per_sample(p, |s| s.op.blends(), rank, job)?)))
 }
 
-/// On the CPU, every NaN of a blend, stored in the images' dtype, becomes the one quiet NaN the fused CPU
-/// executor gives it (`0x7fc00000`, f16 `0x7e00`, bf16 `0x7fc0`): which NaN a sum returns depends on the
-/// operand order, and libtorch's vectorised bf16 conversion writes `0xffff`, so both sides fix one. On
-/// CUDA both executors take the GPU's own NaN.
-fn quiet_nan(job: &Job, mixed: Tensor) -> Result<Tensor> {
+/// On the CPU, every NaN of a blend, stored in `dtype`, becomes the one quiet NaN the fused CPU executor
+/// gives it (`0x7fc00000`, f16 `0x7e00`, bf16 `0x7fc0`): which NaN a sum returns depends on the operand
+/// order, and libtorch's vectorised bf16 conversion writes `0xffff`, so both sides fix one. On CUDA both
+/// executors take the GPU's own NaN. Images and targets (f32) alike.
+fn quiet_nan(device: tch::Device, dtype: Dtype, mixed: Tensor) -> Result<Tensor> {
     let bits = |v: i64, raw: Kind, kind: Kind| -> Result<Option<Tensor>> {
         Ok(Some(Tensor::f_from_slice(&[v])?.f_to_kind(raw)?.f_view_dtype(kind)?))
     };
-    let quiet = match job.batch.dtype {
-        _ if job.batch.device != tch::Device::Cpu => None,
+    let quiet = match dtype {
+        _ if device != tch::Device::Cpu => None,
         Dtype::F32 => bits(0x7fc0_0000, Kind::Int, Kind::Float)?,
         Dtype::F16 => bits(0x7e00, Kind::Int16, Kind::Half)?,
         Dtype::Bf16 => bits(0x7fc0, Kind::Int16, Kind::BFloat16)?,
@@ -176,9 +176,11 @@ pub(crate) fn images(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) ->
     if let Some((mut mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
         if job.batch.dtype == Dtype::U8 {
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
-            mixed = mixed.f_round()?.f_clamp(0.0, 255.0)?;
+            // In place on a tensor of its own: an op that takes a Scalar must not allocate (see `one_hot`).
+            let _ = mixed.f_round_()?.f_clamp_(0.0, 255.0)?;
         }
-        out = quiet_nan(job, mixed.f_to_kind(job.batch.dtype.kind())?)?.f_where_self(&is_mixup, &out)?;
+        let stored = mixed.f_to_kind(job.batch.dtype.kind())?;
+        out = quiet_nan(job.batch.device, job.batch.dtype, stored)?.f_where_self(&is_mixup, &out)?;
     }
     if let Some((mask, values)) = pasted(job, &partner, paste_mask)? {
         out = values.f_where_self(&mask, &out)?;
@@ -220,16 +222,11 @@ pub(crate) fn normalized(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>
 
 /// Soft targets `[N, C]` float32 for the job's plan (thresholded to {0, 1} where the job says so).
 pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
-    let n = job.batch.n as i64;
     let spec = &job.targets;
     let y = if job.soft_labels {
         labels.f_to_kind(Kind::Float)?
     } else {
-        Tensor::f_full([n, job.num_classes], spec.off as f64, (Kind::Float, job.batch.device))?.f_scatter_value(
-            1,
-            &labels.f_reshape([n, 1])?,
-            spec.on as f64,
-        )?
+        one_hot(labels, job.num_classes, (spec.off as f64, spec.on as f64), (Kind::Float, job.batch.device))?
     };
     let mixed = if !job.params.iter().any(|s| s.op.mixes_labels()) {
         fresh_copy(&y)?
@@ -237,7 +234,8 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
         let keep = per_sample(&job.params, |s| !s.op.mixes_labels(), 2, job)?;
         let w_self = per_sample(&job.params, |s| s.w_self, 2, job)?;
         let w_other = per_sample(&job.params, |s| s.w_other, 2, job)?;
-        y.f_where_self(&keep, &y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?)?
+        let blend = y.f_mul(&w_self)?.f_add(&y.f_flip([0])?.f_mul(&w_other)?)?;
+        y.f_where_self(&keep, &quiet_nan(job.batch.device, Dtype::F32, blend)?)?
     };
     match spec.threshold {
         // Compared in f32, as the kernels do: the threshold is an f32 tensor, not a double scalar.
@@ -246,4 +244,21 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
             .f_to_kind(Kind::Float)?),
         None => Ok(mixed),
     }
+}
+
+/// `[N, classes]` rows of `off` with `on` at each row's class index (`indices`: int64 `[N]`, checked to lie
+/// in `[0, classes)` by the caller), in `options`. Allocated first and then filled: tch panics, instead of
+/// returning the `Err`, when an op that takes a Scalar fails, so the one step here that can fail (the
+/// allocation, for a huge `classes` or out of memory) takes none.
+pub(crate) fn one_hot(
+    indices: &Tensor,
+    classes: i64,
+    (off, on): (f64, f64),
+    options: (Kind, tch::Device),
+) -> Result<Tensor> {
+    let n = indices.size().first().copied().unwrap_or(0);
+    let mut rows = Tensor::f_empty([n, classes], options)?;
+    let _ = rows.f_fill_(off)?;
+    let _ = rows.f_scatter_value_(1, &indices.f_to_device(options.1)?.f_reshape([n, 1])?, on)?;
+    Ok(rows)
 }

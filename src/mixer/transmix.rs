@@ -4,8 +4,9 @@
 use tch::{Kind, Tensor};
 
 use super::Mixer;
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, number, Error, Result};
 use crate::exec::fmix;
+use crate::exec::reference::one_hot;
 use crate::job::fmix_samples;
 use crate::job::params::TargetSpec;
 use crate::plan::{MixOp, MixPlan};
@@ -57,46 +58,44 @@ impl Mixer {
             patch >= 1 && h % patch == 0 && w % patch == 0,
             Error::argument("patch", format!("got {patch}, expected a patch side that divides the extent {h}x{w}"))
         );
+        ensure!(n >= 1, Error::InvalidPlan("plan: got no samples, expected a plan drawn for N >= 1".into()));
         let patches = (h / patch) * (w / patch);
         let weights = attention_weights(attention, n, patches)?;
         let own = self::own_share(plan, (h, w), patch, attention.device())?;
         let attended = weights.f_mul(&own)?.f_sum_dim_intlist(1, false, Kind::Float)?;
-        let lam = attended.f_div(&weights.f_sum_dim_intlist(1, false, Kind::Float)?)?;
+        let total = weights.f_sum_dim_intlist(1, false, Kind::Float)?;
         // Samples that do not paste keep the plan's λ (Mixup) or 1 (kept).
         let plan_lam = Tensor::f_from_slice(&plan.lams().iter().map(|&l| l as f32).collect::<Vec<_>>())?
             .f_to_device(attention.device())?;
         let pastes = Tensor::f_from_slice(&plan.ops.iter().map(MixOp::pastes).collect::<Vec<_>>())?
             .f_to_device(attention.device())?;
-        let lam = lam.f_where_self(&pastes, &plan_lam)?;
+        usable_attention(&weights, &total, &pastes)?;
+        let lam = attended.f_div(&total)?.f_where_self(&pastes, &plan_lam)?;
         self.targets_with(labels, &lam)
     }
 
     /// Targets `λᵢ·yᵢ + (1 − λᵢ)·y_partner` from labels as the configuration encodes them.
     fn targets_with(&self, labels: &Tensor, lam: &Tensor) -> Result<Tensor> {
         let (n, classes) = (lam.size()[0], self.config.num_classes);
+        crate::check::targets_fit(n as usize, classes)?;
         let spec = TargetSpec::of(&self.config);
         let device = lam.device();
-        let y = match labels.dim() {
-            1 if labels.kind() == Kind::Int64 && labels.size()[0] == n => {
+        let shape = if labels.defined() { labels.size() } else { vec![] };
+        let kind = labels.f_kind().ok();
+        let y = match (shape.as_slice(), kind) {
+            (&[len], Some(Kind::Int64)) if len == n => {
                 crate::check::label_range(labels, classes)?;
-                Tensor::f_full([n, classes], spec.off as f64, (Kind::Float, device))?.f_scatter_value(
-                    1,
-                    &labels.f_to_device(device)?.f_view([n, 1])?,
-                    spec.on as f64,
-                )?
+                one_hot(labels, classes, (spec.off as f64, spec.on as f64), (Kind::Float, device))?
             }
-            2 if labels.is_floating_point() && labels.size() == [n, classes] => {
+            (&[len, width], Some(k)) if crate::check::is_float(k) && (len, width) == (n, classes) => {
                 labels.f_to_device(device)?.f_to_kind(Kind::Float)?
             }
             _ => {
+                let got = kind.map_or("an undefined tensor".into(), |k| format!("shape {shape:?} dtype {k:?}"));
                 return Err(Error::argument(
                     "labels",
-                    format!(
-                    "got shape {:?} dtype {:?}, expected int64 class indices [{n}] or soft targets [{n}, {classes}]",
-                    labels.size(),
-                    labels.kind()
-                ),
-                ))
+                    format!("got {got}, expected int64 class indices [{n}] or soft targets [{n}, {classes}]"),
+                ));
             }
         };
         let lam = lam.f_view([n, 1])?;
@@ -115,7 +114,8 @@ impl Mixer {
 fn attention_weights(attention: &Tensor, n: usize, patches: usize) -> Result<Tensor> {
     let shape = attention.size();
     let fits = match shape.len() {
-        2 | 3 => shape[0] == n as i64 && shape[shape.len() - 1] == patches as i64,
+        2 => shape == [n as i64, patches as i64],
+        3 => shape[0] == n as i64 && shape[1] >= 1 && shape[2] == patches as i64,
         _ => false,
     };
     ensure!(
@@ -123,7 +123,7 @@ fn attention_weights(attention: &Tensor, n: usize, patches: usize) -> Result<Ten
         Error::argument(
             "attention",
             format!(
-                "got shape {shape:?} dtype {:?}, expected a float [{n}, {patches}] or [{n}, heads, {patches}] (the class \
+                "got shape {shape:?} dtype {:?}, expected a float [{n}, {patches}] or [{n}, heads >= 1, {patches}] (the class \
                  token's attention over the patches)",
                 attention.f_kind().ok()
             )
@@ -131,6 +131,31 @@ fn attention_weights(attention: &Tensor, n: usize, patches: usize) -> Result<Ten
     );
     let a = attention.f_to_kind(Kind::Float)?;
     Ok(if shape.len() == 3 { a.f_mean_dim(1, false, Kind::Float)? } else { a })
+}
+
+/// Checks that every pasting sample's attention weights are `>= 0` with a finite total above 0, so that its
+/// λ is a share in `[0, 1]`. Reads one flag back (on a GPU it waits for the attention).
+fn usable_attention(weights: &Tensor, total: &Tensor, pastes: &Tensor) -> Result<()> {
+    let zero = total.f_zeros_like()?;
+    let usable = total
+        .f_isfinite()?
+        .f_logical_and(&total.f_gt_tensor(&zero)?)?
+        .f_logical_and(&weights.f_amin(1, false)?.f_ge_tensor(&zero)?)?;
+    let bad = usable.f_logical_not()?.f_logical_and(pastes)?;
+    if bad.f_any()?.f_int64_value(&[])? == 0 {
+        return Ok(());
+    }
+    let sample = bad.f_to_kind(Kind::Int64)?.f_argmax(0, false)?.f_int64_value(&[])?;
+    let row = |t: &Tensor| t.f_get(sample).and_then(|v| v.f_double_value(&[]));
+    Err(Error::argument(
+        "attention",
+        format!(
+            "got weights summing to {} (smallest {}) for sample {sample}, which pastes, expected weights >= 0 with a \
+             finite sum > 0 (the class token's attention over the patches, e.g. after softmax)",
+            number(row(total)?),
+            number(row(&weights.f_amin(1, false)?)?)
+        ),
+    ))
 }
 
 /// Per sample and patch, the fraction of the patch's pixels the sample kept, `[N, P]` float32: boxes by
