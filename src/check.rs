@@ -133,11 +133,15 @@ pub(crate) fn targets_fit(n: usize, num_classes: i64) -> Result<()> {
     Ok(())
 }
 
-/// Checks class-index values lie in `[0, num_classes)`. Reads two scalars back, so on a GPU it waits for
-/// the labels; the fused CUDA path checks on the device instead.
+/// Checks class-index values lie in `[0, num_classes)` (none is fine). Reads the least and the greatest
+/// back in one copy, so on a GPU it waits for the labels; the fused CUDA path checks on the device instead.
 pub(crate) fn label_range(labels: &Tensor, num_classes: i64) -> Result<()> {
-    let lo = labels.f_min()?.f_int64_value(&[])?;
-    let hi = labels.f_max()?.f_int64_value(&[])?;
+    if labels.numel() == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = labels.f_aminmax(None, false)?;
+    let ends = Tensor::f_stack(&[lo, hi], 0)?.f_to_device(tch::Device::Cpu)?;
+    let (lo, hi) = (ends.f_int64_value(&[0])?, ends.f_int64_value(&[1])?);
     ensure!(
         lo >= 0 && hi < num_classes,
         Error::LabelsOutOfRange { num_classes, found: Some((lo, hi)), device: labels.device() }

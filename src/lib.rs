@@ -86,6 +86,7 @@ pub mod data;
 mod dtype;
 mod error;
 mod exec;
+mod fallible;
 mod job;
 mod loss;
 mod mixer;

@@ -121,27 +121,33 @@ impl Normalize {
                     )
                 )
             );
+            let range = || format!("{:?}'s finite range (±{})", out.kind(), number(most));
+            let spread = 255.0 * s as f64;
             ensure!(
-                t.is_finite(),
+                spread <= most,
                 Error::argument(
-                    "mean",
-                    format!("got {mean} with std {std} for channel {c}, whose shift −mean/std overflows f32")
+                    "std",
+                    format!(
+                        "got {std} for channel {c}, whose outputs span 1/std = {}, expected a span within {}",
+                        number(spread),
+                        range()
+                    )
                 )
             );
-            let (spread, ends) = (255.0 * s as f64, [t as f64 + 0.0, 255.0 * s as f64 + t as f64]); // + 0.0: no "-0"
-            if spread <= most && ends.iter().all(|e| e.abs() <= most) {
-                continue;
-            }
-            // The spread alone past the range is the std's doing; otherwise the mean shifts it out.
-            let message = format!(
-                "got mean {mean} and std {std} for channel {c}, which map [0, 255] to [{}, {}], expected values within \
-                 {:?}'s finite range (±{})",
-                number(ends[0]),
-                number(ends[1]),
-                out.kind(),
-                number(most)
+            let ends = [t as f64 + 0.0, spread + t as f64]; // + 0.0: no "-0"
+            ensure!(
+                t.is_finite() && ends.iter().all(|e| e.abs() <= most),
+                Error::argument(
+                    "mean",
+                    format!(
+                        "got {mean} with std {std} for channel {c}, which map [0, 255] to [{}, {}], expected values within \
+                         {}",
+                        number(ends[0]),
+                        number(ends[1]),
+                        range()
+                    )
+                )
             );
-            return Err(Error::argument(if spread > most { "std" } else { "mean" }, message));
         }
         Ok(())
     }

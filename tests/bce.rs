@@ -101,6 +101,19 @@ fn loss_refuses_class_indices_out_of_range_and_undefined_tensors() {
         matches!(e, Error::InvalidArgument { argument: "logits", .. }) && e.to_string().contains("undefined"),
         "{e}"
     );
+    let e = binary_cross_entropy(&logits.to_kind(Kind::Int64), &Tensor::from_slice(&[0i64, 1]), &BceOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { argument: "logits", .. }) && e.to_string().contains("Int64"), "{e}");
+}
+
+#[test]
+fn an_empty_batch_has_an_empty_loss() {
+    let logits = Tensor::zeros([0, 3], (Kind::Float, Device::Cpu));
+    let indices = Tensor::zeros([0], (Kind::Int64, Device::Cpu));
+    let sum = BceOptions { reduction: Reduction::Sum, ..BceOptions::default() };
+    assert_eq!(binary_cross_entropy(&logits, &indices, &sum).unwrap().double_value(&[]), 0.0);
+    let none = BceOptions { reduction: Reduction::None, ..BceOptions::default() };
+    assert_eq!(binary_cross_entropy(&logits, &indices, &none).unwrap().size(), [0, 3]);
 }
 
 #[test]

@@ -289,11 +289,24 @@ fn nan_results_of_a_blend_have_the_same_bits_on_every_executor() {
 
 #[test]
 fn nan_targets_of_a_blend_have_the_same_bits_on_every_executor() {
-    // Soft labels holding inf and NaN: 0·inf + 1·0.5 is a NaN (the reference's was 0xffc00000), a NaN
-    // label blends to the quiet NaN, and a kept sample's row keeps its bits.
-    let soft =
-        Tensor::from_slice(&[0.1f32, -f32::NAN, f32::INFINITY, 0.2, 0.3, 0.4, 0.5, f32::INFINITY, 0.6, 0.7, 0.8, 0.9])
-            .view([3, 4]);
+    // Soft labels holding inf and NaN: 0·inf + 1·0.8 is a NaN (the reference's was 0xffc00000), a NaN
+    // label blends to the quiet NaN, and a kept sample's row keeps its bits, a NaN's payload included.
+    let payload = f32::from_bits(0xffc0_0001);
+    let soft = Tensor::from_slice(&[
+        0.1f32,
+        -f32::NAN,
+        f32::INFINITY,
+        0.2,
+        0.3,
+        payload,
+        0.5,
+        f32::INFINITY,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+    ])
+    .view([3, 4]);
     let plan = MixPlan { ops: vec![MixOp::Mixup { lam: 0.0 }, MixOp::Keep, MixOp::Mixup { lam: 0.5 }], extent: None };
     let x = images(&[3, 5], Kind::Float);
     let mut targets = Vec::new();

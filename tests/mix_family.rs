@@ -266,6 +266,9 @@ fn bad_input_to_the_family_is_refused_naming_it() {
     bad.ops[1] = MixOp::FMix { mask: FMixMask { seed: 1, decay_power: -1.0 }, lam: 0.5 };
     let e = m.planned(&bad).apply(&x, &labels).unwrap_err().to_string();
     assert!(e.contains("decay_power") && e.contains("got -1,"), "{e}");
+    bad.ops[1] = MixOp::FMix { mask: FMixMask { seed: 1, decay_power: 33.0 }, lam: 0.5 };
+    let e = m.planned(&bad).apply(&x, &labels).unwrap_err().to_string();
+    assert!(e.contains("plan.ops[1].mask.decay_power: got 33,") && e.contains("MAX_DECAY_POWER = 32"), "{e}");
     assert!(x.equal(&before));
     let e = Mixer::new(MixConfig { paste: Paste::FMix { decay_power: 0.0 }, ..MixConfig::cutmix(1.0, 4) }, 0)
         .unwrap_err()
@@ -359,4 +362,13 @@ fn transmix_refuses_undefined_labels_and_empty_plans_without_panicking() {
         )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidPlan(_)) && e.to_string().contains("no samples"), "{e}");
+    let e = mixer.transmix_targets(&Tensor::new(), &plan, &classes(4), 4).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { argument: "attention", .. }) && e.to_string().contains("undefined"),
+        "{e}"
+    );
+    // A class count whose targets cannot be addressed, as for apply.
+    let huge = Mixer::new(MixConfig::cutmix(1.0, i64::MAX), 0).unwrap();
+    let e = huge.transmix_targets(&attention, &plan, &classes(4), 4).unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig { field: "num_classes", .. }), "{e}");
 }

@@ -7,6 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
+use crate::fallible;
 use crate::job::{FMixSample, Job};
 use crate::plan::FMixMask;
 
@@ -74,10 +75,12 @@ fn noise_in_units(
     Ok(full.f_fft_irfftn([h as i64, w as i64].as_slice(), [1i64, 2].as_slice(), "backward")?.f_view([k, -1])?)
 }
 
-/// The power of two that brings the spectrum's largest scale, `max(H, W)^δ`, to at most 1: multiplying by a
-/// power of two is exact, and so is every rounding after it (FFT included) until values leave f32's normal
-/// range, so the masks are those of the unscaled spectrum wherever that fits in f32 (up to δ ≈ 16 at 224
-/// pixels), and stay right past it, where the unscaled one overflowed to infinities.
+/// The power of two that brings the spectrum's largest scale, `max(H, W)^δ`, to at most 1, so no value
+/// overflows f32 (the unscaled spectrum did past about δ = 16 at 224 pixels, and its noise became NaN).
+/// Multiplying by a power of two is exact, and every rounding after it (the FFT's included) scales with it
+/// while the values stay normal f32 numbers, so the noise is the unscaled one times the unit, bit for bit,
+/// unless the spectrum spans nearly all of f32's range (`max(H, W)^δ` near 2^126), where its smallest
+/// coefficients become subnormal.
 fn spectrum_unit(decay_power: f64, (h, w): (usize, usize)) -> f64 {
     2f64.powi(-((decay_power * (h.max(w) as f64).log2()).ceil() as i32))
 }
@@ -107,7 +110,7 @@ fn top_pixels(noise: &Tensor, samples: &[FMixSample], (h, w): (usize, usize)) ->
     let pixels = (h * w) as i64;
     let own: Vec<i64> = samples.iter().map(|s| (s.lam * pixels as f64).round() as i64).collect();
     let device = noise.device();
-    let mut thresholds = Tensor::f_full([own.len() as i64], f64::INFINITY, (Kind::Float, device))?;
+    let mut thresholds = fallible::filled(&[own.len() as i64], f64::INFINITY, (Kind::Float, device))?;
     let mut counts = own.clone();
     counts.sort_unstable();
     counts.dedup();
@@ -164,14 +167,18 @@ mod tests {
             [((224, 224), 3.0), ((32, 32), 3.0), ((12, 20), 1.5), ((1, 9), 5.0), ((64, 48), 12.0)]
         {
             let samples: Vec<_> = (0..6).map(|seed| sample(seed, decay_power)).collect();
-            let own = |unit: &dyn Fn(f64) -> f64| {
-                top_pixels(&noise_in_units(&samples, extent, Device::Cpu, unit).unwrap(), &samples, extent).unwrap()
-            };
-            let scaled = own(&|d| spectrum_unit(d, extent));
-            assert!(scaled.equal(&own(&|_| 1.0)), "{extent:?} δ {decay_power}: the unit moved pixels");
+            let noise_times = |unit: &dyn Fn(f64) -> f64| noise_in_units(&samples, extent, Device::Cpu, unit).unwrap();
+            let (scaled, unscaled) = (noise_times(&|d| spectrum_unit(d, extent)), noise_times(&|_| 1.0));
+            let unit = spectrum_unit(decay_power, extent);
+            assert!(
+                scaled.equal(&(&unscaled * unit)),
+                "{extent:?} δ {decay_power}: not the unscaled noise times {unit}"
+            );
+            let own = |noise: &Tensor| top_pixels(noise, &samples, extent).unwrap();
+            assert!(own(&scaled).equal(&own(&unscaled)), "{extent:?} δ {decay_power}: the unit moved pixels");
         }
         // Past f32's range unscaled (224^17 > 3.4e38): the count still holds, and the noise is finite.
-        for (extent, decay_power) in [((224, 224), 17.0), ((32, 32), 32.0), ((1024, 1024), 32.0)] {
+        for (extent, decay_power) in [((224, 224), 17.0), ((32, 32), 32.0), ((1024, 1024), 32.0), ((33, 1024), 12.0)] {
             let samples = [sample(11, decay_power)];
             let noise = noise(&samples, extent, Device::Cpu).unwrap();
             assert!(bool::try_from(noise.isfinite().all()).unwrap(), "{extent:?} δ {decay_power}");

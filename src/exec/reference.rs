@@ -5,6 +5,7 @@ use tch::{Kind, Tensor};
 
 use crate::dtype::Dtype;
 use crate::error::Result;
+use crate::fallible::{self, one_hot, scalar};
 use crate::job::params::SampleParams;
 use crate::job::{Job, NormJob};
 
@@ -103,7 +104,7 @@ fn box_mask(job: &Job, rank: usize) -> Result<Option<Tensor>> {
      -> Result<Tensor> {
         let mut shape = vec![1i64; rank];
         shape[dim] = coord_len as i64;
-        let coord = Tensor::f_arange(coord_len as i64, (Kind::Int, job.batch.device))?.f_reshape(shape.as_slice())?;
+        let coord = fallible::arange(coord_len, job.batch.device)?.f_reshape(shape.as_slice())?;
         let lo = per_sample(p, |s| lo(s), rank, job)?;
         let hi = per_sample(p, |s| hi(s), rank, job)?;
         Ok(coord.f_ge_tensor(&lo)?.f_logical_and(&coord.f_lt_tensor(&hi)?)?)
@@ -176,8 +177,7 @@ pub(crate) fn images(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) ->
     if let Some((mut mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
         if job.batch.dtype == Dtype::U8 {
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
-            // In place on a tensor of its own: an op that takes a Scalar must not allocate (see `one_hot`).
-            let _ = mixed.f_round_()?.f_clamp_(0.0, 255.0)?;
+            let _ = mixed.f_round_()?.f_clamp_tensor_(Some(scalar(0.0)?), Some(scalar(255.0)?))?;
         }
         let stored = mixed.f_to_kind(job.batch.dtype.kind())?;
         out = quiet_nan(job.batch.device, job.batch.dtype, stored)?.f_where_self(&is_mixup, &out)?;
@@ -244,21 +244,4 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
             .f_to_kind(Kind::Float)?),
         None => Ok(mixed),
     }
-}
-
-/// `[N, classes]` rows of `off` with `on` at each row's class index (`indices`: int64 `[N]`, checked to lie
-/// in `[0, classes)` by the caller), in `options`. Allocated first and then filled: tch panics, instead of
-/// returning the `Err`, when an op that takes a Scalar fails, so the one step here that can fail (the
-/// allocation, for a huge `classes` or out of memory) takes none.
-pub(crate) fn one_hot(
-    indices: &Tensor,
-    classes: i64,
-    (off, on): (f64, f64),
-    options: (Kind, tch::Device),
-) -> Result<Tensor> {
-    let n = indices.size().first().copied().unwrap_or(0);
-    let mut rows = Tensor::f_empty([n, classes], options)?;
-    let _ = rows.f_fill_(off)?;
-    let _ = rows.f_scatter_value_(1, &indices.f_to_device(options.1)?.f_reshape([n, 1])?, on)?;
-    Ok(rows)
 }

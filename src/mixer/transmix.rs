@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 use super::Mixer;
 use crate::error::{ensure, number, Error, Result};
 use crate::exec::fmix;
-use crate::exec::reference::one_hot;
+use crate::fallible::one_hot;
 use crate::job::fmix_samples;
 use crate::job::params::TargetSpec;
 use crate::plan::{MixOp, MixPlan};
@@ -69,7 +69,9 @@ impl Mixer {
             .f_to_device(attention.device())?;
         let pastes = Tensor::f_from_slice(&plan.ops.iter().map(MixOp::pastes).collect::<Vec<_>>())?
             .f_to_device(attention.device())?;
-        usable_attention(&weights, &total, &pastes)?;
+        if plan.pastes() {
+            usable_attention(&weights, &total, &pastes)?;
+        }
         let lam = attended.f_div(&total)?.f_where_self(&pastes, &plan_lam)?;
         self.targets_with(labels, &lam)
     }
@@ -80,8 +82,10 @@ impl Mixer {
         crate::check::targets_fit(n as usize, classes)?;
         let spec = TargetSpec::of(&self.config);
         let device = lam.device();
-        let shape = if labels.defined() { labels.size() } else { vec![] };
-        let kind = labels.f_kind().ok();
+        let (shape, kind) = match labels.defined() {
+            true => (labels.size(), labels.f_kind().ok()),
+            false => (vec![], None),
+        };
         let y = match (shape.as_slice(), kind) {
             (&[len], Some(Kind::Int64)) if len == n => {
                 crate::check::label_range(labels, classes)?;
@@ -91,7 +95,11 @@ impl Mixer {
                 labels.f_to_device(device)?.f_to_kind(Kind::Float)?
             }
             _ => {
-                let got = kind.map_or("an undefined tensor".into(), |k| format!("shape {shape:?} dtype {k:?}"));
+                let got = match kind {
+                    Some(k) => format!("shape {shape:?} dtype {k:?}"),
+                    None if labels.defined() => format!("shape {shape:?} of an unknown dtype"),
+                    None => "an undefined tensor".into(),
+                };
                 return Err(Error::argument(
                     "labels",
                     format!("got {got}, expected int64 class indices [{n}] or soft targets [{n}, {classes}]"),
@@ -118,14 +126,15 @@ fn attention_weights(attention: &Tensor, n: usize, patches: usize) -> Result<Ten
         3 => shape[0] == n as i64 && shape[1] >= 1 && shape[2] == patches as i64,
         _ => false,
     };
+    let kind = attention.f_kind().ok().filter(|_| attention.defined());
     ensure!(
-        attention.defined() && attention.is_floating_point() && fits,
+        kind.is_some_and(crate::check::is_float) && fits,
         Error::argument(
             "attention",
             format!(
-                "got shape {shape:?} dtype {:?}, expected a float [{n}, {patches}] or [{n}, heads >= 1, {patches}] (the class \
-                 token's attention over the patches)",
-                attention.f_kind().ok()
+                "got {}, expected a float [{n}, {patches}] or [{n}, heads >= 1, {patches}] (the class token's attention \
+                 over the patches)",
+                kind.map_or("an undefined tensor".into(), |k| format!("shape {shape:?} dtype {k:?}"))
             )
         )
     );

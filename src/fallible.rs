@@ -1,0 +1,66 @@
+//! Tensors built with tch ops that return their error: tch panics (in `Scalar`'s drop, which reads the
+//! pending libtorch error) whenever an op that takes a Scalar fails, out of memory or after a CUDA error
+//! included, so the crate passes its numbers to libtorch as tensors instead.
+
+use tch::{Device, Kind, Tensor};
+
+use crate::error::Result;
+
+/// `v` as a 0-dim float64 CPU tensor, which libtorch takes wherever a number goes (converted to the other
+/// operand's dtype, as a Scalar would be).
+pub(crate) fn scalar(v: f64) -> Result<Tensor> {
+    Ok(Tensor::f_from_slice(&[v])?.f_view([0i64; 0])?)
+}
+
+/// A new `shape` tensor of `options` holding `v` everywhere.
+pub(crate) fn filled(shape: &[i64], v: f64, options: (Kind, Device)) -> Result<Tensor> {
+    let mut t = Tensor::f_empty(shape, options)?;
+    let _ = t.f_fill_tensor_(&scalar(v)?)?;
+    Ok(t)
+}
+
+/// `0, 1, …, len − 1` as int32 on `device`.
+pub(crate) fn arange(len: usize, device: Device) -> Result<Tensor> {
+    Ok(Tensor::f_from_slice(&(0..len as i32).collect::<Vec<_>>())?.f_to_device(device)?)
+}
+
+/// `[N, classes]` rows of `off` with `on` at each row's class index, in `options` (`indices`: int64 `[N]`,
+/// checked to lie in `[0, classes)` by the caller).
+pub(crate) fn one_hot(
+    indices: &Tensor,
+    classes: i64,
+    (off, on): (f64, f64),
+    options: (Kind, Device),
+) -> Result<Tensor> {
+    let n = indices.size().first().copied().unwrap_or(0);
+    let mut rows = filled(&[n, classes], off, options)?;
+    let on = scalar(on)?.f_to_kind(options.0)?.f_to_device(options.1)?.f_expand([n, 1], false)?;
+    let _ = rows.f_scatter_(1, &indices.f_to_device(options.1)?.f_reshape([n, 1])?, &on)?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_hot_rows_equal_tchs_full_and_scatter_bit_for_bit() {
+        let indices = Tensor::from_slice(&[2i64, 0, 3, 3]);
+        for kind in [Kind::Float, Kind::Half, Kind::BFloat16] {
+            let (off, on) = (0.1 / 4.0, 1.0 - 0.1 + 0.1 / 4.0);
+            let got = one_hot(&indices, 4, (off, on), (kind, Device::Cpu)).unwrap();
+            let want = Tensor::full([4, 4], off, (kind, Device::Cpu)).scatter_value(1, &indices.view([4, 1]), on);
+            assert_eq!(got.kind(), kind);
+            assert!(got
+                .view_dtype(if kind == Kind::Float { Kind::Int } else { Kind::Int16 })
+                .equal(&want.view_dtype(if kind == Kind::Float { Kind::Int } else { Kind::Int16 })));
+        }
+        assert_eq!(Vec::<i32>::try_from(arange(4, Device::Cpu).unwrap()).unwrap(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failing_allocation_is_an_error_not_a_panic() {
+        let e = filled(&[2, i64::MAX], 0.5, (Kind::Float, Device::Cpu)).unwrap_err();
+        assert!(e.to_string().contains("overflow"), "{e}");
+    }
+}
