@@ -147,8 +147,9 @@ fn sync(device: Device) {
 /// Steps on one resident batch of random pixels; the seconds the timed steps took.
 fn time_model(cli: &Cli, trainer: &mut Trainer, device: Device, classes: i64) -> Result<f64> {
     let (n, s) = (cli.batch_size as i64, cli.image_size as i64);
-    let images = Tensor::randint(256, [n, s, s, 3], (Kind::Uint8, device));
-    let labels = Tensor::randint(classes, [n], (Kind::Int64, device));
+    // Fallible forms: a batch too large for the device is an error, not a panic.
+    let images = Tensor::f_randint(256, [n, s, s, 3], (Kind::Uint8, device))?;
+    let labels = Tensor::f_randint(classes, [n], (Kind::Int64, device))?;
     for _ in 0..cli.warmup {
         trainer.step(&images, &labels)?;
     }
@@ -188,6 +189,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let device = cli.device.resolve()?;
     ensure!(cli.steps > 0, "steps: got 0, expected at least 1");
+    ensure!(cli.batch_size > 0, "batch-size: got 0, expected at least 1");
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
@@ -197,6 +199,7 @@ fn main() -> Result<()> {
         None => None,
     };
     let classes = folder.as_ref().map_or(cli.classes, |f| f.classes().len() as i64);
+    ensure!(classes >= 1, "classes: got {classes}, expected at least 1");
     let mut trainer = Trainer::new(&cli, device, classes)?;
     let seconds = match &folder {
         Some(folder) if cli.mode == Mode::Pipeline => {

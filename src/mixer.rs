@@ -43,7 +43,10 @@ pub struct Mixer {
     sampler: PlanSampler,
     rng: ChaCha8Rng,
     executor: Executor,
+    /// The caller's switch ([`Mixer::set_enabled`]).
     enabled: bool,
+    /// Whether the last [`Mixer::set_epoch`] was at or past `config.off_epoch`.
+    past_off_epoch: bool,
     strict_labels: bool,
     last: Option<ExecutorKind>,
     /// This mixer's out-of-range flag for the fused CUDA kernels.
@@ -96,6 +99,7 @@ impl Mixer {
             rng,
             executor: Executor::Auto,
             enabled: true,
+            past_off_epoch: false,
             strict_labels: false,
             last: None,
             label_flag: LabelFlag::new(),
@@ -160,19 +164,22 @@ impl Mixer {
     }
 
     /// Turns mixing on or off (timm's `mixup_enabled`). Off, calls pass images through and return the
-    /// (label-smoothed) targets, like timm after `mixup_off_epoch`.
+    /// (label-smoothed) targets, like timm after `mixup_off_epoch`. Independent of [`Mixer::set_epoch`]:
+    /// mixing happens while both allow it.
     pub fn set_enabled(&mut self, enabled: bool) {
         self.enabled = enabled;
     }
 
-    /// Whether mixing is on.
+    /// Whether mixing is on: enabled ([`Mixer::set_enabled`]) and before `config.off_epoch`
+    /// ([`Mixer::set_epoch`]).
     pub fn is_enabled(&self) -> bool {
-        self.enabled
+        self.enabled && !self.past_off_epoch
     }
 
-    /// Tells the mixer the current epoch: mixing turns off from `config.off_epoch` on.
+    /// Tells the mixer the current epoch: mixing is off from `config.off_epoch` on (and on again for an
+    /// earlier epoch, unless [`Mixer::set_enabled`] turned it off).
     pub fn set_epoch(&mut self, epoch: usize) {
-        self.enabled = self.config.off_epoch.is_none_or(|off| epoch < off);
+        self.past_off_epoch = self.config.off_epoch.is_some_and(|off| epoch >= off);
     }
 
     /// Samples the plan for a batch of this shape (`[N, ...]`), advancing the random stream.
@@ -184,7 +191,7 @@ impl Mixer {
     pub fn sample_plan(&mut self, shape: &[i64]) -> Result<MixPlan> {
         let (n, extent) = check::shape(shape)?;
         ensure!(
-            !(self.enabled && self.config.cutmix_enabled()) || extent.is_some(),
+            !(self.is_enabled() && self.config.cutmix_enabled()) || extent.is_some(),
             Error::argument(
                 "shape",
                 format!("got {shape:?} with CutMix enabled, expected [N, C, H, W] (a box) or [N, C, T] (a segment)")
@@ -195,7 +202,7 @@ impl Mixer {
 
     /// A plan for `n` samples with boxes in `extent`: the identity when mixing is off (no randomness used).
     fn draw(&mut self, n: usize, extent: Option<(usize, usize)>) -> Result<MixPlan> {
-        if !self.enabled {
+        if !self.is_enabled() {
             return Ok(MixPlan::identity(n, extent));
         }
         self.sampler.sample(&mut self.rng, n, extent)
@@ -285,7 +292,8 @@ impl Mixer {
     /// Validates images, labels and options, chooses the executor and checks label values where it needs
     /// them. `images` is the call's images as `[N, C, H, W]` when normalising.
     fn check_inputs(&mut self, call: &Call, images: &Tensor) -> Result<Checked> {
-        let cutmix = !call.identity && call.plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::pastes);
+        let cutmix =
+            !call.identity && call.plan.map_or(self.is_enabled() && self.config.cutmix_enabled(), MixPlan::pastes);
         let batch = check::images(images, cutmix)?;
         let normalize = match call.normalize {
             Some(norm) => Some(check::normalizing(&batch, images, norm)?),

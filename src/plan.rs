@@ -428,9 +428,9 @@ fn box_sides(h: usize, w: usize, area: f64) -> (usize, usize) {
     (side(h), side(w))
 }
 
-/// timm's `rand_bbox` (margin 0): a centre drawn uniformly in `[0, len)`, the box `centre ± ⌊cut/2⌋`
-/// clipped at the border, so an interior box has side `2·⌊cut/2⌋`, exactly as timm. A unit dimension
-/// (a sequence's single row) is kept whole.
+/// timm's `rand_bbox` (margin 0, as of timm 1.0.31): a centre drawn uniformly in `[0, len)`, the box
+/// `[centre − ⌊cut/2⌋, centre + ⌊(cut+1)/2⌋)` clipped at the border, so an interior box has side `cut`
+/// (timm before 1.0.31 gave `2·⌊cut/2⌋`). A unit dimension (a sequence's single row) is kept whole.
 fn box_for_lam<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, lam: f64) -> CutBox {
     let (cut_h, cut_w) = box_sides(h, w, 1.0 - lam);
     let span = |rng: &mut R, len: usize, cut: usize| -> (usize, usize) {
@@ -438,18 +438,18 @@ fn box_for_lam<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, lam: f64) -> Cu
             return (0, 1);
         }
         let centre = rng.random_range(0..len) as i64;
-        let half = (cut / 2) as i64;
-        ((centre - half).clamp(0, len as i64) as usize, (centre + half).clamp(0, len as i64) as usize)
+        let (below, above) = ((cut / 2) as i64, cut.div_ceil(2) as i64);
+        ((centre - below).clamp(0, len as i64) as usize, (centre + above).clamp(0, len as i64) as usize)
     };
     let (y0, y1) = span(rng, h, cut_h);
     let (x0, x1) = span(rng, w, cut_w);
     CutBox { y0, y1, x0, x1 }
 }
 
-/// timm's `rand_bbox_minmax`: each side drawn uniformly from `[⌊len·lo⌋, ⌊len·hi⌋)` and the start from
-/// `[0, len − side)`, both upper bounds exclusive as numpy's `randint`. Where timm's ranges are empty
-/// (`⌊len·lo⌋ = ⌊len·hi⌋`, or a side equal to the image side) numpy raises; here the side is `⌊len·lo⌋`
-/// and the start 0. A unit dimension is kept whole.
+/// timm's `rand_bbox_minmax` (as of timm 1.0.31): each side drawn uniformly from `[⌊len·lo⌋, ⌊len·hi⌋)`
+/// (numpy's `randint`, upper bound exclusive) and the start from `[0, len − side]`, so a box can reach the
+/// far edge (timm before 1.0.31 drew the start from `[0, len − side)`). Where timm's side range is empty
+/// (`⌊len·lo⌋ = ⌊len·hi⌋`) numpy raises; here the side is `⌊len·lo⌋`. A unit dimension is kept whole.
 fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, f64)) -> CutBox {
     let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
     let span = |rng: &mut R, len: usize| -> (usize, usize) {
@@ -458,7 +458,7 @@ fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, 
         }
         let (a, b) = ((len as f64 * lo).floor() as usize, (len as f64 * hi).floor() as usize);
         let cut = if a < b { rng.random_range(a..b) } else { a };
-        let start = if cut < len { rng.random_range(0..len - cut) } else { 0 };
+        let start = rng.random_range(0..=len - cut);
         (start, start + cut)
     };
     let (y0, y1) = span(rng, h);

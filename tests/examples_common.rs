@@ -220,6 +220,11 @@ fn options_recipes_seeds_and_the_off_epoch() {
         (&["--epochs", "0"][..], "epochs: got 0"),
         (&["--mix-off-fraction", "1.5"][..], "mix-off-fraction: got 1.5"),
         (&["--workers", "0"][..], "workers: got 0"),
+        // Finite but past f32, which the optimiser holds: tch panicked converting it.
+        (&["--lr", "1e300"][..], "lr: got 1e300"),
+        (&["--weight-decay", "NaN"][..], "weight-decay: got NaN"),
+        (&["--weight-decay=-1"][..], "weight-decay: got -1"),
+        (&["--warmup-epochs", "inf"][..], "warmup-epochs: got inf"),
     ] {
         let e = args(line).validate().unwrap_err().to_string();
         assert!(e.contains(needle), "{e}");

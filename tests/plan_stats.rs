@@ -62,9 +62,8 @@ fn uncorrected_box_area_tracks_drawn_lambda() {
         for op in &plan.ops {
             let MixOp::CutMix { bbox, lam } = *op else { continue };
             let r = (1.0 - lam).sqrt();
-            // timm's rand_bbox: centre ± ⌊cut/2⌋, so an interior box has side 2·⌊cut/2⌋.
-            let even = |cut: f64| 2.0 * (cut / 2.0).floor();
-            let (ch, cw) = (even((h * r).floor()), even((w * r).floor()));
+            // timm 1.0.31's rand_bbox: [centre − ⌊cut/2⌋, centre + ⌊(cut+1)/2⌋), an interior side of cut.
+            let (ch, cw) = ((h * r).floor(), (w * r).floor());
             assert!(bbox.area() as f64 <= (1.0 - lam) * h * w + 1e-9, "{bbox:?} lam {lam}");
             if bbox.y0 > 0 && bbox.x0 > 0 && bbox.y1 < 40 && bbox.x1 < 60 {
                 assert_eq!(((bbox.y1 - bbox.y0) as f64, (bbox.x1 - bbox.x0) as f64), (ch, cw), "lam {lam}");
@@ -90,17 +89,24 @@ fn prob_and_switch_prob_frequencies() {
 #[test]
 fn minmax_box_sides_stay_within_bounds() {
     let config = MixConfig { cutmix_minmax: Some((0.25, 0.5)), mode: MixMode::Elem, ..MixConfig::cutmix(1.0, 10) };
-    for plan in plans(config, 5, &[32, 3, 32, 48], 40) {
+    let (mut boxes, mut far_edges) = (0, [0, 0]);
+    for plan in plans(config, 5, &[32, 3, 32, 48], 200) {
         for op in &plan.ops {
             let MixOp::CutMix { bbox, lam } = *op else { panic!("minmax always cuts: {op:?}") };
             let (bh, bw) = (bbox.y1 - bbox.y0, bbox.x1 - bbox.x0);
-            // timm: sides from [⌊32·0.25⌋, ⌊32·0.5⌋) and [⌊48·0.25⌋, ⌊48·0.5⌋), starts from [0, len − side).
+            // timm 1.0.31: sides from [⌊32·0.25⌋, ⌊32·0.5⌋) and [⌊48·0.25⌋, ⌊48·0.5⌋), starts from [0, len − side].
             assert!((8..16).contains(&bh) && (12..24).contains(&bw), "{bbox:?}");
-            assert!(bbox.y0 < 32 - bh && bbox.x0 < 48 - bw, "{bbox:?}");
-            assert!(bbox.y1 <= 32 && bbox.x1 <= 48);
+            assert!(bbox.y1 <= 32 && bbox.x1 <= 48, "{bbox:?}");
             assert!((lam - (1.0 - (bh * bw) as f64 / (32.0 * 48.0))).abs() < 1e-12);
+            boxes += 1;
+            far_edges[0] += (bbox.y1 == 32) as usize;
+            far_edges[1] += (bbox.x1 == 48) as usize;
         }
     }
+    // A start is uniform over len − side + 1 places, the last of which touches the far edge: about
+    // 1/(32 − 11.5 + 1) ≈ 4.7% of the rows and 1/(48 − 17.5 + 1) ≈ 3.2% of the columns.
+    let share = far_edges.map(|e| e as f64 / boxes as f64);
+    assert!((0.035..0.06).contains(&share[0]) && (0.022..0.045).contains(&share[1]), "{share:?} of {boxes}");
 }
 
 #[test]
@@ -139,7 +145,7 @@ fn sequences_get_segments_of_length_one_minus_lambda() {
         for op in &plan.ops {
             let MixOp::CutMix { bbox, lam } = *op else { continue };
             assert_eq!((bbox.y0, bbox.y1), (0, 1));
-            let side = 2.0 * (((1.0 - lam) * 1000.0).floor() / 2.0).floor();
+            let side = ((1.0 - lam) * 1000.0).floor();
             assert!((bbox.x1 - bbox.x0) as f64 <= side + 1e-9);
             if bbox.x0 > 0 && bbox.x1 < 1000 {
                 assert_eq!((bbox.x1 - bbox.x0) as f64, side);
@@ -170,4 +176,16 @@ fn prob_zero_and_disabled_give_identity_plans() {
     assert!(!m.sample_plan(&[8, 3, 4, 4]).unwrap().is_identity());
     m.set_epoch(3);
     assert!(m.sample_plan(&[8, 3, 4, 4]).unwrap().is_identity());
+    // The caller's switch and the epoch are separate: an epoch never turns back on what set_enabled
+    // turned off, and set_enabled(true) does not undo the off epoch.
+    m.set_epoch(1);
+    assert!(m.is_enabled());
+    m.set_enabled(false);
+    m.set_epoch(2);
+    assert!(!m.is_enabled() && m.sample_plan(&[8, 3, 4, 4]).unwrap().is_identity());
+    m.set_enabled(true);
+    assert!(m.is_enabled());
+    m.set_epoch(5);
+    m.set_enabled(true);
+    assert!(!m.is_enabled() && m.sample_plan(&[8, 3, 4, 4]).unwrap().is_identity());
 }

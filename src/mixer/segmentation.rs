@@ -48,7 +48,7 @@ impl Mixer {
         masks: &Tensor,
         in_place: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let cutmix = plan.map_or(self.enabled && self.config.cutmix_enabled(), MixPlan::pastes);
+        let cutmix = plan.map_or(self.is_enabled() && self.config.cutmix_enabled(), MixPlan::pastes);
         let batch = check::images(images, cutmix)?;
         ensure!(
             images.dim() == 4,
@@ -61,7 +61,7 @@ impl Mixer {
         if kind != Masks::Soft {
             let mixup = match plan {
                 Some(p) => p.ops.iter().any(|op| matches!(op, MixOp::Mixup { .. })),
-                None => self.enabled && self.config.mixup_enabled() && self.config.prob > 0.0,
+                None => self.is_enabled() && self.config.mixup_enabled() && self.config.prob > 0.0,
             };
             ensure!(
                 !mixup,

@@ -246,8 +246,23 @@ impl TrainArgs {
             "mix-off-fraction: got {}, expected a fraction in [0, 1)",
             self.mix_off_fraction
         );
-        ensure!(self.lr > 0.0 && self.lr.is_finite(), "lr: got {}, expected a positive number", self.lr);
-        ensure!(self.warmup_epochs >= 0.0, "warmup-epochs: got {}, expected >= 0", self.warmup_epochs);
+        // The optimiser holds both as f32 (tch panics converting a larger value).
+        let f32_max = f32::MAX as f64;
+        ensure!(
+            self.lr > 0.0 && self.lr <= f32_max,
+            "lr: got {:?}, expected a positive number within f32's range",
+            self.lr
+        );
+        ensure!(
+            (0.0..=f32_max).contains(&self.weight_decay),
+            "weight-decay: got {:?}, expected a number >= 0 within f32's range",
+            self.weight_decay
+        );
+        ensure!(
+            self.warmup_epochs >= 0.0 && self.warmup_epochs.is_finite(),
+            "warmup-epochs: got {:?}, expected a finite number >= 0",
+            self.warmup_epochs
+        );
         Ok(())
     }
 
