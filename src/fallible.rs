@@ -6,16 +6,23 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
 
-/// `v` as a 0-dim float64 CPU tensor, which libtorch takes wherever a number goes (converted to the other
-/// operand's dtype, as a Scalar would be).
-pub(crate) fn scalar(v: f64) -> Result<Tensor> {
+/// `v` as a 0-dim float64 CPU tensor. Ops that take a tensor where a number goes accept it beside tensors
+/// of any device for one operand (comparisons, `fill_`), converted to the other operand's dtype when that
+/// is a float; an op that takes two such operands on CUDA (`clamp`) wants [`scalar_on`].
+pub(crate) fn host_scalar(v: f64) -> Result<Tensor> {
     Ok(Tensor::f_from_slice(&[v])?.f_view([0i64; 0])?)
+}
+
+/// `v` as a 0-dim tensor of `options` (on its device, without a copy from the host: `fill_` reads the
+/// host value).
+pub(crate) fn scalar_on(v: f64, options: (Kind, Device)) -> Result<Tensor> {
+    filled(&[], v, options)
 }
 
 /// A new `shape` tensor of `options` holding `v` everywhere.
 pub(crate) fn filled(shape: &[i64], v: f64, options: (Kind, Device)) -> Result<Tensor> {
     let mut t = Tensor::f_empty(shape, options)?;
-    let _ = t.f_fill_tensor_(&scalar(v)?)?;
+    let _ = t.f_fill_tensor_(&host_scalar(v)?)?;
     Ok(t)
 }
 
@@ -34,7 +41,7 @@ pub(crate) fn one_hot(
 ) -> Result<Tensor> {
     let n = indices.size().first().copied().unwrap_or(0);
     let mut rows = filled(&[n, classes], off, options)?;
-    let on = scalar(on)?.f_to_kind(options.0)?.f_to_device(options.1)?.f_expand([n, 1], false)?;
+    let on = scalar_on(on, options)?.f_expand([n, 1], false)?;
     let _ = rows.f_scatter_(1, &indices.f_to_device(options.1)?.f_reshape([n, 1])?, &on)?;
     Ok(rows)
 }
@@ -59,7 +66,11 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_allocation_is_an_error_not_a_panic() {
+    fn scalars_hold_their_value_in_their_dtype() {
+        let s = scalar_on(0.1, (Kind::BFloat16, Device::Cpu)).unwrap();
+        assert_eq!((s.size(), s.kind()), (vec![], Kind::BFloat16));
+        assert_eq!(s.double_value(&[]), host_scalar(0.1).unwrap().to_kind(Kind::BFloat16).double_value(&[]));
+        assert_eq!((host_scalar(-2.5).unwrap().size(), host_scalar(-2.5).unwrap().double_value(&[])), (vec![], -2.5));
         let e = filled(&[2, i64::MAX], 0.5, (Kind::Float, Device::Cpu)).unwrap_err();
         assert!(e.to_string().contains("overflow"), "{e}");
     }

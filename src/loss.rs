@@ -4,7 +4,7 @@ use tch::{Kind, Tensor};
 
 use crate::check;
 use crate::error::{ensure, number, Error, Result};
-use crate::fallible::{one_hot, scalar};
+use crate::fallible::{host_scalar, one_hot};
 
 /// Batch-mean cross-entropy of `logits [N, C]` against soft `targets [N, C]`:
 /// `mean_i( −Σ_c targets[i,c] · log_softmax(logits)[i,c] )`, computed in float32.
@@ -125,7 +125,7 @@ pub fn binary_cross_entropy(logits: &Tensor, targets: &Tensor, options: &BceOpti
             t.is_finite(),
             Error::argument("target_threshold", format!("got {}, expected a finite number", number(t)))
         );
-        target = target.f_gt_tensor(&scalar(t)?)?.f_to_kind(kind)?;
+        target = target.f_gt_tensor(&host_scalar(t)?)?.f_to_kind(kind)?;
     }
     let loss =
         logits.f_binary_cross_entropy_with_logits(&target, options.weight, options.pos_weight, options.reduction)?;

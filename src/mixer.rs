@@ -108,7 +108,8 @@ impl Mixer {
 
     /// Where the mixer's random stream stands, to save with a checkpoint. Restoring it with
     /// [`Mixer::set_rng_state`] into a mixer of the same configuration makes it draw the plans this one
-    /// would draw next. (Mixing on or off is not part of it: call [`Mixer::set_epoch`] after resuming.)
+    /// would draw next. (Mixing on or off is not part of it: after resuming, call [`Mixer::set_epoch`], and
+    /// [`Mixer::set_enabled`] where the run had turned mixing off.)
     pub fn rng_state(&self) -> RngState {
         RngState::capture(&self.rng)
     }

@@ -428,27 +428,31 @@ fn box_sides(h: usize, w: usize, area: f64) -> (usize, usize) {
     (side(h), side(w))
 }
 
-/// timm's `rand_bbox` (margin 0, as of timm 1.0.31): a centre drawn uniformly in `[0, len)`, the box
+/// timm's `rand_bbox` (margin 0, as of timm 1.0.29): a centre drawn uniformly in `[0, len)`, the box
 /// `[centre − ⌊cut/2⌋, centre + ⌊(cut+1)/2⌋)` clipped at the border, so an interior box has side `cut`
-/// (timm before 1.0.31 gave `2·⌊cut/2⌋`). A unit dimension (a sequence's single row) is kept whole.
+/// (timm before 1.0.29 gave `2·⌊cut/2⌋`). A unit dimension (a sequence's single row) is kept whole.
 fn box_for_lam<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, lam: f64) -> CutBox {
     let (cut_h, cut_w) = box_sides(h, w, 1.0 - lam);
     let span = |rng: &mut R, len: usize, cut: usize| -> (usize, usize) {
         if len == 1 && cut == 1 {
             return (0, 1);
         }
-        let centre = rng.random_range(0..len) as i64;
-        let (below, above) = ((cut / 2) as i64, cut.div_ceil(2) as i64);
-        ((centre - below).clamp(0, len as i64) as usize, (centre + above).clamp(0, len as i64) as usize)
+        cut_around(rng.random_range(0..len), len, cut)
     };
     let (y0, y1) = span(rng, h, cut_h);
     let (x0, x1) = span(rng, w, cut_w);
     CutBox { y0, y1, x0, x1 }
 }
 
-/// timm's `rand_bbox_minmax` (as of timm 1.0.31): each side drawn uniformly from `[⌊len·lo⌋, ⌊len·hi⌋)`
+/// `rand_bbox`'s span of `cut` around `centre` in `[0, len)`: `[centre − ⌊cut/2⌋, centre + ⌊(cut+1)/2⌋)`
+/// clipped to `[0, len]`.
+fn cut_around(centre: usize, len: usize, cut: usize) -> (usize, usize) {
+    (centre.saturating_sub(cut / 2), (centre + cut.div_ceil(2)).min(len))
+}
+
+/// timm's `rand_bbox_minmax` (as of timm 1.0.29): each side drawn uniformly from `[⌊len·lo⌋, ⌊len·hi⌋)`
 /// (numpy's `randint`, upper bound exclusive) and the start from `[0, len − side]`, so a box can reach the
-/// far edge (timm before 1.0.31 drew the start from `[0, len − side)`). Where timm's side range is empty
+/// far edge (timm before 1.0.29 drew the start from `[0, len − side)`). Where timm's side range is empty
 /// (`⌊len·lo⌋ = ⌊len·hi⌋`) numpy raises; here the side is `⌊len·lo⌋`. A unit dimension is kept whole.
 fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, f64)) -> CutBox {
     let boxed_dims = (h > 1) as i32 + (w > 1) as i32;
@@ -469,6 +473,28 @@ fn box_minmax<R: Rng + ?Sized>(rng: &mut R, h: usize, w: usize, (lo, hi): (f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_spans_are_timms_rand_bbox_spans() {
+        // (len, cut, centre) → numpy.clip(centre − cut // 2, 0, len), numpy.clip(centre + (cut + 1) // 2, 0, len),
+        // as timm 1.0.31's rand_bbox computes them.
+        for ((len, cut, centre), want) in [
+            ((10, 3, 0), (0, 2)),
+            ((10, 3, 5), (4, 7)),
+            ((10, 3, 9), (8, 10)),
+            ((10, 4, 5), (3, 7)),
+            ((10, 4, 0), (0, 2)),
+            ((10, 4, 9), (7, 10)),
+            ((10, 1, 4), (4, 5)),
+            ((10, 0, 6), (6, 6)),
+            ((10, 10, 5), (0, 10)),
+            ((10, 10, 0), (0, 5)),
+            ((10, 9, 9), (5, 10)),
+            ((7, 6, 3), (0, 6)),
+        ] {
+            assert_eq!(cut_around(centre, len, cut), want, "len {len} cut {cut} centre {centre}");
+        }
+    }
 
     #[test]
     fn area_is_total_for_inverted_and_huge_boxes() {

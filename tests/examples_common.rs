@@ -220,8 +220,9 @@ fn options_recipes_seeds_and_the_off_epoch() {
         (&["--epochs", "0"][..], "epochs: got 0"),
         (&["--mix-off-fraction", "1.5"][..], "mix-off-fraction: got 1.5"),
         (&["--workers", "0"][..], "workers: got 0"),
-        // Finite but past f32, which the optimiser holds: tch panicked converting it.
+        // Finite, but AdamW's first step (10·lr) is past f32: tch panicked converting it.
         (&["--lr", "1e300"][..], "lr: got 1e300"),
+        (&["--lr", "1e38"][..], "lr: got 1e38"),
         (&["--weight-decay", "NaN"][..], "weight-decay: got NaN"),
         (&["--weight-decay=-1"][..], "weight-decay: got -1"),
         (&["--warmup-epochs", "inf"][..], "warmup-epochs: got inf"),

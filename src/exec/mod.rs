@@ -252,7 +252,8 @@ pub(crate) fn fresh_like(t: &Tensor) -> Result<Tensor> {
 /// the right answer).
 fn poisoned(mut t: Tensor) -> Result<Tensor> {
     if poison_outputs() {
-        let _ = t.f_fill_tensor_(&crate::fallible::scalar(if t.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?)?;
+        let _ =
+            t.f_fill_tensor_(&crate::fallible::host_scalar(if t.kind() == Kind::Uint8 { 171.0 } else { f64::NAN })?)?;
     }
     Ok(t)
 }

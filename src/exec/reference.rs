@@ -5,7 +5,7 @@ use tch::{Kind, Tensor};
 
 use crate::dtype::Dtype;
 use crate::error::Result;
-use crate::fallible::{self, one_hot, scalar};
+use crate::fallible::{self, one_hot, scalar_on};
 use crate::job::params::SampleParams;
 use crate::job::{Job, NormJob};
 
@@ -177,7 +177,9 @@ pub(crate) fn images(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>) ->
     if let Some((mut mixed, is_mixup)) = mixup_f32(job, images, &partner)? {
         if job.batch.dtype == Dtype::U8 {
             // Round half to even, as timm's FastCollateMixup (np.rint) and the kernels.
-            let _ = mixed.f_round_()?.f_clamp_tensor_(Some(scalar(0.0)?), Some(scalar(255.0)?))?;
+            // Bounds on the images' device: clamp takes no host scalar beside a CUDA tensor.
+            let bound = |v| scalar_on(v, (Kind::Float, job.batch.device));
+            let _ = mixed.f_round_()?.f_clamp_tensor_(Some(bound(0.0)?), Some(bound(255.0)?))?;
         }
         let stored = mixed.f_to_kind(job.batch.dtype.kind())?;
         out = quiet_nan(job.batch.device, job.batch.dtype, stored)?.f_where_self(&is_mixup, &out)?;

@@ -246,16 +246,17 @@ impl TrainArgs {
             "mix-off-fraction: got {}, expected a fraction in [0, 1)",
             self.mix_off_fraction
         );
-        // The optimiser holds both as f32 (tch panics converting a larger value).
-        let f32_max = f32::MAX as f64;
+        // AdamW's first step moves by lr/(1 − β1) = 10·lr, a number libtorch converts to f32 with an
+        // overflow check, which tch turns into a panic.
+        let most_lr = f32::MAX as f64 * 0.1;
         ensure!(
-            self.lr > 0.0 && self.lr <= f32_max,
-            "lr: got {:?}, expected a positive number within f32's range",
+            self.lr > 0.0 && self.lr <= most_lr,
+            "lr: got {:?}, expected a positive number <= {most_lr:e} (10·lr must fit in f32)",
             self.lr
         );
         ensure!(
-            (0.0..=f32_max).contains(&self.weight_decay),
-            "weight-decay: got {:?}, expected a number >= 0 within f32's range",
+            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+            "weight-decay: got {:?}, expected a finite number >= 0",
             self.weight_decay
         );
         ensure!(
