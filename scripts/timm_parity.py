@@ -13,6 +13,13 @@ to compare with the crate's. Needs timm, torch and numpy. The request is JSON on
              "cutmix LAM Y0 Y1 X0 X1", LAM being the λ of the target. timm's functions do the drawing;
              `_params_per_*` and `cutmix_bbox_and_lam` are only wrapped to record what they return.
 
+It reaches into timm's private parts, which a timm release may rename: `fixed` replaces
+`Mixup._params_per_batch` and `Mixup._params_per_elem` and the module's `rand_bbox` (which
+`cutmix_bbox_and_lam` looks up at call time); `spans` replaces `np.random.randint` for the process (a centre
+draw becomes every centre in order) and reads the row spans of a square image; `sample` wraps
+`_params_per_*` and `cutmix_bbox_and_lam`. The Rust side checks the counts of what it reads back, so a
+renamed hook fails the test instead of emptying it.
+
 The test runs it as `$TCH_MIXCUT_TIMM_PYTHON scripts/timm_parity.py COMMAND [DIR]`.
 """
 import argparse
