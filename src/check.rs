@@ -162,8 +162,7 @@ pub(crate) fn normalizing(batch: &BatchSpec, images: &Tensor, norm: &Normalize) 
             images.size()
         ))
     );
-    let out = norm.validate(batch.channels)?;
-    let (scale, shift) = norm.affine();
+    let (out, (scale, shift)) = norm.validate(batch.channels)?;
     Ok(NormJob { out, channels_last: norm.channels_last, scale, shift })
 }
 

@@ -6,6 +6,9 @@ use tch::{Kind, Tensor};
 use crate::dtype::Dtype;
 use crate::error::{ensure, number, Error, Result};
 
+/// Per-channel scale and shift of the normalising pass, as f32.
+pub(crate) type Affine = (Vec<f32>, Vec<f32>);
+
 /// How the uint8 input batch is laid out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum InputLayout {
@@ -66,8 +69,9 @@ impl Normalize {
         }
     }
 
-    /// Checks the options against the images' channel count; the output dtype.
-    pub(crate) fn validate(&self, channels: usize) -> Result<Dtype> {
+    /// Checks the options against the images' channel count; the output dtype and the affine map
+    /// ([`Normalize::affine`]) the checks computed.
+    pub(crate) fn validate(&self, channels: usize) -> Result<(Dtype, Affine)> {
         let out = Dtype::of(self.kind).filter(|d| *d != Dtype::U8);
         let Some(out) = out else {
             return Err(Error::argument(
@@ -99,17 +103,17 @@ impl Normalize {
                 format!("got {} in {:?}, expected finite values > 0", number(*s), self.std),
             ));
         }
-        self.fits(out)?;
-        Ok(out)
+        let affine = self.affine();
+        self.fits(out, &affine)?;
+        Ok((out, affine))
     }
 
     /// Checks that each channel's affine map, rounded to f32 as the passes apply it, is finite and not
     /// constant, and that it maps `[0, 255]` into `out`'s finite range: finite options whose scale or shift
     /// overflows (or whose scale is 0 in f32) would otherwise give infinities or one value everywhere.
-    fn fits(&self, out: Dtype) -> Result<()> {
-        let (scale, shift) = self.affine();
+    fn fits(&self, out: Dtype, (scale, shift): &Affine) -> Result<()> {
         let most = out.max_finite().min(f32::MAX as f64);
-        for (c, (&s, &t)) in scale.iter().zip(&shift).enumerate() {
+        for (c, (&s, &t)) in scale.iter().zip(shift).enumerate() {
             let (mean, std) = (number(self.mean[c]), number(self.std[c]));
             ensure!(
                 s.is_finite() && s > 0.0,
@@ -153,7 +157,7 @@ impl Normalize {
     }
 
     /// `(s_c, t_c)`: `1 / (255·std_c)` and `−mean_c / std_c`, each rounded once to f32.
-    pub(crate) fn affine(&self) -> (Vec<f32>, Vec<f32>) {
+    pub(crate) fn affine(&self) -> Affine {
         let scale = self.std.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
         let shift = self.mean.iter().zip(&self.std).map(|(m, s)| (-m / s) as f32).collect();
         (scale, shift)
