@@ -448,13 +448,53 @@ MIX_HD bool pasted_at(const MixSample& s, Coord p, const Geometry& g, const uint
     return false;
 }
 
-// Where, in `g`'s layout, the partner's element that a ResizeMix box shows at (c, y, x) lies: the
-// partner's whole image resized to the box by nearest neighbour, row y0 + r reading row ⌊r·H / (y1 − y0)⌋
-// and column x0 + q column ⌊q·W / (x1 − x0)⌋ (exact integer arithmetic, as the reference executor).
+// The partner's row and column that a ResizeMix box shows at row y and column x: the partner's whole
+// image resized to the box by nearest neighbour, row y0 + r reading row ⌊r·H / (y1 − y0)⌋ and column
+// x0 + q column ⌊q·W / (x1 − x0)⌋ (exact integer arithmetic, as the reference executor).
+MIX_HD int32_t resized_row(const MixSample& s, int32_t y, const Geometry& g) {
+    return (int32_t)((int64_t)(y - s.y0) * g.height / (s.y1 - s.y0));
+}
+MIX_HD int32_t resized_column(const MixSample& s, int32_t x, const Geometry& g) {
+    return (int32_t)((int64_t)(x - s.x0) * g.width / (s.x1 - s.x0));
+}
+
+// Where, in `g`'s layout, the partner's element that a ResizeMix box shows at (c, y, x) lies.
 MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g) {
-    const int32_t y = (int32_t)((int64_t)((int32_t)p.y - s.y0) * g.height / (s.y1 - s.y0));
-    const int32_t x = (int32_t)((int64_t)((int32_t)p.x - s.x0) * g.width / (s.x1 - s.x0));
-    return element_offset((int32_t)p.c, y, x, g);
+    return element_offset((int32_t)p.c, resized_row(s, (int32_t)p.y, g), resized_column(s, (int32_t)p.x, g), g);
+}
+
+// resized_offset along a walk over consecutive elements of a box: the source row is divided out when the
+// row changes, and along a row each next column adds W / (x1 − x0) with its remainder, so an element
+// costs no division (on the GPU a 64-bit division is a routine of tens of instructions, on the host tens
+// of cycles, where the element's copy is a few). The same numbers as resized_offset, exactly.
+struct ResizeWalk {
+    int32_t y = -1, x = -1;        // the coordinates last asked for (-1: none yet)
+    int32_t src_y = 0, src_x = 0;  // their source row and column
+    int32_t rem = 0;               // (x − x0)·W mod (x1 − x0), the column's remainder
+    int32_t step = -1, step_rem = 0;  // W / (x1 − x0) and W mod (x1 − x0), once needed (-1: not yet)
+};
+
+// resized_offset(s, p, g) for the next element of a walk (`k`: the walk's state, which only this sample,
+// at coordinates inside its box, advances).
+MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g, ResizeWalk& k) {
+    const int32_t y = (int32_t)p.y, x = (int32_t)p.x, width = s.x1 - s.x0;
+    if (y != k.y) {
+        k.y = y;
+        k.src_y = resized_row(s, y, g);
+        k.x = -1;
+    }
+    if (k.x >= 0 && x == k.x + 1) {  // the next column: ⌊(n + W) / width⌋ from n's quotient and remainder
+        if (k.step < 0) k.step = g.width / width, k.step_rem = g.width % width;
+        k.src_x += k.step;
+        k.rem += k.step_rem;
+        if (k.rem >= width) k.rem -= width, ++k.src_x;
+    } else if (x != k.x) {
+        const int64_t n = (int64_t)(x - s.x0) * g.width;
+        k.src_x = (int32_t)(n / width);
+        k.rem = (int32_t)(n % width);
+    }
+    k.x = x;
+    return element_offset((int32_t)p.c, k.src_y, k.src_x, g);
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from paste_lanes).
@@ -555,36 +595,52 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
     if (write_j) mix_lanes<T, V>(w.sj, xj, xi, box_j).write(w.dst_j[v]);
 }
 
-// One element of sample s from its own and its partner's at `p` (the element's coordinates): blended,
-// pasted (its partner's there, or for ResizeMix its partner's `partner` element at the resized place), or
-// its own.
-template <typename T>
-MIX_HD T element_value(const MixSample& s, T own, T other, Coord p, const Geometry& g, const T* partner, const uint8_t* mask) {
-    if (blends(s.op)) return Elem<T>::store(blend(Elem<T>::load(own), Elem<T>::load(other), s.w_self, s.w_other));
-    if (!pasted_at<true>(s, p, g, mask)) return own;
-    return resizes_partner(s.op) ? partner[resized_offset(s, p, g)] : other;
-}
-
-// Vector v of a pair one element at a time, for a vector in a ResizeMix box (which reads its partner at
-// other places than its own): a loop that keeps no vector of lanes, so the kernels' registers stay
-// those of the vector path. `p`: the vector's first element's coordinates.
+// Writes into `dst` (vector v's V elements, the first at coordinates `p`) the lanes that ResizeMix sample
+// `s` takes from `partner`'s whole image resized into its box: the lanes in runs that share a row, as
+// box_lanes walks them, and in a run the box's columns, channel by channel, each reading its place by the
+// walk (no division an element).
 template <typename T, int V>
-MIX_HD void resize_vector(const PairWork<T, V>& w, int64_t v, Coord p) {
-    const T* const src_i = reinterpret_cast<const T*>(w.src_i);
-    const T* const src_j = reinterpret_cast<const T*>(w.src_j);
-    T* const dst_i = reinterpret_cast<T*>(w.dst_i);
-    T* const dst_j = reinterpret_cast<T*>(w.dst_j);
+MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const T* partner, T* dst) {
+    const int32_t inner = g.channels_last ? g.channels : 1;
+    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
+    uint32_t plane = g.channels_last ? 0 : p.c;
+    ResizeWalk walk;
+    for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
+        const int32_t left = (g.width - x) * inner - c;
+        const int32_t run = V - l < left ? V - l : left;
+        if (y >= s.y0 && y < s.y1) {
+            const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
+            const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
+            // Lane l + lo's column and channel; then channel by channel, column by column.
+            uint32_t column = (uint32_t)(x + (c + lo) / inner), channel = (uint32_t)((c + lo) % inner);
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
-    for (int64_t e = v * V; e < v * V + V; ++e) {
-        const T xi = src_i[e], xj = src_j[e];
-        if (!w.in_place || !changes_region_only(w.si.op) || pasted_at<true>(w.si, p, w.g, w.paste_i))
-            dst_i[e] = element_value<T>(w.si, xi, xj, p, w.g, src_j, w.paste_i);
-        if (!w.self_paired && (!w.in_place || !changes_region_only(w.sj.op) || pasted_at<true>(w.sj, p, w.g, w.paste_j)))
-            dst_j[e] = element_value<T>(w.sj, xj, xi, p, w.g, src_i, w.paste_j);
-        step(p, w.g);
+            for (int32_t k = lo; k < hi; ++k) {
+                const Coord q = {g.channels_last ? channel : plane, (uint32_t)y, column};
+                dst[l + k] = partner[resized_offset(s, q, g, walk)];
+                if (++channel == (uint32_t)inner) channel = 0, ++column;
+            }
+        }
+        l += run;
+        x = 0;
+        c = 0;
+        if (++y == g.height) y = 0, ++plane;  // NCHW: the next channel's first row
     }
+}
+
+// Vector v of a pair that a ResizeMix box touches (its samples' pasted lanes `box_i`, `box_j`, the first
+// element at coordinates `p`): the vector path for every lane but the resized ones, which read the
+// partner at other places than their own and are written after it, lane by lane.
+template <typename T, int V>
+MIX_HD void resize_vector(const PairWork<T, V>& w, int64_t v, Coord p, uint64_t box_i, uint64_t box_j) {
+    const bool resize_i = box_i != 0 && resizes_partner(w.si.op);
+    const bool resize_j = box_j != 0 && !w.self_paired && resizes_partner(w.sj.op);
+    mix_vector_masked<T, V>(w, v, resize_i ? 0 : box_i, resize_j ? 0 : box_j);
+    if (resize_i)
+        paste_resized<T, V>(w.si, p, w.g, reinterpret_cast<const T*>(w.src_j), reinterpret_cast<T*>(w.dst_i) + v * V);
+    if (resize_j)
+        paste_resized<T, V>(w.sj, p, w.g, reinterpret_cast<const T*>(w.src_i), reinterpret_cast<T*>(w.dst_j) + v * V);
 }
 
 // The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
@@ -597,7 +653,7 @@ MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
         box_i = paste_lanes<V, EXT>(w.si, p, w.g, w.paste_i);
         box_j = paste_lanes<V, EXT>(w.sj, p, w.g, w.paste_j);
         if (EXT && ((box_i != 0 && resizes_partner(w.si.op)) || (box_j != 0 && resizes_partner(w.sj.op)))) {
-            resize_vector<T, V>(w, v, p);
+            resize_vector<T, V>(w, v, p, box_i, box_j);
             return;
         }
     }
@@ -811,28 +867,32 @@ enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 // the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the
 // output element's coordinates (any other layout change).
 // Output element q of the pair, at coordinates `p` of `out`: the input bytes gathered at those
-// coordinates, (EXT) ResizeMix's at the resized place inside its box.
+// coordinates, (EXT) ResizeMix's at the resized place inside its box (`pi`, `pj`: whether each sample
+// takes a pasted value there; `walk_i`, `walk_j`: the walks that find the resized places).
 template <typename To, bool EXT>
-MIX_HD void normalize_element(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q) {
+MIX_HD void normalize_element(const NormWork<To>& w, Coord p, int64_t q, bool pi, bool pj, ResizeWalk& walk_i,
+                              ResizeWalk& walk_j) {
     const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
     const float xi = input_byte(w.src_i[at]), xj = input_byte(w.src_j[at]);
     const float scale = *w.scale_row(p.c), shift = *w.shift_row(p.c);
-    const bool pi = pasted_at<EXT>(w.si, p, out, w.paste_i), pj = pasted_at<EXT>(w.sj, p, out, w.paste_j);
-    const float from_j = EXT && pi && resizes_partner(w.si.op) ? input_byte(w.src_j[resized_offset(w.si, p, w.in)]) : xj;
-    const float from_i = EXT && pj && resizes_partner(w.sj.op) ? input_byte(w.src_i[resized_offset(w.sj, p, w.in)]) : xi;
+    const float from_j = EXT && pi && resizes_partner(w.si.op) ? input_byte(w.src_j[resized_offset(w.si, p, w.in, walk_i)]) : xj;
+    const float from_i = EXT && pj && resizes_partner(w.sj.op) ? input_byte(w.src_i[resized_offset(w.sj, p, w.in, walk_j)]) : xi;
     w.dst_i[q] = Elem<To>::store(normalize(mixed_value(w.si, xi, from_j, pi), scale, shift));
     if (!w.self_paired) w.dst_j[q] = Elem<To>::store(normalize(mixed_value(w.sj, xj, from_i, pj), scale, shift));
 }
 
 // normalize_element for `count` consecutive output elements from q, walked in `out`'s order (vectors that
-// a ResizeMix box touches: the resize reads its partner at other places).
+// a ResizeMix box touches: the resize reads its partner at other places; `box_i`, `box_j`: the samples'
+// pasted lanes, paste_lanes).
 template <typename To>
-MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q, int count) {  // (EXT only)
+MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q, int count, uint64_t box_i,
+                               uint64_t box_j) {  // (EXT only)
+    ResizeWalk walk_i, walk_j;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
     for (int l = 0; l < count; ++l) {
-        normalize_element<To, true>(w, out, p, q + l);
+        normalize_element<To, true>(w, p, q + l, (box_i >> l) & 1ull, (box_j >> l) & 1ull, walk_i, walk_j);
         step(p, out);
     }
 }
@@ -848,9 +908,13 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     if (DST == DST_CHANNELS_LAST) out.channels_last = 1;
     const uint32_t q = (uint32_t)(v * V);
     Coord p = coord_of<true>(q, out);
-    if (V == 1) return normalize_element<To, EXT>(w, out, p, q);
+    if (V == 1) {
+        ResizeWalk walk_i, walk_j;
+        const bool pi = pasted_at<EXT>(w.si, p, out, w.paste_i), pj = pasted_at<EXT>(w.sj, p, out, w.paste_j);
+        return normalize_element<To, EXT>(w, p, q, pi, pj, walk_i, walk_j);
+    }
     const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, out, w.paste_j);
-    if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) return normalize_elements<To>(w, out, p, q, V);
+    if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) return normalize_elements<To>(w, out, p, q, V, box_i, box_j);
     Vec<To, V> oi, oj;
     float fi[V], fj[V], mi[V], mj[V];
     if (DST == DST_CHANNELS_LAST || w.in.channels_last == out.channels_last) {  // the same V consecutive elements
@@ -907,7 +971,7 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, w.out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, w.out, w.paste_j);
     const int64_t plane = (int64_t)w.out.height * w.out.width / V;  // vectors a plane
     if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) {  // element by element, plane by plane
-        for (int c = 0; c < C; ++c) normalize_elements<To>(w, w.out, Coord{(uint32_t)c, p.y, p.x}, (c * plane + g) * V, V);
+        for (int c = 0; c < C; ++c) normalize_elements<To>(w, w.out, Coord{(uint32_t)c, p.y, p.x}, (c * plane + g) * V, V, box_i, box_j);
         return;
     }
     MIX_UNROLL

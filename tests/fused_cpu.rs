@@ -226,6 +226,7 @@ fn the_mix_family_matches_reference_over_the_matrix_on_every_level() {
 fn the_mix_family_hand_plans_and_segmentation_match() {
     on_every_level(|| {
         equivalence::family_hand_plans(Device::Cpu);
+        equivalence::family_wide_resizes(Device::Cpu);
         equivalence::family_segmentation(Device::Cpu);
     });
 }

@@ -77,6 +77,7 @@ fn the_mix_family_matches() {
     let Some(dev) = gpu() else { return };
     assert_eq!(equivalence::family_matrix(dev), 4 * 2 * 3 * 2 * KINDS.len() * 2 * 2);
     equivalence::family_hand_plans(dev);
+    equivalence::family_wide_resizes(dev);
     equivalence::family_segmentation(dev);
     assert_eq!(equivalence::family_normalize(dev), 5 * 2 * 2 * 3 * 2 * 2);
 }

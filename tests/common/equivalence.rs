@@ -424,6 +424,56 @@ pub fn family_hand_plans(device: Device) {
     }
 }
 
+/// ResizeMix boxes on wide images, of widths whose resized columns step by every kind of quotient and
+/// remainder: the whole row, one column, widths prime to the image's 132 columns (131, 37, 7) and widths
+/// sharing a factor with it (64, 2, 66, 24, 9, 88), where a remainder reaches the width exactly inside
+/// the box. In every dtype and both layouts, in place (pairs that paste into each other, the odd batch's
+/// middle sample into itself) and not, and through the normalising pass from every input layout.
+pub fn family_wide_resizes(device: Device) {
+    let (n, h, w) = (5i64, 13usize, 132usize);
+    let resize = |y0, y1, x0, x1| MixOp::ResizeMix { bbox: CutBox { y0, y1, x0, x1 }, lam: 0.5 };
+    let plans = [
+        vec![
+            resize(0, h, 0, w),
+            resize(3, 10, 20, 57),
+            resize(2, 9, 5, 6),
+            MixOp::Mixup { lam: 0.3 },
+            resize(0, h, 1, w),
+        ],
+        vec![resize(1, 12, 40, 104), resize(0, 1, 0, 2), resize(4, 13, 60, 126), resize(6, 7, 0, w), MixOp::Keep],
+        vec![resize(0, h, 100, 124), resize(5, 8, 3, 12), MixOp::Keep, resize(2, 11, 10, 98), resize(0, h, 0, 7)],
+    ];
+    let cfg = config(MixMode::Elem, 4, 4);
+    for (p, ops) in plans.into_iter().enumerate() {
+        let plan = MixPlan { ops, extent: Some((h, w)) };
+        for kind in KINDS {
+            let x = images(&[n, 3, h as i64, w as i64], kind).to_device(device);
+            compare(&plan, &cfg, &x, &labels(n, 4), &format!("wide resizes {p} {kind:?}"));
+            let what = format!("wide resizes {p} channels_last {kind:?}");
+            compare(&plan, &cfg, &channels_last(&x), &labels(n, 4), &what);
+        }
+        let nchw = images(&[n, 3, h as i64, w as i64], Kind::Uint8).to_device(device);
+        let inputs = [
+            ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
+            ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
+            ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+        ];
+        for (input_name, input, x) in &inputs {
+            for out_cl in [false, true] {
+                let norm = Normalize {
+                    input: *input,
+                    channels_last: out_cl,
+                    kind: Kind::Float,
+                    mean: vec![0.45; 3],
+                    std: vec![0.25; 3],
+                };
+                let what = format!("wide resizes {p} {input_name} -> f32 cl={out_cl}");
+                compare_normalized(&plan, &cfg, x, &labels(n, 4), &norm, &what);
+            }
+        }
+    }
+}
+
 /// The normalising pass with ResizeMix and FMix: every input layout into both output layouts, f32 and
 /// bf16, shapes that take pixel vectors, vectors and single elements.
 pub fn family_normalize(device: Device) -> usize {
