@@ -26,9 +26,21 @@ pub(crate) fn filled(shape: &[i64], v: f64, options: (Kind, Device)) -> Result<T
     Ok(t)
 }
 
+/// `values` as a 1-d tensor on `device`, copied without waiting for the device: tch's `to_device` copies
+/// from the host and then waits for all the work queued on the stream, which would make a call wait for
+/// the GPU. A copy that does not wait is safe from ordinary (pageable) host memory: the driver has read
+/// the host buffer when the copy returns, so the buffer may go at once.
+pub(crate) fn upload<T: tch::kind::Element>(values: &[T], device: Device) -> Result<Tensor> {
+    let host = Tensor::f_from_slice(values)?;
+    if device == Device::Cpu {
+        return Ok(host);
+    }
+    Ok(host.f_to_device_(device, host.f_kind()?, true, false)?)
+}
+
 /// `0, 1, …, len − 1` as int32 on `device`.
 pub(crate) fn arange(len: usize, device: Device) -> Result<Tensor> {
-    Ok(Tensor::f_from_slice(&(0..len as i32).collect::<Vec<_>>())?.f_to_device(device)?)
+    upload(&(0..len as i32).collect::<Vec<_>>(), device)
 }
 
 /// `[N, classes]` rows of `off` with `on` at each row's class index, in `options` (`indices`: int64 `[N]`,
@@ -63,6 +75,8 @@ mod tests {
                 .equal(&want.view_dtype(if kind == Kind::Float { Kind::Int } else { Kind::Int16 })));
         }
         assert_eq!(Vec::<i32>::try_from(arange(4, Device::Cpu).unwrap()).unwrap(), [0, 1, 2, 3]);
+        let up = upload(&[3i64, -1], Device::Cpu).unwrap();
+        assert_eq!((up.kind(), Vec::<i64>::try_from(&up).unwrap()), (Kind::Int64, vec![3, -1]));
     }
 
     #[test]

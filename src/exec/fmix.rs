@@ -28,7 +28,7 @@ pub(crate) fn masks(samples: &[FMixSample], n: usize, (h, w): (usize, usize), de
     let samples: Vec<i64> = samples.iter().map(|s| s.sample as i64).collect();
     let mut masks = Tensor::f_zeros([n as i64, h as i64, w as i64], (Kind::Uint8, device))?;
     let paste = own.f_logical_not()?.f_to_kind(Kind::Uint8)?.f_view([-1, h as i64, w as i64])?;
-    let _ = masks.f_index_copy_(0, &Tensor::f_from_slice(&samples)?.f_to_device(device)?, &paste)?;
+    let _ = masks.f_index_copy_(0, &fallible::upload(&samples, device)?, &paste)?;
     Ok(masks)
 }
 
@@ -62,16 +62,14 @@ fn noise_in_units(
         spectrum(s.mask, (h, w), (&rows, columns), unit(s.mask.decay_power), &mut values);
     }
     let k = samples.len() as i64;
-    let block = Tensor::f_from_slice(&values)?
-        .f_view([k, rows.len() as i64, columns as i64, 2])?
-        .f_to_device(device)?
-        .f_view_as_complex()?;
+    let block =
+        fallible::upload(&values, device)?.f_view([k, rows.len() as i64, columns as i64, 2])?.f_view_as_complex()?;
     let half = (w / 2 + 1) as i64;
     let band = Tensor::f_zeros([k, rows.len() as i64, half], (Kind::ComplexFloat, device))?;
     band.f_narrow(2, 0, columns as i64)?.f_copy_(&block)?;
     let mut full = Tensor::f_zeros([k, h as i64, half], (Kind::ComplexFloat, device))?;
     let row_index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-    let _ = full.f_index_copy_(1, &Tensor::f_from_slice(&row_index)?.f_to_device(device)?, &band)?;
+    let _ = full.f_index_copy_(1, &fallible::upload(&row_index, device)?, &band)?;
     Ok(full.f_fft_irfftn([h as i64, w as i64].as_slice(), [1i64, 2].as_slice(), "backward")?.f_view([k, -1])?)
 }
 
@@ -117,12 +115,12 @@ fn top_pixels(noise: &Tensor, samples: &[FMixSample], (h, w): (usize, usize)) ->
     for &count in counts.iter().filter(|&&c| c > 0) {
         // The rows that keep `count` pixels share one selection.
         let rows: Vec<i64> = (0..own.len() as i64).filter(|&r| own[r as usize] == count).collect();
-        let rows = Tensor::f_from_slice(&rows)?.f_to_device(device)?;
+        let rows = fallible::upload(&rows, device)?;
         let (kth, _) = noise.f_index_select(0, &rows)?.f_kthvalue(pixels - count + 1, 1, false)?;
         let _ = thresholds.f_index_copy_(0, &rows, &kth)?;
     }
     let thresholds = thresholds.f_view([-1, 1])?;
-    let own = Tensor::f_from_slice(&own)?.f_to_device(device)?.f_view([-1, 1])?;
+    let own = fallible::upload(&own, device)?.f_view([-1, 1])?;
     let above = noise.f_gt_tensor(&thresholds)?;
     let missing = own.f_sub(&above.f_sum_dim_intlist(1, true, Kind::Int64)?)?;
     let equal = noise.f_eq_tensor(&thresholds)?;

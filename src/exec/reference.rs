@@ -45,7 +45,7 @@ fn per_sample<T: tch::kind::Element + Copy>(
     let mut shape = vec![1i64; rank];
     shape[0] = params.len() as i64;
     let values: Vec<T> = params.iter().map(f).collect();
-    Ok(Tensor::f_from_slice(&values)?.f_to_device(job.batch.device)?.f_reshape(shape.as_slice())?)
+    Ok(fallible::upload(&values, job.batch.device)?.f_reshape(shape.as_slice())?)
 }
 
 /// A new tensor (same layout) holding `t`'s values: never an alias of a caller's tensor.
@@ -158,7 +158,7 @@ fn resized(job: &Job, partner: &Tensor) -> Result<Tensor> {
             let inside = |t: i64| s.op.resizes_partner() && lo <= t && t < hi;
             v.extend((0..len as i64).map(|t| if inside(t) { (t - lo) * len as i64 / (hi - lo) } else { 0 }));
         }
-        Tensor::f_from_slice(&v)?.f_to_device(job.batch.device)?.f_view([job.params.len() as i64, len as i64])
+        fallible::upload(&v, job.batch.device)?.f_view([job.params.len() as i64, len as i64])
     };
     let s = partner.size();
     let cols = index(w, &|s| s.x0, &|s| s.x1)?;
@@ -213,9 +213,7 @@ pub(crate) fn normalized(job: &Job, images: &Tensor, paste_mask: Option<&Tensor>
     if let Some((mask, values)) = pasted(job, &partner, paste_mask)? {
         m = values.f_to_kind(Kind::Float)?.f_where_self(&mask, &m)?;
     }
-    let channel = |v: &[f32]| -> Result<Tensor> {
-        Ok(Tensor::f_from_slice(v)?.f_to_device(job.batch.device)?.f_view([1, -1, 1, 1])?)
-    };
+    let channel = |v: &[f32]| -> Result<Tensor> { Ok(fallible::upload(v, job.batch.device)?.f_view([1, -1, 1, 1])?) };
     let y = m.f_mul(&channel(&norm.scale)?)?.f_add(&channel(&norm.shift)?)?.f_to_kind(norm.out.kind())?;
     let mut out = empty_output(images, norm)?;
     out.f_copy_(&y)?;
@@ -241,9 +239,7 @@ pub(crate) fn targets(job: &Job, labels: &Tensor) -> Result<Tensor> {
     };
     match spec.threshold {
         // Compared in f32, as the kernels do: the threshold is an f32 tensor, not a double scalar.
-        Some(t) => Ok(mixed
-            .f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(job.batch.device)?)?
-            .f_to_kind(Kind::Float)?),
+        Some(t) => Ok(mixed.f_gt_tensor(&fallible::upload(&[t], job.batch.device)?)?.f_to_kind(Kind::Float)?),
         None => Ok(mixed),
     }
 }

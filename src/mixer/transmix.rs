@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 use super::Mixer;
 use crate::error::{ensure, number, Error, Result};
 use crate::exec::fmix;
-use crate::fallible::one_hot;
+use crate::fallible::{self, one_hot};
 use crate::job::fmix_samples;
 use crate::job::params::TargetSpec;
 use crate::plan::{MixOp, MixPlan};
@@ -65,10 +65,9 @@ impl Mixer {
         let attended = weights.f_mul(&own)?.f_sum_dim_intlist(1, false, Kind::Float)?;
         let total = weights.f_sum_dim_intlist(1, false, Kind::Float)?;
         // Samples that do not paste keep the plan's λ (Mixup) or 1 (kept).
-        let plan_lam = Tensor::f_from_slice(&plan.lams().iter().map(|&l| l as f32).collect::<Vec<_>>())?
-            .f_to_device(attention.device())?;
-        let pastes = Tensor::f_from_slice(&plan.ops.iter().map(MixOp::pastes).collect::<Vec<_>>())?
-            .f_to_device(attention.device())?;
+        let plan_lam =
+            fallible::upload(&plan.lams().iter().map(|&l| l as f32).collect::<Vec<_>>(), attention.device())?;
+        let pastes = fallible::upload(&plan.ops.iter().map(MixOp::pastes).collect::<Vec<_>>(), attention.device())?;
         if plan.pastes() {
             usable_attention(&weights, &total, &pastes)?;
         }
@@ -110,9 +109,7 @@ impl Mixer {
         let one = Tensor::f_ones_like(&lam)?;
         let mixed = y.f_mul(&lam)?.f_add(&y.f_flip([0])?.f_mul(&one.f_sub(&lam)?)?)?;
         match spec.threshold {
-            Some(t) => {
-                Ok(mixed.f_gt_tensor(&Tensor::f_from_slice(&[t])?.f_to_device(device)?)?.f_to_kind(Kind::Float)?)
-            }
+            Some(t) => Ok(mixed.f_gt_tensor(&fallible::upload(&[t], device)?)?.f_to_kind(Kind::Float)?),
             None => Ok(mixed),
         }
     }
@@ -181,7 +178,7 @@ fn own_share(plan: &MixPlan, (h, w): (usize, usize), patch: usize, device: tch::
             }
         }
     }
-    let boxes = Tensor::f_from_slice(&own)?.f_to_device(device)?.f_view([plan.len() as i64, -1])?;
+    let boxes = fallible::upload(&own, device)?.f_view([plan.len() as i64, -1])?;
     let fmix = fmix_samples(plan);
     if fmix.is_empty() {
         return Ok(boxes);
