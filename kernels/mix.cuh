@@ -14,6 +14,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #define MIX_HD __device__ __forceinline__
+// A function the kernels call rather than inline, where inlining it would raise their register count.
+#define MIX_HD_CALL __device__ __noinline__
 #define MIX_UNROLL _Pragma("unroll")
 namespace mixcut {
 typedef __half half_t;
@@ -30,6 +32,7 @@ __device__ __forceinline__ void flag_error(int32_t* flag, int32_t code) { *(vola
 #else
 #include "host_shim.h"
 #define MIX_HD inline __attribute__((always_inline))
+#define MIX_HD_CALL inline __attribute__((always_inline))
 #define MIX_UNROLL
 #endif
 
@@ -463,38 +466,53 @@ MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g) {
     return element_offset((int32_t)p.c, resized_row(s, (int32_t)p.y, g), resized_column(s, (int32_t)p.x, g), g);
 }
 
-// resized_offset along a walk over consecutive elements of a box: the source row is divided out when the
-// row changes, and along a row each next column adds W / (x1 − x0) with its remainder, so an element
-// costs no division (on the GPU a 64-bit division is a routine of tens of instructions, on the host tens
-// of cycles, where the element's copy is a few). The same numbers as resized_offset, exactly.
+// The resized columns along a row of a ResizeMix box: ⌊q·W / (x1 − x0)⌋ for q = k, k + 1, ... from one
+// division, then a step of W / (x1 − x0) with its remainder a column, so a column costs no division (on the
+// GPU a 64-bit division is a routine of tens of instructions, on the host tens of cycles, where an
+// element's copy is a few). The same numbers as resized_column, exactly.
+struct ColumnWalk {
+    int32_t src_x, rem;           // the column's source column and ((x − x0)·W) mod (x1 − x0)
+    int32_t width, step, step_rem;  // x1 − x0, W / width and W mod width
+};
+
+// The walk from column x of `s`'s box.
+MIX_HD ColumnWalk column_walk(const MixSample& s, int32_t x, const Geometry& g) {
+    const int32_t width = s.x1 - s.x0;
+    const int64_t n = (int64_t)(x - s.x0) * g.width;
+    return ColumnWalk{(int32_t)(n / width), (int32_t)(n % width), width, g.width / width, g.width % width};
+}
+
+// The walk's next column: ⌊(n + W) / width⌋ from n's quotient and remainder.
+MIX_HD void next_column(ColumnWalk& k) {
+    k.src_x += k.step;
+    k.rem += k.step_rem;
+    if (k.rem >= k.width) k.rem -= k.width, ++k.src_x;
+}
+
+// resized_offset along consecutive elements in any memory order: the source row divided out when the
+// row changes, the column walked where the next element is the next column (the same numbers, exactly).
 struct ResizeWalk {
-    int32_t y = -1, x = -1;        // the coordinates last asked for (-1: none yet)
-    int32_t src_y = 0, src_x = 0;  // their source row and column
-    int32_t rem = 0;               // (x − x0)·W mod (x1 − x0), the column's remainder
-    int32_t step = -1, step_rem = 0;  // W / (x1 − x0) and W mod (x1 − x0), once needed (-1: not yet)
+    int32_t y = -1, x = -1;  // the coordinates last asked for (-1: none yet)
+    int32_t src_y = 0;       // their source row
+    ColumnWalk column = {0, 0, 1, 0, 0};
 };
 
 // resized_offset(s, p, g) for the next element of a walk (`k`: the walk's state, which only this sample,
 // at coordinates inside its box, advances).
 MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g, ResizeWalk& k) {
-    const int32_t y = (int32_t)p.y, x = (int32_t)p.x, width = s.x1 - s.x0;
+    const int32_t y = (int32_t)p.y, x = (int32_t)p.x;
     if (y != k.y) {
         k.y = y;
         k.src_y = resized_row(s, y, g);
         k.x = -1;
     }
-    if (k.x >= 0 && x == k.x + 1) {  // the next column: ⌊(n + W) / width⌋ from n's quotient and remainder
-        if (k.step < 0) k.step = g.width / width, k.step_rem = g.width % width;
-        k.src_x += k.step;
-        k.rem += k.step_rem;
-        if (k.rem >= width) k.rem -= width, ++k.src_x;
+    if (k.x >= 0 && x == k.x + 1) {
+        next_column(k.column);
     } else if (x != k.x) {
-        const int64_t n = (int64_t)(x - s.x0) * g.width;
-        k.src_x = (int32_t)(n / width);
-        k.rem = (int32_t)(n % width);
+        k.column = column_walk(s, x, g);
     }
     k.x = x;
-    return element_offset((int32_t)p.c, k.src_y, k.src_x, g);
+    return element_offset((int32_t)p.c, k.src_y, k.column.src_x, g);
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from paste_lanes).
@@ -597,13 +615,13 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
 
 // Writes into `dst` (vector v's V elements, the first at coordinates `p`) the lanes that ResizeMix sample
 // `s` takes from `partner`'s whole image resized into its box: the lanes in runs that share a row, as
-// box_lanes walks them, and in a run the box's columns, channel by channel, each reading its place by the
-// walk (no division an element).
+// box_lanes walks them; in a run, the box's columns (their channels one after the other, channels-last),
+// each source column from the column walk.
 template <typename T, int V>
 MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const T* partner, T* dst) {
     const int32_t inner = g.channels_last ? g.channels : 1;
     int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
-    uint32_t plane = g.channels_last ? 0 : p.c;
+    int32_t plane = g.channels_last ? 0 : (int32_t)p.c;
     ResizeWalk walk;
     for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
         const int32_t left = (g.width - x) * inner - c;
@@ -612,14 +630,14 @@ MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const 
             const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
             const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
             // Lane l + lo's column and channel; then channel by channel, column by column.
-            uint32_t column = (uint32_t)(x + (c + lo) / inner), channel = (uint32_t)((c + lo) % inner);
+            int32_t column = x + (c + lo) / inner, channel = (c + lo) % inner;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
             for (int32_t k = lo; k < hi; ++k) {
-                const Coord q = {g.channels_last ? channel : plane, (uint32_t)y, column};
+                const Coord q = {(uint32_t)(g.channels_last ? channel : plane), (uint32_t)y, (uint32_t)column};
                 dst[l + k] = partner[resized_offset(s, q, g, walk)];
-                if (++channel == (uint32_t)inner) channel = 0, ++column;
+                if (++channel == inner) channel = 0, ++column;
             }
         }
         l += run;
@@ -629,35 +647,34 @@ MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const 
     }
 }
 
-// Vector v of a pair that a ResizeMix box touches (its samples' pasted lanes `box_i`, `box_j`, the first
-// element at coordinates `p`): the vector path for every lane but the resized ones, which read the
-// partner at other places than their own and are written after it, lane by lane.
-template <typename T, int V>
-MIX_HD void resize_vector(const PairWork<T, V>& w, int64_t v, Coord p, uint64_t box_i, uint64_t box_j) {
-    const bool resize_i = box_i != 0 && resizes_partner(w.si.op);
-    const bool resize_j = box_j != 0 && !w.self_paired && resizes_partner(w.sj.op);
-    mix_vector_masked<T, V>(w, v, resize_i ? 0 : box_i, resize_j ? 0 : box_j);
-    if (resize_i)
-        paste_resized<T, V>(w.si, p, w.g, reinterpret_cast<const T*>(w.src_j), reinterpret_cast<T*>(w.dst_i) + v * V);
-    if (resize_j)
-        paste_resized<T, V>(w.sj, p, w.g, reinterpret_cast<const T*>(w.src_i), reinterpret_cast<T*>(w.dst_j) + v * V);
+// Whether a ResizeMix box of the pair touches lanes `box_i` / `box_j`.
+MIX_HD bool resize_touches(const MixSample& si, const MixSample& sj, uint64_t box_i, uint64_t box_j) {
+    return (box_i != 0 && resizes_partner(si.op)) || (box_j != 0 && resizes_partner(sj.op));
 }
 
 // The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
-// the pair pastes; with EXT, a vector that a ResizeMix box touches goes element by element).
+// the pair pastes). With EXT, a sample whose ResizeMix box touches the vector takes the vector path for
+// its other lanes; its resized lanes, which read the partner at other places than their own, are written
+// after it (paste_resized, not inlined into the CUDA kernels, so that their registers stay those of the
+// vector path).
 template <typename T, int V, bool EXT = false>
 MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
+    bool resize_i = false, resize_j = false;
     if (EXT ? pastes(w.si.op) || pastes(w.sj.op) : has_box(w.si.op) || has_box(w.sj.op)) {
         const Coord p = coord_of<false>((uint32_t)(v * V), w.g);
         box_i = paste_lanes<V, EXT>(w.si, p, w.g, w.paste_i);
         box_j = paste_lanes<V, EXT>(w.sj, p, w.g, w.paste_j);
-        if (EXT && ((box_i != 0 && resizes_partner(w.si.op)) || (box_j != 0 && resizes_partner(w.sj.op)))) {
-            resize_vector<T, V>(w, v, p, box_i, box_j);
-            return;
-        }
+        resize_i = EXT && box_i != 0 && resizes_partner(w.si.op);
+        resize_j = EXT && box_j != 0 && !w.self_paired && resizes_partner(w.sj.op);
     }
-    mix_vector_masked<T, V>(w, v, box_i, box_j);
+    mix_vector_masked<T, V>(w, v, resize_i ? 0 : box_i, resize_j ? 0 : box_j);
+    if (!EXT || !(resize_i || resize_j)) return;
+    const Coord p = coord_of<false>((uint32_t)(v * V), w.g);  // again: not held through the vector path
+    if (resize_i)
+        paste_resized<T, V>(w.si, p, w.g, reinterpret_cast<const T*>(w.src_j), reinterpret_cast<T*>(w.dst_i) + v * V);
+    if (resize_j)
+        paste_resized<T, V>(w.sj, p, w.g, reinterpret_cast<const T*>(w.src_i), reinterpret_cast<T*>(w.dst_j) + v * V);
 }
 
 // A sample's label row: its soft targets, or its class index with the one-hot values (both 0 for an index
@@ -897,10 +914,6 @@ MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord
     }
 }
 
-// Whether a ResizeMix box of the pair touches lanes `box_i` / `box_j`.
-MIX_HD bool resize_touches(const MixSample& si, const MixSample& sj, uint64_t box_i, uint64_t box_j) {
-    return (box_i != 0 && resizes_partner(si.op)) || (box_j != 0 && resizes_partner(sj.op));
-}
 
 template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
