@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 use crate::dtype::Dtype;
 use crate::error::{ensure, Error, Result};
 use crate::job::{BatchSpec, Labels, Layout, NormJob};
-use crate::normalize::Normalize;
+use crate::normalize::{InputLayout, Normalize};
 use crate::plan::MixPlan;
 
 /// Whether `kind` is a real floating-point dtype.
@@ -25,7 +25,8 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     );
     let kind = images.f_kind()?;
     let Some(dtype) = Dtype::of(kind) else {
-        return Err(bad(format!("got dtype {kind:?}, expected one of {}", Dtype::accepted())));
+        let hint = if kind == Kind::Double { " (use .to_kind(Kind::Float))" } else { "" };
+        return Err(bad(format!("got dtype {kind:?}, expected one of {}{hint}", Dtype::accepted())));
     };
     ensure!(
         !images.is_sparse() && !images.is_mkldnn(),
@@ -161,6 +162,17 @@ pub(crate) fn normalizing(batch: &BatchSpec, images: &Tensor, norm: &Normalize) 
             "got shape {:?}, expected [N, C, H, W] (or [N, H, W, C] with InputLayout::Nhwc) for the normalising pass",
             images.size()
         ))
+    );
+    let shape = images.size();
+    let channels = norm.mean.len();
+    ensure!(
+        norm.input == InputLayout::Nhwc || batch.channels == channels || shape[3] as usize != channels,
+        Error::argument(
+            "input",
+            format!(
+                "got InputLayout::Nchw for images of shape {shape:?}, whose last dim holds as many values as mean                  ({channels}): expected InputLayout::Nhwc for [N, H, W, C] batches (tch_mixcut::data's, a decoder's)"
+            )
+        )
     );
     let (out, (scale, shift)) = norm.validate(batch.channels)?;
     Ok(NormJob { out, channels_last: norm.channels_last, scale, shift })

@@ -15,7 +15,8 @@
 //! use tch_mixcut::{soft_cross_entropy, MixConfig, Mixer, RngState};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let device = Device::cuda_if_available();
+//! // Loads libtorch's CUDA backend first, which tch's `Device::cuda_if_available()` does not.
+//! let device = tch_mixcut::cuda_if_available();
 //! # let (train_images, train_labels) = (Tensor::rand([512, 784], (Kind::Float, Device::Cpu)), Tensor::randint(10, [512], (Kind::Int64, Device::Cpu)));
 //! // tch's MNIST loader gives [N, 784]; CutMix boxes need [N, C, H, W].
 //! let train_images = train_images.view([-1, 1, 28, 28]);
@@ -25,8 +26,8 @@
 //! let mut mixer = Mixer::new(MixConfig::vit(10), 42)?; // Mixup α 0.2 or CutMix α 1.0
 //! for epoch in 0..10 {
 //!     mixer.set_epoch(epoch);
-//!     // `.shuffle()` gathers each batch into a new tensor, so `apply_` mixes that copy in place. Without
-//!     // it Iter2 yields views of the data set, and `apply_` would write into the data set itself.
+//!     // `.shuffle()` iterates over a shuffled copy of the data set, so `apply_` mixes that copy in place.
+//!     // Without it Iter2 yields views of the data set, and `apply_` would write into the data set itself.
 //!     for (mut images, labels) in Iter2::new(&train_images, &train_labels, 128).shuffle().to_device(device) {
 //!         let targets = mixer.apply_(&mut images, &labels)?; // soft targets [128, 10], float32
 //!         let loss = soft_cross_entropy(&net.forward_t(&images, true), &targets);
@@ -105,7 +106,7 @@ pub use mixer::Mixer;
 pub use normalize::{InputLayout, Normalize};
 pub use plan::{CutBox, FMixMask, MixOp, MixPlan};
 pub use rng_state::RngState;
-pub use torch_cuda::{cuda_backend_error, load_cuda_backend};
+pub use torch_cuda::{cuda_backend_error, cuda_if_available, load_cuda_backend};
 
 /// Hooks for this crate's own tests and benches (the `testing` feature, which they turn on); not part of
 /// the API.

@@ -49,6 +49,8 @@ pub struct Mixer {
     past_off_epoch: bool,
     strict_labels: bool,
     last: Option<ExecutorKind>,
+    /// The plan the last successful call applied (its storage reused from call to call).
+    last_plan: Option<MixPlan>,
     /// This mixer's out-of-range flag for the fused CUDA kernels.
     label_flag: LabelFlag,
 }
@@ -102,6 +104,7 @@ impl Mixer {
             past_off_epoch: false,
             strict_labels: false,
             last: None,
+            last_plan: None,
             label_flag: LabelFlag::new(),
         })
     }
@@ -162,6 +165,36 @@ impl Mixer {
     /// The executor that ran the last successful call, if any.
     pub fn last_executor(&self) -> Option<ExecutorKind> {
         self.last
+    }
+
+    /// The plan the last successful call applied, if any: sampled, given through [`Mixer::planned`], or
+    /// the identity (mixing off, or a `_t` call with `train == false`). For logging λ or drawing the
+    /// boxes without drawing plans by hand.
+    ///
+    /// ```no_run
+    /// # use tch::{Device, Kind, Tensor};
+    /// # use tch_mixcut::{MixConfig, Mixer};
+    /// # let mut mixer = Mixer::new(MixConfig::deit(10), 0)?;
+    /// # let (images, labels) = (Tensor::rand([8, 3, 32, 32], (Kind::Float, Device::Cpu)), Tensor::randint(10, [8], (Kind::Int64, Device::Cpu)));
+    /// let (mixed, targets) = mixer.apply(&images, &labels)?;
+    /// let lams = mixer.last_plan().map(|plan| plan.lams()); // per sample λ
+    /// # Ok::<(), tch_mixcut::Error>(())
+    /// ```
+    pub fn last_plan(&self) -> Option<&MixPlan> {
+        self.last_plan.as_ref()
+    }
+
+    /// Records a successful call: its executor and its plan.
+    fn record(&mut self, kind: ExecutorKind, plan: &MixPlan) {
+        self.last = Some(kind);
+        match &mut self.last_plan {
+            Some(last) => {
+                last.ops.clear();
+                last.ops.extend_from_slice(&plan.ops);
+                last.extent = plan.extent;
+            }
+            None => self.last_plan = Some(plan.clone()),
+        }
     }
 
     /// Turns mixing on or off (timm's `mixup_enabled`). Off, calls pass images through and return the
@@ -242,7 +275,7 @@ impl Mixer {
         let job =
             Job::new(&plan, &batch, encoding == Labels::Soft, self.config.num_classes, TargetSpec::plain(), false);
         let targets = exec::reference::targets(&job, labels)?;
-        self.last = Some(ExecutorKind::Reference);
+        self.record(ExecutorKind::Reference, &plan);
         Ok((images.shallow_clone(), targets))
     }
 
@@ -350,7 +383,7 @@ impl Mixer {
         let mut job = Job::new(plan, &checked.batch, soft, self.config.num_classes, targets, call.in_place);
         job.normalize = checked.normalize.clone();
         let outputs = exec::run(checked.kind, &job, images, call.labels, None, &self.label_flag)?;
-        self.last = Some(checked.kind);
+        self.record(checked.kind, plan);
         Ok(outputs)
     }
 
@@ -376,7 +409,32 @@ mod tests {
     use tch::{Device, Kind, Tensor};
 
     use super::*;
+    use crate::config::MixMode;
     use crate::exec::cpu::test_hooks::with_unavailable as with_fused_unavailable;
+    use crate::plan::MixOp;
+
+    #[test]
+    fn last_plan_is_the_plan_each_successful_call_applied() {
+        let (x, y) =
+            (Tensor::rand([6, 3, 8, 8], (Kind::Float, Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]));
+        let cfg = MixConfig { mode: MixMode::Elem, ..MixConfig::deit(10) };
+        let mut m = Mixer::new(cfg.clone(), 5).unwrap();
+        assert_eq!(m.last_plan(), None);
+        let (mixed, _) = m.apply(&x, &y).unwrap();
+        let drawn = Mixer::new(cfg.clone(), 5).unwrap().sample_plan(&[6, 3, 8, 8]).unwrap();
+        assert_eq!(m.last_plan(), Some(&drawn));
+        let (again, _) = Mixer::new(cfg.clone(), 0).unwrap().planned(&drawn).apply(&x, &y).unwrap();
+        assert!(again.equal(&mixed), "the recorded plan is the one applied");
+        let mut given = drawn.clone();
+        given.ops[0] = MixOp::Mixup { lam: 0.25 };
+        let _ = m.planned(&given).apply(&x, &y).unwrap();
+        assert_eq!(m.last_plan(), Some(&given));
+        // A refused call leaves the record alone; evaluation applies the identity.
+        assert!(m.apply(&x, &Tensor::from_slice(&[0i64, 1])).is_err());
+        assert_eq!(m.last_plan(), Some(&given));
+        let _ = m.apply_t(&x, &y, false).unwrap();
+        assert_eq!(m.last_plan(), Some(&MixPlan::identity(6, Some((8, 8)))));
+    }
 
     #[test]
     fn a_fused_executor_that_cannot_load_makes_auto_fall_back_and_fused_refuse_with_the_reason() {

@@ -97,6 +97,19 @@ impl Normalize {
                 format!("got {} in {:?}, expected finite values", number(*m), self.mean),
             ));
         }
+        // A mean of 0–255 values (a common habit) would pass every range check below and give an input
+        // of nearly one value.
+        if let Some(m) = self.mean.iter().find(|m| !(0.0..=1.0).contains(*m)) {
+            return Err(Error::argument(
+                "mean",
+                format!(
+                    "got {} in {:?}, expected values on the 0–1 scale, in [0, 1] (divide means of 0–255 pixel values \
+                     by 255, and their std too)",
+                    number(*m),
+                    self.mean
+                ),
+            ));
+        }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(Error::argument(
                 "std",

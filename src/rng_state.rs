@@ -8,9 +8,9 @@ use crate::error::{ensure, Error, Result};
 /// position. A mixer restored from it draws the same plans as the one it was taken from would have.
 ///
 /// Store it with a checkpoint as bytes ([`RngState::to_bytes`]), e.g. in a file beside the `VarStore`'s
-/// (`std::fs::write("model.mixer", state.to_bytes())`). Not as a variable of the `VarStore`: its
-/// variables are trainable floats, which would not keep these bytes.
-///
+/// (`std::fs::write("model.mixer", state.to_bytes())`), or in the same file as a uint8 tensor beside the
+/// variables (second example). Not as a variable of the `VarStore`: its variables are trainable floats,
+/// which would not keep these bytes.
 ///
 /// ```
 /// use tch_mixcut::{MixConfig, Mixer, RngState};
@@ -23,6 +23,30 @@ use crate::error::{ensure, Error, Result};
 /// resumed.set_rng_state(&RngState::from_bytes(&saved)?);
 /// assert_eq!(resumed.sample_plan(&[8, 3, 32, 32])?, next);
 /// # Ok::<(), tch_mixcut::Error>(())
+/// ```
+///
+/// One checkpoint file: `VarStore::load` reads its variables and passes over the extra entry.
+///
+/// ```
+/// use tch::{nn, Device, Tensor};
+/// use tch_mixcut::{MixConfig, Mixer, RngState};
+/// # fn main() -> anyhow::Result<()> {
+/// # let path = std::env::temp_dir().join(format!("tch-mixcut-doc-{}.ot", std::process::id()));
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let _layer = nn::linear(vs.root() / "fc", 4, 2, Default::default());
+/// let mixer = Mixer::new(MixConfig::deit(10), 42)?;
+/// let mut entries: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+/// entries.push(("mixer.rng_state".into(), Tensor::from_slice(&mixer.rng_state().to_bytes())));
+/// Tensor::save_multi(&entries, &path)?;
+///
+/// let mut restored = nn::VarStore::new(Device::Cpu);
+/// let _layer = nn::linear(restored.root() / "fc", 4, 2, Default::default());
+/// restored.load(&path)?;
+/// let saved = Tensor::load_multi(&path)?.into_iter().find(|(name, _)| name == "mixer.rng_state");
+/// let state = RngState::from_bytes(&Vec::<u8>::try_from(&saved.expect("saved above").1)?)?;
+/// assert_eq!(state, mixer.rng_state());
+/// # std::fs::remove_file(&path)?;
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RngState {

@@ -146,7 +146,7 @@ fn bad_images_are_refused_and_left_untouched() {
         &images(&[4, 3, 4, 4], Kind::Double),
         &y,
         Want::Images,
-        &["images", "Double", "Float, Half, BFloat16, Uint8"],
+        &["images", "Double", "Float, Half, BFloat16, Uint8", "to_kind(Kind::Float)"],
     );
     call_err(
         c.clone(),

@@ -23,12 +23,12 @@
 //!   run. A truncated JPEG is an error, as in PIL.
 //!
 //! ```no_run
-//! use tch::{Device, Kind};
+//! use tch::Kind;
 //! use tch_mixcut::data::{ImageFolder, Loader, LoaderConfig};
 //! use tch_mixcut::{InputLayout, MixConfig, Mixer, Normalize};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let device = Device::cuda_if_available();
+//! let device = tch_mixcut::cuda_if_available(); // loads libtorch's CUDA backend first
 //! let train = ImageFolder::new("imagenet/train")?;
 //! let val = ImageFolder::with_classes("imagenet/val", train.classes())?; // same labels as train
 //! let config = LoaderConfig { workers: 8, pin_memory: device.is_cuda(), ..LoaderConfig::train(224, 256) };

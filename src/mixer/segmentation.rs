@@ -126,7 +126,7 @@ impl Mixer {
                 let job = Job::images_only(&plan, &batch, in_place);
                 let buffers = MaskBuffers { src: &mask_view, dst: &mask_out, bytes };
                 let mixed = self.mix(image_kind, &job, images, Some(buffers))?;
-                self.last = Some(image_kind);
+                self.record(image_kind, &plan);
                 return Ok((mixed, if in_place { masks.shallow_clone() } else { from_bytes(&mask_out, masks)? }));
             }
             MaskPass::Own { batch, kind } => (batch, kind),
@@ -146,7 +146,7 @@ impl Mixer {
             Masks::Soft => mixed_masks,
         };
         let mixed = self.mix_only(&plan, &batch, image_kind, images, in_place)?;
-        self.last = Some(image_kind);
+        self.record(image_kind, &plan);
         if !in_place {
             return Ok((mixed, mixed_masks));
         }
