@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion};
 use tch::{Device, Kind, Tensor};
 use tch_mixcut::testing::{fmix_masks, with_cpu_isa, with_cuda_host_side};
-use tch_mixcut::{CpuIsa, CutBox, Executor, MixConfig, MixMode, MixPlan, Mixer};
+use tch_mixcut::{CpuIsa, CutBox, Executor, InputLayout, MixConfig, MixMode, MixPlan, Mixer, Normalize};
 
 mod common;
 use common::{box_plan, centred_box, fmix_plan, resize_plan};
@@ -239,6 +239,28 @@ fn family(c: &mut Criterion) {
         }
         group.finish();
     }
+    family_elements(c, &labels);
+}
+
+/// ResizeMix and CutMix where a sample is not whole vectors (3×111×111), so the pass takes one element a
+/// step, out of place in u8, and through the normalising pass (which takes the family one element a step
+/// at every shape) from NHWC u8 into NCHW f32.
+fn family_elements(c: &mut Criterion, labels: &Tensor) {
+    let mut group = group(c, "cpu/family/256x3x111x111/u8".to_string());
+    let x = batch(&[256, 3, 111, 111], Kind::Uint8);
+    let x_nhwc = x.permute([0, 2, 3, 1]).contiguous();
+    let norm = Normalize { input: InputLayout::Nhwc, ..Normalize::imagenet(Kind::Float) };
+    copy_case(&mut group, &x);
+    for (op, plan) in [("cutmix", box_plan(256, (111, 111), 0.5)), ("resizemix", resize_plan(256, (111, 111), 0.5))] {
+        let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+        let id = BenchmarkId::new(format!("{op}_half_area/batch/out_of_place"), "fused");
+        group.bench_function(id, |b| b.iter(|| drop(mixer.planned(&plan).apply(&x, labels).unwrap())));
+        let id = BenchmarkId::new(format!("{op}_half_area/batch/normalized_nhwc_to_f32"), "fused");
+        group.bench_function(id, |b| {
+            b.iter(|| drop(mixer.planned(&plan).apply_normalized(&x_nhwc, labels, &norm).unwrap()))
+        });
+    }
+    group.finish();
 }
 
 /// Drawing a plan alone (no tensor work), the host's share of every call: one draw a batch in batch mode, one

@@ -14,8 +14,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #define MIX_HD __device__ __forceinline__
-// A function the kernels call rather than inline, where inlining it would raise their register count.
-#define MIX_HD_CALL __device__ __noinline__
 #define MIX_UNROLL _Pragma("unroll")
 namespace mixcut {
 typedef __half half_t;
@@ -32,7 +30,6 @@ __device__ __forceinline__ void flag_error(int32_t* flag, int32_t code) { *(vola
 #else
 #include "host_shim.h"
 #define MIX_HD inline __attribute__((always_inline))
-#define MIX_HD_CALL inline __attribute__((always_inline))
 #define MIX_UNROLL
 #endif
 
@@ -451,14 +448,22 @@ MIX_HD bool pasted_at(const MixSample& s, Coord p, const Geometry& g, const uint
     return false;
 }
 
+// ⌊q·size / span⌋ for 0 <= q < span <= size, the resized place of the box's q-th row or column. Divided in
+// 32 bits when the product fits (every side under 65536 does), which costs a fraction of a 64-bit division
+// (on the GPU that is a routine of tens of instructions); the same numbers either way.
+MIX_HD int32_t scaled_quotient(int32_t q, int32_t size, int32_t span) {
+    const uint64_t n = (uint64_t)q * (uint32_t)size;
+    return (int32_t)(n >> 32 == 0 ? (uint32_t)n / (uint32_t)span : n / (uint32_t)span);
+}
+
 // The partner's row and column that a ResizeMix box shows at row y and column x: the partner's whole
 // image resized to the box by nearest neighbour, row y0 + r reading row ⌊r·H / (y1 − y0)⌋ and column
 // x0 + q column ⌊q·W / (x1 − x0)⌋ (exact integer arithmetic, as the reference executor).
 MIX_HD int32_t resized_row(const MixSample& s, int32_t y, const Geometry& g) {
-    return (int32_t)((int64_t)(y - s.y0) * g.height / (s.y1 - s.y0));
+    return scaled_quotient(y - s.y0, g.height, s.y1 - s.y0);
 }
 MIX_HD int32_t resized_column(const MixSample& s, int32_t x, const Geometry& g) {
-    return (int32_t)((int64_t)(x - s.x0) * g.width / (s.x1 - s.x0));
+    return scaled_quotient(x - s.x0, g.width, s.x1 - s.x0);
 }
 
 // Where, in `g`'s layout, the partner's element that a ResizeMix box shows at (c, y, x) lies.
@@ -467,9 +472,9 @@ MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g) {
 }
 
 // The resized columns along a row of a ResizeMix box: ⌊q·W / (x1 − x0)⌋ for q = k, k + 1, ... from one
-// division, then a step of W / (x1 − x0) with its remainder a column, so a column costs no division (on the
-// GPU a 64-bit division is a routine of tens of instructions, on the host tens of cycles, where an
-// element's copy is a few). The same numbers as resized_column, exactly.
+// division, then a step of W / (x1 − x0) with its remainder a column, so a column costs no division (a
+// division costs tens of cycles on the host and tens of instructions on the GPU, an element's copy a
+// few). The same numbers as resized_column, exactly.
 struct ColumnWalk {
     int32_t src_x, rem;           // the column's source column and ((x − x0)·W) mod (x1 − x0)
     int32_t width, step, step_rem;  // x1 − x0, W / width and W mod width
@@ -477,9 +482,10 @@ struct ColumnWalk {
 
 // The walk from column x of `s`'s box.
 MIX_HD ColumnWalk column_walk(const MixSample& s, int32_t x, const Geometry& g) {
-    const int32_t width = s.x1 - s.x0;
-    const int64_t n = (int64_t)(x - s.x0) * g.width;
-    return ColumnWalk{(int32_t)(n / width), (int32_t)(n % width), width, g.width / width, g.width % width};
+    const int32_t width = s.x1 - s.x0, src_x = scaled_quotient(x - s.x0, g.width, width);
+    // (x − x0)·W − src_x·width, which is below width: exact in 32-bit unsigned arithmetic, which wraps.
+    const uint32_t rem = (uint32_t)(x - s.x0) * (uint32_t)g.width - (uint32_t)src_x * (uint32_t)width;
+    return ColumnWalk{src_x, (int32_t)rem, width, g.width / width, g.width % width};
 }
 
 // The walk's next column: ⌊(n + W) / width⌋ from n's quotient and remainder.
@@ -487,32 +493,6 @@ MIX_HD void next_column(ColumnWalk& k) {
     k.src_x += k.step;
     k.rem += k.step_rem;
     if (k.rem >= k.width) k.rem -= k.width, ++k.src_x;
-}
-
-// resized_offset along consecutive elements in any memory order: the source row divided out when the
-// row changes, the column walked where the next element is the next column (the same numbers, exactly).
-struct ResizeWalk {
-    int32_t y = -1, x = -1;  // the coordinates last asked for (-1: none yet)
-    int32_t src_y = 0;       // their source row
-    ColumnWalk column = {0, 0, 1, 0, 0};
-};
-
-// resized_offset(s, p, g) for the next element of a walk (`k`: the walk's state, which only this sample,
-// at coordinates inside its box, advances).
-MIX_HD int64_t resized_offset(const MixSample& s, Coord p, const Geometry& g, ResizeWalk& k) {
-    const int32_t y = (int32_t)p.y, x = (int32_t)p.x;
-    if (y != k.y) {
-        k.y = y;
-        k.src_y = resized_row(s, y, g);
-        k.x = -1;
-    }
-    if (k.x >= 0 && x == k.x + 1) {
-        next_column(k.column);
-    } else if (x != k.x) {
-        k.column = column_walk(s, x, g);
-    }
-    k.x = x;
-    return element_offset((int32_t)p.c, k.src_y, k.column.src_x, g);
 }
 
 // One sample's output lanes from its own and its partner's input lanes (`box`: from paste_lanes).
@@ -619,25 +599,31 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
 // each source column from the column walk.
 template <typename T, int V>
 MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const T* partner, T* dst) {
+    if (V == 1) {  // one lane, inside the box (paste_lanes): its place alone, with no walk to start
+        dst[0] = partner[resized_offset(s, p, g)];
+        return;
+    }
     const int32_t inner = g.channels_last ? g.channels : 1;
     int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
     int32_t plane = g.channels_last ? 0 : (int32_t)p.c;
-    ResizeWalk walk;
     for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
         const int32_t left = (g.width - x) * inner - c;
         const int32_t run = V - l < left ? V - l : left;
         if (y >= s.y0 && y < s.y1) {
             const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
             const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
-            // Lane l + lo's column and channel; then channel by channel, column by column.
-            int32_t column = x + (c + lo) / inner, channel = (c + lo) % inner;
+            if (lo < hi) {
+                // Lane l + lo's source row, column and channel; then channel by channel, column by column.
+                const int32_t src_y = resized_row(s, y, g);
+                ColumnWalk column = column_walk(s, x + (c + lo) / inner, g);
+                int32_t channel = (c + lo) % inner;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
-            for (int32_t k = lo; k < hi; ++k) {
-                const Coord q = {(uint32_t)(g.channels_last ? channel : plane), (uint32_t)y, (uint32_t)column};
-                dst[l + k] = partner[resized_offset(s, q, g, walk)];
-                if (++channel == inner) channel = 0, ++column;
+                for (int32_t k = lo; k < hi; ++k) {
+                    dst[l + k] = partner[element_offset(g.channels_last ? channel : plane, src_y, column.src_x, g)];
+                    if (++channel == inner) channel = 0, next_column(column);
+                }
             }
         }
         l += run;
@@ -655,14 +641,15 @@ MIX_HD bool resize_touches(const MixSample& si, const MixSample& sj, uint64_t bo
 // The image work of one thread: vector v of its pair (its coordinates are computed only when a sample of
 // the pair pastes). With EXT, a sample whose ResizeMix box touches the vector takes the vector path for
 // its other lanes; its resized lanes, which read the partner at other places than their own, are written
-// after it (paste_resized, not inlined into the CUDA kernels, so that their registers stay those of the
-// vector path).
+// after it (paste_resized). A vector's coordinates are computed again for that rather than held through
+// the vector path, which would raise the CUDA kernels' register counts; a single element keeps them.
 template <typename T, int V, bool EXT = false>
 MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     uint64_t box_i = 0, box_j = 0;
     bool resize_i = false, resize_j = false;
+    Coord p = {0, 0, 0};
     if (EXT ? pastes(w.si.op) || pastes(w.sj.op) : has_box(w.si.op) || has_box(w.sj.op)) {
-        const Coord p = coord_of<false>((uint32_t)(v * V), w.g);
+        p = coord_of<false>((uint32_t)(v * V), w.g);
         box_i = paste_lanes<V, EXT>(w.si, p, w.g, w.paste_i);
         box_j = paste_lanes<V, EXT>(w.sj, p, w.g, w.paste_j);
         resize_i = EXT && box_i != 0 && resizes_partner(w.si.op);
@@ -670,7 +657,7 @@ MIX_HD void mix_vector(const PairWork<T, V>& w, int64_t v) {
     }
     mix_vector_masked<T, V>(w, v, resize_i ? 0 : box_i, resize_j ? 0 : box_j);
     if (!EXT || !(resize_i || resize_j)) return;
-    const Coord p = coord_of<false>((uint32_t)(v * V), w.g);  // again: not held through the vector path
+    if (V > 1) p = coord_of<false>((uint32_t)(v * V), w.g);
     if (resize_i)
         paste_resized<T, V>(w.si, p, w.g, reinterpret_cast<const T*>(w.src_j), reinterpret_cast<T*>(w.dst_i) + v * V);
     if (resize_j)
@@ -885,31 +872,30 @@ enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 // output element's coordinates (any other layout change).
 // Output element q of the pair, at coordinates `p` of `out`: the input bytes gathered at those
 // coordinates, (EXT) ResizeMix's at the resized place inside its box (`pi`, `pj`: whether each sample
-// takes a pasted value there; `walk_i`, `walk_j`: the walks that find the resized places).
+// takes a pasted value there).
 template <typename To, bool EXT>
-MIX_HD void normalize_element(const NormWork<To>& w, Coord p, int64_t q, bool pi, bool pj, ResizeWalk& walk_i,
-                              ResizeWalk& walk_j) {
+MIX_HD void normalize_element(const NormWork<To>& w, Coord p, int64_t q, bool pi, bool pj) {
     const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
     const float xi = input_byte(w.src_i[at]), xj = input_byte(w.src_j[at]);
     const float scale = *w.scale_row(p.c), shift = *w.shift_row(p.c);
-    const float from_j = EXT && pi && resizes_partner(w.si.op) ? input_byte(w.src_j[resized_offset(w.si, p, w.in, walk_i)]) : xj;
-    const float from_i = EXT && pj && resizes_partner(w.sj.op) ? input_byte(w.src_i[resized_offset(w.sj, p, w.in, walk_j)]) : xi;
+    const float from_j = EXT && pi && resizes_partner(w.si.op) ? input_byte(w.src_j[resized_offset(w.si, p, w.in)]) : xj;
+    const float from_i = EXT && pj && resizes_partner(w.sj.op) ? input_byte(w.src_i[resized_offset(w.sj, p, w.in)]) : xi;
     w.dst_i[q] = Elem<To>::store(normalize(mixed_value(w.si, xi, from_j, pi), scale, shift));
     if (!w.self_paired) w.dst_j[q] = Elem<To>::store(normalize(mixed_value(w.sj, xj, from_i, pj), scale, shift));
 }
 
 // normalize_element for `count` consecutive output elements from q, walked in `out`'s order (vectors that
 // a ResizeMix box touches: the resize reads its partner at other places; `box_i`, `box_j`: the samples'
-// pasted lanes, paste_lanes).
+// pasted lanes, paste_lanes). Not reached while kernel_args.rs gives the extended operations' normalising
+// pass one element a step (Form::Elements), so no test runs it; normalize_pixels' call alike.
 template <typename To>
 MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q, int count, uint64_t box_i,
                                uint64_t box_j) {  // (EXT only)
-    ResizeWalk walk_i, walk_j;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
     for (int l = 0; l < count; ++l) {
-        normalize_element<To, true>(w, p, q + l, (box_i >> l) & 1ull, (box_j >> l) & 1ull, walk_i, walk_j);
+        normalize_element<To, true>(w, p, q + l, (box_i >> l) & 1ull, (box_j >> l) & 1ull);
         step(p, out);
     }
 }
@@ -922,9 +908,8 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     const uint32_t q = (uint32_t)(v * V);
     Coord p = coord_of<true>(q, out);
     if (V == 1) {
-        ResizeWalk walk_i, walk_j;
         const bool pi = pasted_at<EXT>(w.si, p, out, w.paste_i), pj = pasted_at<EXT>(w.sj, p, out, w.paste_j);
-        return normalize_element<To, EXT>(w, p, q, pi, pj, walk_i, walk_j);
+        return normalize_element<To, EXT>(w, p, q, pi, pj);
     }
     const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, out, w.paste_j);
     if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) return normalize_elements<To>(w, out, p, q, V, box_i, box_j);

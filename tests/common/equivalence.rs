@@ -233,13 +233,15 @@ fn one_element_off(x: &Tensor) -> Tensor {
 /// runs by halves), in every mode (one box for the batch, one per pair, one per sample: runs that meet,
 /// overlap or not), odd and even batches, both layouts, and a pair with one sample kept; a batch of one
 /// pair with large samples, which the CPU executor splits between threads by vectors (a box's rows cut
-/// at a share's edge).
+/// at a share's edge), and the same with samples of an odd element count (3×331×331), which go one
+/// element a step (a share starting inside a sample).
 pub fn wide_boxes(device: Device) {
-    let cases: [(i64, [i64; 3], &[MixMode]); 4] = [
+    let cases: [(i64, [i64; 3], &[MixMode]); 5] = [
         (7, [3, 20, 112], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
         (6, [2, 9, 130], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
         (5, [1, 70, 200], &[MixMode::Batch, MixMode::Elem]),
         (2, [2, 256, 256], &[MixMode::Batch, MixMode::Elem]),
+        (2, [3, 331, 331], &[MixMode::Batch, MixMode::Elem]),
     ];
     for (n, shape, modes) in cases {
         let full = [n, shape[0], shape[1], shape[2]];
@@ -427,10 +429,31 @@ pub fn family_hand_plans(device: Device) {
 /// ResizeMix boxes on wide images, of widths whose resized columns step by every kind of quotient and
 /// remainder: the whole row, one column, widths prime to the image's 132 columns (131, 37, 7) and widths
 /// sharing a factor with it (64, 2, 66, 24, 9, 88), where a remainder reaches the width exactly inside
-/// the box. In every dtype and both layouts, in place (pairs that paste into each other, the odd batch's
-/// middle sample into itself) and not, and through the normalising pass from every input layout.
+/// the box. 16 rows make a sample whole vectors of every width, so each dtype's vector path pastes the
+/// resized lanes in runs (the walk); 13 rows leave u8, f16 and bf16 one element a step. In every dtype
+/// and both layouts, in place (pairs that paste into each other, the odd batch's middle sample into
+/// itself) and not, and through the normalising pass from every input layout (one element a step).
 pub fn family_wide_resizes(device: Device) {
-    let (n, h, w) = (5i64, 13usize, 132usize);
+    for h in [16usize, 13] {
+        wide_resizes(device, h);
+    }
+    long_segment_resizes(device);
+}
+
+/// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits.
+fn long_segment_resizes(device: Device) {
+    let t = 70_000usize;
+    let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
+    let plan = MixPlan { ops: vec![resize(5, 69_990), resize(0, t), resize(60_000, 69_999)], extent: Some((1, t)) };
+    let cfg = config(MixMode::Elem, 4, 4);
+    for kind in [Kind::Uint8, Kind::Float] {
+        let x = images(&[3, 2, t as i64], kind).to_device(device);
+        compare(&plan, &cfg, &x, &labels(3, 4), &format!("long segment resizes {kind:?}"));
+    }
+}
+
+fn wide_resizes(device: Device, h: usize) {
+    let (n, w) = (5i64, 132usize);
     let resize = |y0, y1, x0, x1| MixOp::ResizeMix { bbox: CutBox { y0, y1, x0, x1 }, lam: 0.5 };
     let plans = [
         vec![
@@ -448,8 +471,8 @@ pub fn family_wide_resizes(device: Device) {
         let plan = MixPlan { ops, extent: Some((h, w)) };
         for kind in KINDS {
             let x = images(&[n, 3, h as i64, w as i64], kind).to_device(device);
-            compare(&plan, &cfg, &x, &labels(n, 4), &format!("wide resizes {p} {kind:?}"));
-            let what = format!("wide resizes {p} channels_last {kind:?}");
+            compare(&plan, &cfg, &x, &labels(n, 4), &format!("wide resizes {h} rows {p} {kind:?}"));
+            let what = format!("wide resizes {h} rows {p} channels_last {kind:?}");
             compare(&plan, &cfg, &channels_last(&x), &labels(n, 4), &what);
         }
         let nchw = images(&[n, 3, h as i64, w as i64], Kind::Uint8).to_device(device);
@@ -467,7 +490,7 @@ pub fn family_wide_resizes(device: Device) {
                     mean: vec![0.45; 3],
                     std: vec![0.25; 3],
                 };
-                let what = format!("wide resizes {p} {input_name} -> f32 cl={out_cl}");
+                let what = format!("wide resizes {h} rows {p} {input_name} -> f32 cl={out_cl}");
                 compare_normalized(&plan, &cfg, x, &labels(n, 4), &norm, &what);
             }
         }
