@@ -25,7 +25,11 @@ pub(crate) fn images(images: &Tensor, cutmix: bool) -> Result<BatchSpec> {
     );
     let kind = images.f_kind()?;
     let Some(dtype) = Dtype::of(kind) else {
-        let hint = if kind == Kind::Double { " (use .to_kind(Kind::Float))" } else { "" };
+        let hint = if kind == Kind::Double {
+            " (convert: .to_kind(Kind::Float), or Kind::Uint8 pixel values for the normalising pass)"
+        } else {
+            ""
+        };
         return Err(bad(format!("got dtype {kind:?}, expected one of {}{hint}", Dtype::accepted())));
     };
     ensure!(
@@ -170,7 +174,8 @@ pub(crate) fn normalizing(batch: &BatchSpec, images: &Tensor, norm: &Normalize) 
         Error::argument(
             "input",
             format!(
-                "got InputLayout::Nchw for images of shape {shape:?}, whose last dim holds as many values as mean                  ({channels}): expected InputLayout::Nhwc for [N, H, W, C] batches (tch_mixcut::data's, a decoder's)"
+                "got InputLayout::Nchw for images of shape {shape:?}, whose last dim holds as many values as mean \
+                 ({channels}): expected InputLayout::Nhwc for [N, H, W, C] batches (tch_mixcut::data's, a decoder's)"
             )
         )
     );

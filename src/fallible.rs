@@ -26,10 +26,11 @@ pub(crate) fn filled(shape: &[i64], v: f64, options: (Kind, Device)) -> Result<T
     Ok(t)
 }
 
-/// `values` as a 1-d tensor on `device`, copied without waiting for the device: tch's `to_device` copies
-/// from the host and then waits for all the work queued on the stream, which would make a call wait for
-/// the GPU. A copy that does not wait is safe from ordinary (pageable) host memory: the driver has read
-/// the host buffer when the copy returns, so the buffer may go at once.
+/// `values` as a 1-d tensor on `device`, by a non-blocking copy: tch's `to_device` copies from the host
+/// and then waits for all the work queued on the stream, which would make a call wait for the GPU. From
+/// ordinary (pageable) host memory the copy is safe (the driver has read the host buffer when it
+/// returns, so the buffer may go at once), but CUDA may still wait for the stream while it stages the
+/// bytes; pinned memory would rule that out at the cost of a pinned buffer a call.
 pub(crate) fn upload<T: tch::kind::Element>(values: &[T], device: Device) -> Result<Tensor> {
     let host = Tensor::f_from_slice(values)?;
     if device == Device::Cpu {

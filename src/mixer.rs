@@ -189,9 +189,11 @@ impl Mixer {
         self.last = Some(kind);
         match &mut self.last_plan {
             Some(last) => {
-                last.ops.clear();
-                last.ops.extend_from_slice(&plan.ops);
-                last.extent = plan.extent;
+                // Field by field, so that the ops' storage is reused; exhaustive, so that a field added
+                // to MixPlan is a compile error here rather than a stale value.
+                let MixPlan { ops, extent } = plan;
+                last.ops.clone_from(ops);
+                last.extent = *extent;
             }
             None => self.last_plan = Some(plan.clone()),
         }
@@ -434,6 +436,23 @@ mod tests {
         assert_eq!(m.last_plan(), Some(&given));
         let _ = m.apply_t(&x, &y, false).unwrap();
         assert_eq!(m.last_plan(), Some(&MixPlan::identity(6, Some((8, 8)))));
+        // In place, through the normalising pass and for segmentation alike.
+        let mut inplace = x.copy();
+        let _ = m.apply_(&mut inplace, &y).unwrap();
+        let recorded = m.last_plan().unwrap().clone();
+        assert_ne!(recorded, MixPlan::identity(6, Some((8, 8))));
+        let (replayed, _) = Mixer::new(cfg.clone(), 0).unwrap().planned(&recorded).apply(&x, &y).unwrap();
+        assert!(replayed.equal(&inplace), "apply_ records the plan it applied");
+        let bytes = Tensor::randint(256, [6, 3, 8, 8], (Kind::Uint8, Device::Cpu));
+        let _ = m.apply_normalized_t(&bytes, &y, &Normalize::imagenet(Kind::Float), false).unwrap();
+        assert_eq!(m.last_plan(), Some(&MixPlan::identity(6, Some((8, 8)))));
+        let mut seg = Mixer::new(MixConfig::cutmix(1.0, 10), 3).unwrap();
+        let masks = Tensor::randint(10, [6, 8, 8], (Kind::Int64, Device::Cpu));
+        let (images, mixed_masks) = seg.apply_segmentation(&x, &masks).unwrap();
+        let recorded = seg.last_plan().unwrap().clone();
+        let mut replay = Mixer::new(MixConfig::cutmix(1.0, 10), 0).unwrap();
+        let (again, again_masks) = replay.planned(&recorded).apply_segmentation(&x, &masks).unwrap();
+        assert!(again.equal(&images) && again_masks.equal(&mixed_masks), "segmentation records its plan");
     }
 
     #[test]

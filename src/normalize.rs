@@ -45,7 +45,7 @@ pub enum InputLayout {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Normalize {
-    /// Per-channel mean, 0–1 scale.
+    /// Per-channel mean, 0–1 scale: every value in [0, 1] (a mean on the 0–255 scale is refused).
     pub mean: Vec<f64>,
     /// Per-channel standard deviation, 0–1 scale; every value > 0.
     pub std: Vec<f64>,

@@ -49,20 +49,19 @@ pub fn load_cuda_backend() -> bool {
     load()
 }
 
-/// The device to train on: CUDA device 0 where [`load_cuda_backend`] finds one, else the CPU. Use it in
-/// place of tch's `Device::cuda_if_available()`, which answers the CPU on a GPU machine when the linker
-/// dropped `libtorch_cuda.so` from the binary and nothing has loaded it yet.
+/// The device to train on: CUDA device 0 where libtorch sees one once [`load_cuda_backend`] has run, else
+/// the CPU. Use it in place of tch's `Device::cuda_if_available()`, which answers the CPU on a GPU machine
+/// when the linker dropped `libtorch_cuda.so` from the binary and nothing has loaded it yet.
 ///
 /// ```no_run
 /// let device = tch_mixcut::cuda_if_available();
 /// let x = tch::Tensor::zeros([2, 3], (tch::Kind::Float, device));
 /// ```
 pub fn cuda_if_available() -> tch::Device {
-    if load() {
-        tch::Device::Cuda(0)
-    } else {
-        tch::Device::Cpu
-    }
+    // tch asks libtorch after the load, so a backend linked in (or loaded otherwise) still counts where
+    // this loader cannot open the library (other systems, other builds of libtorch).
+    let _ = load();
+    tch::Device::cuda_if_available()
 }
 
 /// Why `libtorch_cuda.so` could not be loaded (the dynamic loader's message), or `None` when it loaded.

@@ -125,6 +125,8 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
     refused(&x, &Normalize::imagenet(Kind::Double), arg("kind"), &["Double"]);
     let images_err = |e: &Error| matches!(e, Error::InvalidImages(_));
     refused(&images(&[4, 3, 8, 8], Kind::Float), &base, images_err, &["images", "Float", "Uint8"]);
+    // float64 pixels: the hint names the pass's Uint8 too.
+    refused(&images(&[4, 3, 8, 8], Kind::Double), &base, images_err, &["images", "Double", "Kind::Uint8"]);
     refused(&images(&[4, 1, 8, 8], Kind::Uint8), &base, arg("mean"), &["(1)"]);
     refused(
         &images(&[4, 8, 8], Kind::Uint8),
@@ -142,7 +144,12 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
     refused(&x, &Normalize { mean: three(-0.5, 0.5), ..base.clone() }, arg("mean"), &["-0.5", "[0, 1]"]);
     // An NHWC batch with the default InputLayout::Nchw: the layout is named, not the mean.
     let nhwc = images(&[4, 8, 8, 3], Kind::Uint8);
-    refused(&nhwc, &base, arg("input"), &["InputLayout::Nchw", "[4, 8, 8, 3]", "InputLayout::Nhwc"]);
+    refused(
+        &nhwc,
+        &base,
+        arg("input"),
+        &["InputLayout::Nchw", "[4, 8, 8, 3]", "as many values as mean (3)", "InputLayout::Nhwc"],
+    );
     refused(
         &x,
         &Normalize { std: three(1e-300, 0.2), ..base.clone() },
