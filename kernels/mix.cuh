@@ -865,11 +865,6 @@ MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const
 // code, and their registers.
 enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
 
-// Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
-// consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
-// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts, input off
-// the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the
-// output element's coordinates (any other layout change).
 // Output element q of the pair, at coordinates `p` of `out`: the input bytes gathered at those
 // coordinates, (EXT) ResizeMix's at the resized place inside its box (`pi`, `pj`: whether each sample
 // takes a pasted value there).
@@ -900,7 +895,11 @@ MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord
     }
 }
 
-
+// Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
+// consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
+// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts, input off
+// the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the
+// output element's coordinates (any other layout change).
 template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;

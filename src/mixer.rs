@@ -444,7 +444,13 @@ mod tests {
         let (replayed, _) = Mixer::new(cfg.clone(), 0).unwrap().planned(&recorded).apply(&x, &y).unwrap();
         assert!(replayed.equal(&inplace), "apply_ records the plan it applied");
         let bytes = Tensor::randint(256, [6, 3, 8, 8], (Kind::Uint8, Device::Cpu));
-        let _ = m.apply_normalized_t(&bytes, &y, &Normalize::imagenet(Kind::Float), false).unwrap();
+        let norm = Normalize::imagenet(Kind::Float);
+        let (input, _) = m.apply_normalized(&bytes, &y, &norm).unwrap();
+        let recorded = m.last_plan().unwrap().clone();
+        let (again, _) =
+            Mixer::new(cfg.clone(), 0).unwrap().planned(&recorded).apply_normalized(&bytes, &y, &norm).unwrap();
+        assert!(again.equal(&input), "the normalising pass records the plan it applied");
+        let _ = m.apply_normalized_t(&bytes, &y, &norm, false).unwrap();
         assert_eq!(m.last_plan(), Some(&MixPlan::identity(6, Some((8, 8)))));
         let mut seg = Mixer::new(MixConfig::cutmix(1.0, 10), 3).unwrap();
         let masks = Tensor::randint(10, [6, 8, 8], (Kind::Int64, Device::Cpu));

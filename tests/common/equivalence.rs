@@ -440,15 +440,17 @@ pub fn family_wide_resizes(device: Device) {
     long_segment_resizes(device);
 }
 
-/// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits.
+/// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits:
+/// in vectors (the column walk's start), and at 70,001 steps one element a step (each place alone).
 fn long_segment_resizes(device: Device) {
-    let t = 70_000usize;
-    let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
-    let plan = MixPlan { ops: vec![resize(5, 69_990), resize(0, t), resize(60_000, 69_999)], extent: Some((1, t)) };
-    let cfg = config(MixMode::Elem, 4, 4);
-    for kind in [Kind::Uint8, Kind::Float] {
-        let x = images(&[3, 2, t as i64], kind).to_device(device);
-        compare(&plan, &cfg, &x, &labels(3, 4), &format!("long segment resizes {kind:?}"));
+    for t in [70_000usize, 70_001] {
+        let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
+        let plan = MixPlan { ops: vec![resize(5, 69_990), resize(0, t), resize(60_000, t - 1)], extent: Some((1, t)) };
+        let cfg = config(MixMode::Elem, 4, 4);
+        for kind in [Kind::Uint8, Kind::Float] {
+            let x = images(&[3, 2, t as i64], kind).to_device(device);
+            compare(&plan, &cfg, &x, &labels(3, 4), &format!("long segment of {t} resizes {kind:?}"));
+        }
     }
 }
 
