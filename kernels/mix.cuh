@@ -482,7 +482,7 @@ struct ColumnWalk {
 
 // The walk from column x of `s`'s box.
 MIX_HD ColumnWalk column_walk(const MixSample& s, int32_t x, const Geometry& g) {
-    const int32_t width = s.x1 - s.x0, src_x = scaled_quotient(x - s.x0, g.width, width);
+    const int32_t width = s.x1 - s.x0, src_x = resized_column(s, x, g);
     // (x − x0)·W − src_x·width, which is below width: exact in 32-bit unsigned arithmetic, which wraps.
     const uint32_t rem = (uint32_t)(x - s.x0) * (uint32_t)g.width - (uint32_t)src_x * (uint32_t)width;
     return ColumnWalk{src_x, (int32_t)rem, width, g.width / width, g.width % width};
