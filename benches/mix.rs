@@ -239,13 +239,13 @@ fn family(c: &mut Criterion) {
         }
         group.finish();
     }
-    family_elements(c, &labels);
+    family_odd_side(c, &labels);
 }
 
-/// ResizeMix and CutMix where a sample is not whole vectors (3×111×111), so the pass takes one element a
-/// step, out of place in u8, and through the normalising pass (which takes the family one element a step
-/// at every shape) from NHWC u8 into NCHW f32.
-fn family_elements(c: &mut Criterion, labels: &Tensor) {
+/// ResizeMix and CutMix where a sample is not whole vectors (3×111×111 bytes, odd: the host takes the part
+/// vector that ends each sample in 16-byte vectors and single elements), out of place in u8, and through
+/// the normalising pass from NHWC u8 into NCHW f32.
+fn family_odd_side(c: &mut Criterion, labels: &Tensor) {
     let mut group = group(c, "cpu/family/256x3x111x111/u8".to_string());
     let x = batch(&[256, 3, 111, 111], Kind::Uint8);
     let x_nhwc = x.permute([0, 2, 3, 1]).contiguous();
@@ -261,6 +261,45 @@ fn family_elements(c: &mut Criterion, labels: &Tensor) {
         });
     }
     group.finish();
+}
+
+/// Samples that are not a whole number of the host's vectors (3×111×111 elements, and in uint8 bytes, is
+/// odd), which start at every alignment, beside samples that are (3×112×112): Mixup and CutMix in place
+/// and out of place, and in uint8 the normalising pass from NCHW and from NHWC, beside a copy of the batch.
+fn sides(c: &mut Criterion) {
+    for side in [111usize, 112] {
+        odd_or_whole(c, side);
+    }
+}
+
+fn odd_or_whole(c: &mut Criterion, side: usize) {
+    let shape = [256i64, 3, side as i64, side as i64];
+    let labels = Tensor::randint(1000, [256], (Kind::Int64, Device::Cpu));
+    for (name, kind) in [("f32", Kind::Float), ("u8", Kind::Uint8)] {
+        let mut group = group(c, format!("cpu/sides/256x3x{side}x{side}/{name}"));
+        let x = batch(&shape, kind);
+        copy_case(&mut group, &x);
+        in_place(&mut group, "mixup/batch/in_place", &x, &labels, fused(MixConfig::mixup(1.0, 1000)), None, None);
+        cutmix_box50(&mut group, &x, &labels);
+        let plan = box_plan(256, (side, side), 0.5);
+        let mut mixer = fused(MixConfig::cutmix(1.0, 1000));
+        group.bench_function(BenchmarkId::new("cutmix_box50/batch/out_of_place", "fused"), |b| {
+            b.iter(|| drop(mixer.planned(&plan).apply(&x, &labels).unwrap()))
+        });
+        if kind == Kind::Uint8 {
+            let x_nhwc = x.permute([0, 2, 3, 1]).contiguous();
+            let mut mixer = fused(MixConfig::mixup(1.0, 1000));
+            for (id, input, layout) in
+                [("nchw_to_f32", &x, InputLayout::Nchw), ("nhwc_to_f32", &x_nhwc, InputLayout::Nhwc)]
+            {
+                let norm = Normalize { input: layout, ..Normalize::imagenet(Kind::Float) };
+                group.bench_function(BenchmarkId::new(format!("mixup/batch/normalized_{id}"), "fused"), |b| {
+                    b.iter(|| drop(mixer.apply_normalized(input, &labels, &norm).unwrap()))
+                });
+            }
+        }
+        group.finish();
+    }
 }
 
 /// Drawing a plan alone (no tensor work), the host's share of every call: one draw a batch in batch mode, one
@@ -295,7 +334,7 @@ fn cuda_host_side(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, imagenet_112, cifar, imagenet_224, family, plans, cuda_host_side);
+criterion_group!(benches, imagenet_112, cifar, imagenet_224, sides, family, plans, cuda_host_side);
 
 /// `calls` in-place CutMix calls with a box of `area` on `x` (one function per box, so that callgrind
 /// counts each apart).

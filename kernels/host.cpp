@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 #ifndef MIX_ISA
 #define MIX_ISA baseline
 #endif
@@ -78,9 +80,9 @@ inline void swap_bytes(uint8_t* a, uint8_t* b, int64_t n) {
 // elements in i's run and j takes i's in j's run, both as they were before the call: where the runs meet
 // the samples swap, elsewhere one copies the other's elements, which nothing writes. CutMix moves elements
 // unchanged (mix_lanes' Select), so moving their bytes is the same operation; the cost is the boxes'
-// bytes. Elements outside [vec_lo·V, vec_hi·V) belong to another thread's share.
+// bytes. Elements outside [lo, hi) belong to another thread's share.
 template <typename T, int V>
-void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
+void run_boxes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
     if (w.self_paired) return;  // a sample pasted into itself does not change
     const Geometry& g = w.g;
     const MixSample* s[2] = {&w.si, &w.sj};
@@ -97,7 +99,6 @@ void run_boxes(const PairWork<T, V>& w, int64_t vec_lo, int64_t vec_hi) {
     const auto copy = [&](int to, int64_t b, int64_t e) {  // sample `to` takes its partner's [b, e)
         if (b < e) memcpy(bytes[to] + b * sizeof(T), bytes[1 - to] + b * sizeof(T), (e - b) * sizeof(T));
     };
-    const int64_t lo = vec_lo * V, hi = vec_hi * V;
     const int64_t row_len = element_offset(0, 1, 0, g);  // elements from one row to the next
     const int32_t planes = g.channels_last ? 1 : g.channels;
     // Batch mode: one box for both samples, all of it in this share. Each row's run is a swap.
@@ -152,50 +153,83 @@ template <int V>
 void run_mask(const MixArgs& a, int64_t k, int64_t lo, int64_t hi) {
     const PairWork<uint8_t, V> w = mask_work<V>(a, k);
     if (w.in_place)
-        run_boxes<uint8_t, V>(w, lo, hi);
+        run_boxes<uint8_t, V>(w, lo * V, hi * V);
     else
         for (int64_t v = lo; v < hi; ++v) mix_vector<uint8_t, V>(w, v);
 }
 
-// Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi), the same share of
-// its class mask's vectors (segmentation), then (with the last slice) its targets.
+// The lanes [from, to) of a sample that follow its whole vectors (MixArgs::tail, `from` a multiple of
+// 16 bytes' lanes), whatever `step(W, first)` does with the W-lane vector that starts at lane `first`: in
+// 16-byte vectors (W = 16 / sizeof(T)), then one lane at a time (W = 1).
+template <typename T, typename Step>
+void run_tail(int64_t from, int64_t to, Step step) {
+    constexpr int W = 16 / sizeof(T);
+    for (; from + W <= to; from += W) step(std::integral_constant<int, W>(), from);
+    for (; from < to; ++from) step(std::integral_constant<int, 1>(), from);
+}
+
+// Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi) (with the last slice,
+// its tail), the same share of its class mask's vectors (segmentation), then (with the last slice) its
+// targets.
 template <typename T, int V>
 void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
+    const bool last = vec_hi == a.vecs_per_sample;
+    const int64_t whole = vec_hi * V, end = last ? whole + a.tail : whole;  // the share's elements end at `end`
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> w = pair_work<T, V>(a, k);
-        if (w.in_place && copies_box_rows(w.si.op) && copies_box_rows(w.sj.op))
-            run_boxes<T, V>(w, vec_lo, vec_hi);
-        else if (!pastes(w.si.op) && !pastes(w.sj.op))  // nothing pasted: no lane masks to compute
-            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
-        else
-            for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V, true>(w, v);
+        if (w.in_place && copies_box_rows(w.si.op) && copies_box_rows(w.sj.op)) {
+            run_boxes<T, V>(w, vec_lo * V, end);
+        } else {
+            if (!pastes(w.si.op) && !pastes(w.sj.op))  // nothing pasted: no lane masks to compute
+                for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector_masked<T, V>(w, v, 0, 0);
+            else
+                for (int64_t v = vec_lo; v < vec_hi; ++v) mix_vector<T, V, true>(w, v);
+            run_tail<T>(whole, end, [&](auto lanes, int64_t first) {
+                constexpr int W = decltype(lanes)::value;
+                mix_vector<T, W, true>(pair_work<T, W>(a, k), first / W);
+            });
+        }
         if (a.mask_bytes) {
             const int64_t lo = vec_lo * a.mask_vecs / a.vecs_per_sample, hi = vec_hi * a.mask_vecs / a.vecs_per_sample;
             a.mask_vector == 16 ? run_mask<16>(a, k, lo, hi) : run_mask<1>(a, k, lo, hi);
         }
-        if (vec_hi == a.vecs_per_sample) write_targets(a, k);
+        if (last) write_targets(a, k);
     }
 }
 
 // The normalising pass over grid rows [pair_lo, pair_hi): every vector of each pair (it writes a new
-// tensor: nothing to skip), then its targets.
+// tensor: nothing to skip), with the last slice its tail, then its targets. A tail lane of pixel vectors
+// is a pixel: its C output elements, one a plane.
 template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
+    const bool last = vec_hi == a.vecs_per_sample;
+    const int64_t whole = vec_hi * V, end = last ? whole + a.tail : whole;
+    const int64_t plane = (int64_t)a.height * a.width;
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const NormWork<To> w = norm_work<To>(a, k);
         switch (a.form) {
             case Form::Pixels:  // as the CUDA kernels: pixel vectors (vec_lo, vec_hi count them)
                 for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_pixels<To, V, MIX_PIXEL_CHANNELS, true>(w, g);
+                for (int64_t g = whole; g < end; ++g)
+                    for (int c = 0; c < MIX_PIXEL_CHANNELS; ++c) normalize_vector<To, 1, DST_ANY, true>(w, c * plane + g);
                 break;
             case Form::VectorsChannelsLast:
                 for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST, true>(w, v);
+                run_tail<uint8_t>(whole, end, [&](auto lanes, int64_t first) {
+                    constexpr int W = decltype(lanes)::value;
+                    normalize_vector<To, W, DST_CHANNELS_LAST, true>(w, first / W);
+                });
                 break;
             case Form::Vectors:
             case Form::Elements:
                 for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY, true>(w, v);
+                run_tail<uint8_t>(whole, end, [&](auto lanes, int64_t first) {
+                    constexpr int W = decltype(lanes)::value;
+                    normalize_vector<To, W, DST_ANY, true>(w, first / W);
+                });
                 break;
         }
-        if (vec_hi == a.vecs_per_sample) write_targets(a, k);
+        if (last) write_targets(a, k);
     }
 }
 

@@ -184,9 +184,11 @@ struct MixArgs {
     int32_t mask_bytes;       // bytes of one mask element (8: int64, 1: uint8)
     int32_t mask_vector;      // 16 (16-byte vectors) or 1
     int32_t mask_blocks;      // CUDA: x-blocks per pair for the mask, between the images' and the targets'
-    int32_t pad0;
+    // Lanes of a sample past its last whole vector (elements; pixels for Form::Pixels), which the host
+    // takes in 16-byte vectors and single elements. Always 0 for CUDA: its forms need whole vectors.
+    int32_t tail;
     int64_t sample_stride;    // elements between consecutive samples
-    int64_t vecs_per_sample;  // sample elements / vector width (pixel vectors: H·W / vector width)
+    int64_t vecs_per_sample;  // whole vectors a sample: elements / vector width (pixel vectors: H·W / width)
     int32_t n;                // batch size
     int32_t pair_begin;       // first pair of this launch
     int32_t pair_count;       // pairs in this launch
@@ -270,9 +272,16 @@ MIX_HD F blend(F a, F b, float wa, float wb) {
 // reads its uint8 input in 4- or 8-byte vectors, aligned to their size); the host build also uses 64-byte
 // groups, which its SIMD forms below (host_simd.h) process a register at a time.
 template <typename T, int V>
-struct VecAlign {  // 16 bytes at most; the vector's own size where that is a power of two
+struct VecAlign {
+#if defined(__CUDACC__)
+    // 16 bytes at most; the vector's own size where that is a power of two.
     static constexpr size_t bytes = V * sizeof(T);
     static constexpr size_t value = bytes >= 16 ? 16 : (bytes & (bytes - 1)) == 0 ? bytes : alignof(T);
+#else
+    // The element's own: the host reads and writes vectors at any element (a sample that is not whole
+    // vectors starts anywhere), which x86's unaligned loads and stores do at the aligned ones' cost.
+    static constexpr size_t value = alignof(T);
+#endif
 };
 template <typename T, int V>
 struct alignas(VecAlign<T, V>::value) Vec {
@@ -881,8 +890,8 @@ MIX_HD void normalize_element(const NormWork<To>& w, Coord p, int64_t q, bool pi
 
 // normalize_element for `count` consecutive output elements from q, walked in `out`'s order (vectors that
 // a ResizeMix box touches: the resize reads its partner at other places; `box_i`, `box_j`: the samples'
-// pasted lanes, paste_lanes). Not reached while kernel_args.rs gives the extended operations' normalising
-// pass one element a step (Form::Elements), so no test runs it; normalize_pixels' call alike.
+// pasted lanes, paste_lanes). Reached on the host only: the CUDA kernels take the extended operations'
+// normalising pass one element a thread (kernel_args.rs, Widths::cuda); normalize_pixels' call alike.
 template <typename To>
 MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord p, int64_t q, int count, uint64_t box_i,
                                uint64_t box_j) {  // (EXT only)
@@ -950,11 +959,12 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[v] = oj;
 }
 
-// Pixels [g·V, g·V + V) of the pair in each of the C channels: channels-last input, NCHW output whose
-// planes hold whole vectors (a decoder's NHWC to NCHW). The thread reads the pixels' V·C consecutive
-// bytes as C vectors of V bytes, then writes one vector into each channel's plane: with C known at
-// compile time every lane's byte is a register, where normalize_vector's gather for that layout change
-// reads each of them on its own (V single-byte loads a sample and output vector).
+// Pixels [g·V, g·V + V) of the pair in each of the C channels: channels-last input, NCHW output (a
+// decoder's NHWC to NCHW; the CUDA launches' planes hold whole vectors, the host's may end in a tail). The
+// thread reads the pixels' V·C consecutive bytes as C vectors of V bytes, then writes one vector into each
+// channel's plane: with C known at compile time every lane's byte is a register, where normalize_vector's
+// gather for that layout change reads each of them on its own (V single-byte loads a sample and output
+// vector).
 template <typename To, int V, int C, bool EXT = false>
 MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     Vec<uint8_t, V> xi[C], xj[C];
@@ -966,9 +976,9 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     // The lanes' box bits are the same in every plane: those of channel 0's.
     const Coord p = coord_of<true>((uint32_t)(g * V), w.out);
     const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, w.out, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, w.out, w.paste_j);
-    const int64_t plane = (int64_t)w.out.height * w.out.width / V;  // vectors a plane
+    const int64_t plane = (int64_t)w.out.height * w.out.width;  // elements a plane (whole vectors on the GPU)
     if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) {  // element by element, plane by plane
-        for (int c = 0; c < C; ++c) normalize_elements<To>(w, w.out, Coord{(uint32_t)c, p.y, p.x}, (c * plane + g) * V, V, box_i, box_j);
+        for (int c = 0; c < C; ++c) normalize_elements<To>(w, w.out, Coord{(uint32_t)c, p.y, p.x}, c * plane + g * V, V, box_i, box_j);
         return;
     }
     MIX_UNROLL
@@ -985,8 +995,8 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
         Vec<To, V> oi, oj;
         normalized_lanes<To, V>(mi, scale, shift, oi);
         normalized_lanes<To, V>(mj, scale, shift, oj);
-        reinterpret_cast<Vec<To, V>*>(w.dst_i)[c * plane + g] = oi;
-        if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[c * plane + g] = oj;
+        *reinterpret_cast<Vec<To, V>*>(w.dst_i + c * plane + g * V) = oi;
+        if (!w.self_paired) *reinterpret_cast<Vec<To, V>*>(w.dst_j + c * plane + g * V) = oj;
     }
 }
 

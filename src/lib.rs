@@ -69,9 +69,11 @@
 //!   with images mixed in place, since the executors would read them at different times: such a call is
 //!   refused. The check compares the byte ranges the tensors span, so two views that interleave without
 //!   sharing an element are refused too. Out of place, inputs may alias freely.
-//! - **Speed at odd sizes.** The fused executors move 16-byte vectors (on the CPU also 64-byte ones) only
-//!   where every sample is a whole number of them; other samples (3×299×299 in any dtype, 3×111×111 in
-//!   uint8) go one element a step, many times slower (docs/performance.md, "Samples that are not whole
+//! - **Speed at odd sizes on the GPU.** The fused CUDA executor moves 16-byte vectors only where every
+//!   sample is a whole number of them and starts on a 16-byte boundary; other samples (3×299×299 in any
+//!   dtype, 3×111×111 in uint8) go one element a thread, and so does the normalising pass of ResizeMix
+//!   and FMix at every size. The fused CPU executor takes any sample in vectors, the part vector at its
+//!   end in 16-byte vectors and single elements (docs/performance.md, "Samples that are not whole
 //!   vectors").
 //! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
 //!   in its columns ([`MixPlan::validate`]).

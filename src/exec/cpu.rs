@@ -426,8 +426,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     };
     // Labels were range-checked before the call: the kernels' out-of-range flag stays 0 here.
     let flag = std::sync::atomic::AtomicI32::new(0);
-    let widths = kernel_args::Widths { vectors: &[64, 16], pixels: &[64, 16] };
-    let launch = kernel_args::build(job, bufs, widths, flag.as_ptr(), 1)?;
+    let launch = kernel_args::build(job, bufs, kernel_args::Widths::HOST, flag.as_ptr(), 1)?;
     let extent = job.batch.extent.unwrap_or((1, 1));
     launch.each_block(|a| {
         let h = &a.head;

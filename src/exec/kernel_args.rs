@@ -56,7 +56,7 @@ pub(crate) struct MixHead {
     pub mask_bytes: i32,
     pub mask_vector: i32,
     pub mask_blocks: i32,
-    pub pad0: i32,
+    pub tail: i32,
     pub sample_stride: i64,
     pub vecs_per_sample: i64,
     pub n: i32,
@@ -200,20 +200,34 @@ pub(crate) enum Form {
 pub(crate) struct Widths<'a> {
     pub vectors: &'a [usize],
     pub pixels: &'a [usize],
+    /// Whether the executor takes vectors at any element's address and a sample that ends in a part
+    /// vector, its tail (the host: unaligned loads and stores, then 16-byte vectors and single elements);
+    /// without, a sample must start aligned and hold whole vectors (the CUDA kernels' 16-byte accesses).
+    pub tails: bool,
+}
+
+impl Widths<'static> {
+    /// The fused CPU executor's widths: 64-byte vectors, else 16-byte ones, at any address, with tails.
+    pub(crate) const HOST: Self = Widths { vectors: &[64, 16], pixels: &[64, 16], tails: true };
 }
 
 impl Widths<'static> {
     /// The CUDA kernels' widths for `job`: one 16-byte vector of output a thread (16 input bytes for the
     /// mix; for the normalising pass, the uint8 bytes that make 16 bytes of its float output), and in its
-    /// `_pixels` kernels [`GPU_PIXEL_LANES`] pixels of each plane (kernels/mix.cu, NORM_KERNELS).
+    /// `_pixels` kernels [`GPU_PIXEL_LANES`] pixels of each plane (kernels/mix.cu, NORM_KERNELS). The
+    /// normalising pass has its extended operations (ResizeMix, FMix) only one element a thread
+    /// (`mixnorm_<dtype>_scalar_ext`): no widths.
     pub(crate) fn cuda(job: &Job) -> Self {
+        if job.normalize.is_some() && job.extended() {
+            return Widths { vectors: &[], pixels: &[], tails: false };
+        }
         // 16 / the output's size, as a slice that lives as long as the program.
         let vectors: &'static [usize] = match job.normalize.as_ref().map(|norm| norm.out) {
             None | Some(Dtype::U8) => &[16],
             Some(Dtype::F16 | Dtype::Bf16) => &[8],
             Some(Dtype::F32) => &[4],
         };
-        Widths { vectors, pixels: &[GPU_PIXEL_LANES] }
+        Widths { vectors, pixels: &[GPU_PIXEL_LANES], tails: false }
     }
 }
 
@@ -247,11 +261,7 @@ pub(crate) fn build<'j>(
         dst_channels_last: output_channels_last(job, bufs, &src_strides)?,
     };
     let extended = job.extended();
-    // The normalising pass takes the extended operations one element a thread (mixnorm_<dtype>_scalar_ext).
-    let (form, width) = match extended && job.normalize.is_some() {
-        true => (Form::Elements, 0),
-        false => form(job, &storage, widths),
-    };
+    let (form, width) = form(job, &storage, widths);
     let head = head(job, bufs, &storage, form, width, error, token)?;
     Ok(Launch { head, form, width, extended, params: &job.params })
 }
@@ -334,10 +344,11 @@ fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Resul
     Ok(job.batch.layout == Layout::ChannelsLast)
 }
 
-/// The form and width of a launch. Vectors need every sample to start on a 16-byte boundary and hold whole
-/// vectors, on both sides, in the same memory order. Normalising channels-last input into NCHW output:
-/// pixel vectors (`PIXEL_CHANNELS` channels, input aligned to the vector, planes of whole vectors), else
-/// output rows that hold whole vectors, the input being read element by element.
+/// The form and width of a launch. Vectors run in the same memory order on both sides; without
+/// [`Widths::tails`], every sample must also start on a 16-byte boundary and hold whole vectors (with,
+/// it must hold one vector). Normalising channels-last input into NCHW output: pixel vectors
+/// (`PIXEL_CHANNELS` channels; without tails, input aligned to the vector and planes of whole vectors),
+/// else output rows that hold whole vectors, the input being read element by element.
 fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let dst_channels_last = storage.dst_channels_last;
     let batch = &job.batch;
@@ -346,27 +357,35 @@ fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let stride = storage.sample_stride as usize;
     let src_at = storage.src as usize;
     let src_channels_last = batch.layout == Layout::ChannelsLast;
-    let src_aligned = src_at % 16 == 0 && dst_channels_last == src_channels_last;
+    let same_order = dst_channels_last == src_channels_last;
     let dst_aligned = storage.dst as usize % 16 == 0;
     let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
     let (h, w) = batch.extent.unwrap_or((1, 1));
     let pixels = widths.pixels.iter().copied().find(|&lanes| {
-        let align = lanes.min(16);
-        to_rows
-            && batch.channels == PIXEL_CHANNELS
-            && (h * w) % lanes == 0
-            && src_at % align == 0
-            && stride % align == 0
-            && dst_aligned
+        let (align, plane) = (lanes.min(16), h * w);
+        let fits = match widths.tails {
+            true => plane >= lanes,
+            false => plane % lanes == 0 && src_at % align == 0 && stride % align == 0 && dst_aligned,
+        };
+        to_rows && batch.channels == PIXEL_CHANNELS && fits
     });
     if let Some(lanes) = pixels {
         return (Form::Pixels, lanes);
     }
     let vector = widths.vectors.iter().copied().find(|&bytes| {
         let lanes = bytes / size;
-        let whole = (batch.sample_numel * size) % bytes == 0 && (lanes * out_size) % 16 == 0 && dst_aligned;
-        let reads = (src_aligned && (stride * size) % bytes == 0) || (to_rows && w % lanes == 0);
-        whole && reads
+        let same_order_fits = match widths.tails {
+            true => batch.sample_numel >= lanes,
+            false => {
+                (batch.sample_numel * size) % bytes == 0
+                    && src_at % 16 == 0
+                    && (stride * size) % bytes == 0
+                    && dst_aligned
+            }
+        };
+        // Channels-last in, NCHW out: a vector is part of an output row (the input gathered).
+        let rows_fit = to_rows && w % lanes == 0 && (widths.tails || dst_aligned);
+        ((same_order && same_order_fits) || rows_fit) && (lanes * out_size) % 16 == 0
     });
     match vector {
         None => (Form::Elements, 0),
@@ -441,7 +460,7 @@ fn head(
         mask_bytes,
         mask_vector,
         mask_blocks: 0,
-        pad0: 0,
+        tail: (elements % lanes) as i32,
         sample_stride: storage.sample_stride,
         vecs_per_sample: (elements / lanes) as i64,
         n: batch.n as i32,
@@ -478,8 +497,9 @@ mod tests {
     use crate::job::{Buffers, Job, NormJob};
     use crate::MixPlan;
 
-    /// (vector bytes, pixel vectors, vectors a sample) that `build` picks for the normalising pass of `x`
-    /// (`[N, C, H, W]`, any memory order) into `out` with `widths`.
+    /// (vector bytes, pixel vectors, whole vectors a sample) that `build` picks for the normalising pass
+    /// of `x` (`[N, C, H, W]`, any memory order) into `out` with the CUDA kernels' `widths` and
+    /// `pixel_widths` (no tails), or the host's ([`Widths::HOST`]) when `widths` is empty.
     fn vectors(
         x: &Tensor,
         out: Dtype,
@@ -487,22 +507,42 @@ mod tests {
         widths: &[usize],
         pixel_widths: &[usize],
     ) -> (usize, bool, i64) {
+        let (width, pixels, vecs, tail) = launched(x, Some(out), channels_last, widths, pixel_widths);
+        assert_eq!(tail, 0, "the CUDA kernels' widths leave no tail");
+        (width, pixels, vecs)
+    }
+
+    /// (width, pixel vectors, whole vectors a sample, tail) of the launch `build` makes for `x`: its mix
+    /// (`out` None, output in `x`'s memory order), or its normalising pass into `out`; with the CUDA
+    /// kernels' widths (as [`vectors`]), or the host's when `widths` is empty.
+    fn launched(
+        x: &Tensor,
+        out: Option<Dtype>,
+        channels_last: bool,
+        widths: &[usize],
+        pixel_widths: &[usize],
+    ) -> (usize, bool, i64, i32) {
         let batch = crate::check::images(x, true).unwrap();
         let (n, c) = (batch.n, batch.channels);
         let mut job = Job::new(&MixPlan::identity(n, batch.extent), &batch, false, 10, TargetSpec::plain(), false);
-        job.normalize = Some(NormJob { out, channels_last, scale: vec![1.0; c], shift: vec![0.0; c] });
+        job.normalize = out.map(|out| NormJob { out, channels_last, scale: vec![1.0; c], shift: vec![0.0; c] });
         let s = x.size();
-        let dst = if channels_last {
-            Tensor::empty([s[0], s[2], s[3], s[1]], (out.kind(), x.device())).permute([0, 3, 1, 2])
-        } else {
-            Tensor::empty(s.as_slice(), (out.kind(), x.device()))
+        let dst = match out {
+            None => x.empty_like(),
+            Some(out) if channels_last => {
+                Tensor::empty([s[0], s[2], s[3], s[1]], (out.kind(), x.device())).permute([0, 3, 1, 2])
+            }
+            Some(out) => Tensor::empty(s.as_slice(), (out.kind(), x.device())),
         };
         let (labels, targets) =
             (Tensor::zeros([n as i64], (Kind::Int64, x.device())), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
         let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
-        let launch =
-            build(&job, &bufs, Widths { vectors: widths, pixels: pixel_widths }, std::ptr::null_mut(), 0).unwrap();
-        (launch.width, launch.form == Form::Pixels, launch.head.vecs_per_sample)
+        let widths = match widths.is_empty() {
+            true => Widths::HOST,
+            false => Widths { vectors: widths, pixels: pixel_widths, tails: false },
+        };
+        let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
+        (launch.width, launch.form == Form::Pixels, launch.head.vecs_per_sample, launch.head.tail)
     }
 
     /// `[N, H, W, C]` uint8 as the `[N, C, H, W]` channels-last view the executors take, starting `offset`
@@ -518,7 +558,7 @@ mod tests {
     #[test]
     fn nhwc_into_nchw_takes_pixel_vectors_for_three_aligned_channels_else_rows_or_elements() {
         // As the CUDA executor into bf16 (8-byte vectors of input, 4 pixels a pixel vector) and the host.
-        let (gpu, gpu_pixels, host) = (&[16 / Dtype::Bf16.size()][..], &[4][..], &[64, 16][..]);
+        let (gpu, gpu_pixels, host) = (&[16 / Dtype::Bf16.size()][..], &[4][..], &[][..]);
         // Three channels, planes of whole vectors: V pixels in every plane, H·W / V vectors a sample.
         assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, false, gpu, gpu_pixels), (4, true, 16));
         assert_eq!(vectors(&nhwc(4, 3, 5, 8, 0), Dtype::F32, false, &[4], gpu_pixels), (4, true, 10));
@@ -533,6 +573,34 @@ mod tests {
         assert_eq!(vectors(&nhwc(3, 4, 2, 64, 0), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 64));
         // Channels-last output keeps the input's order: plain vectors.
         assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, true, gpu, gpu_pixels), (8, false, 24));
+    }
+
+    /// A sample that is not whole vectors, or starts off their alignment: the CUDA kernels' widths take it
+    /// one element a thread; the host's take its whole vectors and leave the rest as the tail (a sample
+    /// under one vector: the narrower one, else elements).
+    #[test]
+    fn the_host_takes_whole_vectors_and_a_tail_where_the_gpu_takes_elements() {
+        let gpu: &[usize] = &[16];
+        let odd = |kind: Kind| Tensor::zeros([4, 3, 11, 11], (kind, tch::Device::Cpu));
+        // 363 elements: u8 5 vectors of 64 + 43; f32 22 of 16 lanes + 11; every sample starts anywhere.
+        assert_eq!(launched(&odd(Kind::Uint8), None, false, gpu, &[]), (0, false, 363, 0));
+        assert_eq!(launched(&odd(Kind::Uint8), None, false, &[], &[]), (64, false, 5, 43));
+        assert_eq!(launched(&odd(Kind::Float), None, false, gpu, &[]), (0, false, 363, 0));
+        assert_eq!(launched(&odd(Kind::Float), None, false, &[], &[]), (64, false, 22, 11));
+        // One element off the allocation's start: whole vectors all the same, on the host alone.
+        let off =
+            Tensor::zeros([4 * 3 * 8 * 8 + 1], tch::kind::FLOAT_CPU).narrow(0, 1, 4 * 3 * 8 * 8).view([4, 3, 8, 8]);
+        assert_eq!(launched(&off, None, false, gpu, &[]), (0, false, 192, 0));
+        assert_eq!(launched(&off, None, false, &[], &[]), (64, false, 12, 0));
+        // Under 64 bytes: 16-byte vectors, 3 and a tail of 2; under 16 bytes: elements.
+        let small = |w: i64| Tensor::zeros([2, 1, 1, w], tch::kind::FLOAT_CPU);
+        assert_eq!(launched(&small(14), None, false, &[], &[]), (16, false, 3, 2));
+        assert_eq!(launched(&small(3), None, false, &[], &[]), (0, false, 3, 0));
+        // The normalising pass: NCHW in and out, 5 vectors of 64 input bytes and a tail of 43; NHWC in,
+        // NCHW out, 121 pixels a plane: one vector of 64 pixels and a tail of 57 pixels.
+        assert_eq!(launched(&odd(Kind::Uint8), Some(Dtype::F32), false, &[], &[]), (64, false, 5, 43));
+        assert_eq!(launched(&nhwc(4, 3, 11, 11, 1), Some(Dtype::Bf16), false, &[], &[]), (64, true, 1, 57));
+        assert_eq!(vectors(&nhwc(4, 3, 11, 11, 1), Dtype::Bf16, false, &[8], &[4]), (0, false, 363));
     }
 
     /// A batch of 2·MAX_PAIRS + 3 samples: two blocks (the last one of 2 pairs), sample i first and its
@@ -550,7 +618,7 @@ mod tests {
         let (labels, targets) =
             (Tensor::zeros([n as i64], tch::kind::INT64_CPU), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
         let bufs = Buffers { src: &x, dst: &x, labels: &labels, targets: &targets, masks: None, paste_mask: None };
-        let widths = Widths { vectors: &[16], pixels: &[] };
+        let widths = Widths { vectors: &[16], pixels: &[], tails: false };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
         let (mut blocks, mut pairs) = (Vec::new(), Vec::new());
         launch
