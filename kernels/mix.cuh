@@ -856,6 +856,16 @@ MIX_HD void mixed_lanes(const MixSample& s, const float (&own)[V], const float (
         MIX_UNROLL
         for (int l = 0; l < V; ++l) out[l] = blend(own[l], other[l], s.w_self, s.w_other);
     } else {
+#if !defined(__CUDA_ARCH__)
+        // The host's vectors (64 lanes) mostly lie wholly outside or inside the box; copying them whole
+        // vectorises, the lane-by-lane bit test below does not.
+        const uint64_t all = V >= 64 ? ~0ull : (1ull << V) - 1ull;
+        if (box == 0 || box == all) {
+            const float(&from)[V] = box == 0 ? own : other;
+            for (int l = 0; l < V; ++l) out[l] = from[l];
+            return;
+        }
+#endif
         MIX_UNROLL
         for (int l = 0; l < V; ++l) out[l] = (box >> l) & 1ull ? other[l] : own[l];
     }
