@@ -235,8 +235,9 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
 
 }  // namespace mixcut
 
-// A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (targets with the last slice),
-// with vectors of `vector_bytes` (64, 16, or 0 for single elements). Named mixcut_host_<level>_<dtype>.
+// A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (the tail and targets with the
+// last slice), with vectors of `vector_bytes` (64, 16, or 0 for single elements). Named
+// mixcut_host_<level>_<dtype>.
 #define MIX_HOST(NAME, T)                                                                                  \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _##NAME)(                                  \
         const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, \

@@ -916,9 +916,9 @@ MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord
 
 // Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
 // consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
-// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts, input off
-// the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element at the
-// output element's coordinates (any other layout change).
+// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts; on the GPU,
+// input off the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element
+// at the output element's coordinates (any other layout change, and the host's tails).
 template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;

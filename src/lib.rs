@@ -72,9 +72,11 @@
 //! - **Speed at odd sizes on the GPU.** The fused CUDA executor moves 16-byte vectors only where every
 //!   sample is a whole number of them and starts on a 16-byte boundary; other samples (3×299×299 in any
 //!   dtype, 3×111×111 in uint8) go one element a thread, and so does the normalising pass of ResizeMix
-//!   and FMix at every size. The fused CPU executor takes any sample in vectors, the part vector at its
-//!   end in 16-byte vectors and single elements (docs/performance.md, "Samples that are not whole
-//!   vectors").
+//!   and FMix at every size. The fused CPU executor takes any sample of 16 bytes or more at any address
+//!   in vectors, the part vector at its end in 16-byte vectors and single elements. On both, the
+//!   normalising pass from NCHW input into channels-last output, and from NHWC input into NCHW output
+//!   of other than 3 channels with rows that are not whole vectors, goes one element at a time
+//!   (docs/performance.md, "Samples that are not whole vectors").
 //! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
 //!   in its columns ([`MixPlan::validate`]).
 //! - **NaN bits.** Every executor agrees bit for bit, NaNs included, on the CPU: a blend's NaN (images, and

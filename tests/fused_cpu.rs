@@ -49,8 +49,13 @@ fn batches_larger_than_one_launch_match() {
 }
 
 #[test]
-fn misaligned_storage_takes_the_scalar_path() {
+fn misaligned_storage_matches() {
     on_every_level(|| equivalence::misaligned(Device::Cpu));
+}
+
+#[test]
+fn samples_of_odd_length_split_between_threads_match() {
+    equivalence::split_tails(Device::Cpu);
 }
 
 #[test]

@@ -55,6 +55,12 @@ fn fused_cuda_hand_plans_large_batches_misaligned() {
 }
 
 #[test]
+fn samples_of_odd_length_match() {
+    let Some(dev) = gpu() else { return };
+    equivalence::split_tails(dev);
+}
+
+#[test]
 fn fused_cuda_in_place_cutmix_runs_of_every_length() {
     let Some(dev) = gpu() else { return };
     equivalence::run_lengths(dev);

@@ -508,7 +508,7 @@ mod tests {
         pixel_widths: &[usize],
     ) -> (usize, bool, i64) {
         let (width, pixels, vecs, tail) = launched(x, Some(out), channels_last, widths, pixel_widths);
-        assert_eq!(tail, 0, "the CUDA kernels' widths leave no tail");
+        assert_eq!(tail, 0, "{widths:?}: whole vectors (the CUDA kernels' widths leave no tail)");
         (width, pixels, vecs)
     }
 
@@ -601,6 +601,34 @@ mod tests {
         assert_eq!(launched(&odd(Kind::Uint8), Some(Dtype::F32), false, &[], &[]), (64, false, 5, 43));
         assert_eq!(launched(&nhwc(4, 3, 11, 11, 1), Some(Dtype::Bf16), false, &[], &[]), (64, true, 1, 57));
         assert_eq!(vectors(&nhwc(4, 3, 11, 11, 1), Dtype::Bf16, false, &[8], &[4]), (0, false, 363));
+        // Channels-last in and out: 5 vectors and a tail of 43 on the host, elements on the GPU.
+        assert_eq!(launched(&nhwc(4, 3, 11, 11, 0), Some(Dtype::F32), true, &[], &[]), (64, false, 5, 43));
+        assert_eq!(vectors(&nhwc(4, 3, 11, 11, 0), Dtype::F32, true, &[4], &[4]), (0, false, 363));
+        // Four channels NHWC into NCHW: rows of whole 64-byte vectors on the host, 8 a sample.
+        assert_eq!(launched(&nhwc(2, 4, 2, 64, 3), Some(Dtype::F32), false, &[], &[]), (64, false, 8, 0));
+    }
+
+    /// The CUDA kernels have the extended operations' normalising pass one element a thread only: their
+    /// widths for such a job are none, and `build` gives it elements; the host's take vectors.
+    #[test]
+    fn the_gpu_takes_the_familys_normalising_pass_one_element_a_thread() {
+        let x = nhwc(2, 3, 8, 8, 0);
+        let batch = crate::check::images(&x, true).unwrap();
+        let mut plan = MixPlan::identity(2, batch.extent);
+        plan.ops[0] = crate::MixOp::ResizeMix { bbox: crate::CutBox { y0: 1, y1: 5, x0: 2, x1: 7 }, lam: 0.5 };
+        let mut job = Job::new(&plan, &batch, false, 10, TargetSpec::plain(), false);
+        job.normalize =
+            Some(NormJob { out: Dtype::F32, channels_last: false, scale: vec![1.0; 3], shift: vec![0.0; 3] });
+        let (labels, targets) =
+            (Tensor::zeros([2], tch::kind::INT64_CPU), Tensor::zeros([2, 10], tch::kind::FLOAT_CPU));
+        let dst = Tensor::empty([2, 3, 8, 8], tch::kind::FLOAT_CPU);
+        let bufs = Buffers { src: &x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
+        let gpu = Widths::cuda(&job);
+        assert!(gpu.vectors.is_empty() && gpu.pixels.is_empty() && !gpu.tails, "{gpu:?}");
+        let launch = build(&job, &bufs, gpu, std::ptr::null_mut(), 0).unwrap();
+        assert_eq!((launch.form, launch.width, launch.extended), (Form::Elements, 0, true));
+        let launch = build(&job, &bufs, Widths::HOST, std::ptr::null_mut(), 0).unwrap();
+        assert_eq!((launch.form, launch.width, launch.head.vecs_per_sample), (Form::Pixels, 64, 1));
     }
 
     /// A batch of 2·MAX_PAIRS + 3 samples: two blocks (the last one of 2 pairs), sample i first and its

@@ -127,7 +127,8 @@ pub fn large_batches(device: Device) {
     );
 }
 
-/// Storage that does not start on a 16-byte boundary takes the scalar variant.
+/// Storage that does not start on a 16-byte boundary: the CUDA kernels' scalar variant; the host's
+/// vectors at any address.
 pub fn misaligned(device: Device) {
     let base = images(&[6 * 48 + 1], Kind::Float).to_device(device);
     let x = base.narrow(0, 1, 6 * 48).view([6, 3, 4, 4]);
@@ -176,8 +177,9 @@ pub fn normalize_matrix(device: Device) -> usize {
     // NHWC into NCHW: 3 channels whose planes hold whole vectors go by pixel vectors (V pixels in every
     // plane: the host's 64 in 8x8, 4x16 and 2x64, its 16 in 6x8, the GPU's 4 in all those and in 4x6;
     // vectors cross rows in 8x8, 4x16 and 6x8 on the host, in 4x6 on the GPU), 4 channels in rows of
-    // whole vectors (2x64) read every C-th byte; the same NHWC bytes one byte off alignment take
-    // neither pixel vectors nor 16-byte loads.
+    // whole vectors (2x64) read every C-th byte; the same NHWC bytes one byte off alignment take neither
+    // pixel vectors nor 16-byte loads on the GPU. The host takes pixel vectors at any address, in any
+    // plane of at least 16 pixels (5x7 and 4x6 end in a tail).
     let shapes = [
         (6i64, 3i64, 8i64, 8i64),
         (7, 3, 5, 7),
@@ -233,8 +235,8 @@ fn one_element_off(x: &Tensor) -> Tensor {
 /// runs by halves), in every mode (one box for the batch, one per pair, one per sample: runs that meet,
 /// overlap or not), odd and even batches, both layouts, and a pair with one sample kept; a batch of one
 /// pair with large samples, which the CPU executor splits between threads by vectors (a box's rows cut
-/// at a share's edge), and the same with samples of an odd element count (3×331×331), which go one
-/// element a step (a share starting inside a sample).
+/// at a share's edge), and the same with samples of an odd element count (3×331×331: on the CPU whole
+/// vectors at every alignment and a tail, on the GPU one element a thread).
 pub fn wide_boxes(device: Device) {
     let cases: [(i64, [i64; 3], &[MixMode]); 5] = [
         (7, [3, 20, 112], &[MixMode::Batch, MixMode::Pair, MixMode::Elem]),
@@ -270,6 +272,47 @@ pub fn wide_boxes(device: Device) {
             }
         }
     }
+}
+
+/// A pair of samples of an odd element count (3×331×331), large enough that the CPU executor splits it
+/// between threads where it has two cores (a share ending inside a sample, the last one taking the
+/// tail): Mixup, CutMix, ResizeMix and FMix in every dtype, out of place and in place; the normalising
+/// pass from every input layout into both output layouts (pixel vectors, vectors, and vectors into
+/// channels-last output, each with a tail; the family's element walk); class masks beside the images,
+/// split in proportion.
+pub fn split_tails(device: Device) {
+    let (n, c, h, w) = (2i64, 3i64, 331i64, 331i64);
+    let extent = Some((h as usize, w as usize));
+    let bbox = CutBox { y0: 40, y1: 300, x0: 7, x1: 250 };
+    let fmix = MixOp::FMix { mask: FMixMask { seed: 9, decay_power: 3.0 }, lam: 0.4 };
+    let plans = [
+        ("mixup", vec![MixOp::Mixup { lam: 0.3 }, MixOp::Mixup { lam: 0.7 }]),
+        ("cutmix", vec![MixOp::CutMix { bbox, lam: 0.4 }, MixOp::Keep]),
+        ("resizemix and fmix", vec![MixOp::ResizeMix { bbox, lam: 0.4 }, fmix]),
+    ];
+    let cfg = config(MixMode::Elem, 4, 10);
+    for (name, ops) in plans {
+        let plan = MixPlan { ops, extent };
+        for kind in KINDS {
+            let x = images(&[n, c, h, w], kind).to_device(device);
+            compare(&plan, &cfg, &x, &labels(n, 10), &format!("split tails {name} {kind:?}"));
+        }
+        let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
+        let inputs = [
+            ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
+            ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
+            ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+        ];
+        for (input_name, input, x) in &inputs {
+            for channels_last in [false, true] {
+                let (mean, std) = (vec![0.45; c as usize], vec![0.25; c as usize]);
+                let norm = Normalize { input: *input, channels_last, kind: Kind::Float, mean, std };
+                let what = format!("split tails {name} {input_name} -> f32 cl={channels_last}");
+                compare_normalized(&plan, &cfg, x, &labels(n, 10), &norm, &what);
+            }
+        }
+    }
+    segmentation_of(device, n, h, w);
 }
 
 /// In-place CutMix runs of every length the host's swaps and copies treat apart (1 to 80 bytes: single
@@ -430,9 +473,10 @@ pub fn family_hand_plans(device: Device) {
 /// remainder: the whole row, one column, widths prime to the image's 132 columns (131, 37, 7) and widths
 /// sharing a factor with it (64, 2, 66, 24, 9, 88), where a remainder reaches the width exactly inside
 /// the box. 16 rows make a sample whole vectors of every width, so each dtype's vector path pastes the
-/// resized lanes in runs (the walk); 13 rows leave u8, f16 and bf16 one element a step. In every dtype
-/// and both layouts, in place (pairs that paste into each other, the odd batch's middle sample into
-/// itself) and not, and through the normalising pass from every input layout (one element a step).
+/// resized lanes in runs (the walk); 13 rows leave u8, f16 and bf16 samples that are not (on the GPU one
+/// element a thread, on the CPU vectors and a tail). In every dtype and both layouts, in place (pairs
+/// that paste into each other, the odd batch's middle sample into itself) and not, and through the
+/// normalising pass from every input layout (on the GPU one element a thread).
 pub fn family_wide_resizes(device: Device) {
     for h in [16usize, 13] {
         wide_resizes(device, h);
@@ -441,7 +485,8 @@ pub fn family_wide_resizes(device: Device) {
 }
 
 /// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits:
-/// in vectors (the column walk's start), and at 70,001 steps one element a step (each place alone).
+/// in vectors (the column walk's start), and at 70,001 steps single elements (each place alone: on the
+/// GPU every element, on the CPU the tail of each sample).
 fn long_segment_resizes(device: Device) {
     for t in [70_000usize, 70_001] {
         let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
