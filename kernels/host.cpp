@@ -197,6 +197,17 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
     }
 }
 
+// A pair's normalising vectors [vec_lo, vec_hi) into the output orders DST, then its tail up to element
+// `end` (none unless this is the last slice).
+template <typename To, int V, int DST>
+void norm_vectors(const NormWork<To>& w, int64_t vec_lo, int64_t vec_hi, int64_t end) {
+    for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST, true>(w, v);
+    run_tail<uint8_t>(vec_hi * V, end, [&](auto lanes, int64_t first) {
+        constexpr int W = decltype(lanes)::value;
+        normalize_vector<To, W, DST, true>(w, first / W);
+    });
+}
+
 // The normalising pass over grid rows [pair_lo, pair_hi): every vector of each pair (it writes a new
 // tensor: nothing to skip), with the last slice its tail, then its targets. A tail lane of pixel vectors
 // is a pixel: its C output elements, one a plane.
@@ -214,19 +225,11 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
                     for (int c = 0; c < MIX_PIXEL_CHANNELS; ++c) normalize_vector<To, 1, DST_ANY, true>(w, c * plane + g);
                 break;
             case Form::VectorsChannelsLast:
-                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_CHANNELS_LAST, true>(w, v);
-                run_tail<uint8_t>(whole, end, [&](auto lanes, int64_t first) {
-                    constexpr int W = decltype(lanes)::value;
-                    normalize_vector<To, W, DST_CHANNELS_LAST, true>(w, first / W);
-                });
+                norm_vectors<To, V, DST_CHANNELS_LAST>(w, vec_lo, vec_hi, end);
                 break;
             case Form::Vectors:
             case Form::Elements:
-                for (int64_t v = vec_lo; v < vec_hi; ++v) normalize_vector<To, V, DST_ANY, true>(w, v);
-                run_tail<uint8_t>(whole, end, [&](auto lanes, int64_t first) {
-                    constexpr int W = decltype(lanes)::value;
-                    normalize_vector<To, W, DST_ANY, true>(w, first / W);
-                });
+                norm_vectors<To, V, DST_ANY>(w, vec_lo, vec_hi, end);
                 break;
         }
         if (last) write_targets(a, k);

@@ -195,12 +195,9 @@ pub fn normalize_matrix(device: Device) -> usize {
             let cfg = config(mode, 4, 10);
             let plan = Mixer::new(cfg.clone(), 31 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
             let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
-            let inputs = [
-                ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
-                ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
-                ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
-                ("nhwc one byte off", InputLayout::Nhwc, one_element_off(&nchw.permute([0, 2, 3, 1]).contiguous())),
-            ];
+            let [nchw_in, channels_last_in, nhwc_in] = normalizing_inputs(&nchw);
+            let off = ("nhwc one byte off", InputLayout::Nhwc, one_element_off(&nhwc_in.2));
+            let inputs = [nchw_in, channels_last_in, nhwc_in, off];
             for (input_name, input, x) in &inputs {
                 for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
                     for out_cl in [false, true] {
@@ -220,6 +217,16 @@ pub fn normalize_matrix(device: Device) -> usize {
         }
     }
     cases
+}
+
+/// The uint8 batch `nchw` as the normalising pass takes it: NCHW contiguous, NCHW channels-last, and
+/// NHWC, each with its name and input layout.
+fn normalizing_inputs(nchw: &Tensor) -> [(&'static str, InputLayout, Tensor); 3] {
+    [
+        ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
+        ("nchw channels_last", InputLayout::Nchw, channels_last(nchw)),
+        ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
+    ]
 }
 
 /// A contiguous copy of `x` that starts one element past an allocation's start (off 16-byte alignment).
@@ -298,11 +305,7 @@ pub fn split_tails(device: Device) {
             compare(&plan, &cfg, &x, &labels(n, 10), &format!("split tails {name} {kind:?}"));
         }
         let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
-        let inputs = [
-            ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
-            ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
-            ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
-        ];
+        let inputs = normalizing_inputs(&nchw);
         for (input_name, input, x) in &inputs {
             for channels_last in [false, true] {
                 let (mean, std) = (vec![0.45; c as usize], vec![0.25; c as usize]);
@@ -523,11 +526,7 @@ fn wide_resizes(device: Device, h: usize) {
             compare(&plan, &cfg, &channels_last(&x), &labels(n, 4), &what);
         }
         let nchw = images(&[n, 3, h as i64, w as i64], Kind::Uint8).to_device(device);
-        let inputs = [
-            ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
-            ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
-            ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
-        ];
+        let inputs = normalizing_inputs(&nchw);
         for (input_name, input, x) in &inputs {
             for out_cl in [false, true] {
                 let norm = Normalize {
@@ -553,11 +552,7 @@ pub fn family_normalize(device: Device) -> usize {
             for (name, cfg) in family_configs(mode, 10) {
                 let plan = Mixer::new(cfg.clone(), 51 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
                 let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
-                let inputs = [
-                    ("nchw", InputLayout::Nchw, nchw.shallow_clone()),
-                    ("nchw channels_last", InputLayout::Nchw, channels_last(&nchw)),
-                    ("nhwc", InputLayout::Nhwc, nchw.permute([0, 2, 3, 1]).contiguous()),
-                ];
+                let inputs = normalizing_inputs(&nchw);
                 for (input_name, input, x) in &inputs {
                     for kind in [Kind::Float, Kind::BFloat16] {
                         for out_cl in [false, true] {
