@@ -1,6 +1,7 @@
 //! The fused normalising pass (uint8 → mixed, converted, normalised bf16/f32 in one pass) against the
 //! chain of tch ops it replaces (layout change, to_kind, mix, scale, normalise, to_kind), at
-//! 256×3×224×224 from a decoder's NHWC uint8 batch, on the CPU (and on cuda:0 where there is one).
+//! 256×3×224×224 from a decoder's NHWC uint8 batch (and the fused pass from tch's NCHW), on the CPU (and
+//! on cuda:0 where there is one).
 //! `cargo bench --bench normalize`.
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ fn bench_device(c: &mut Criterion, device: Device) {
     };
     tch::manual_seed(0);
     let x = Tensor::randint(256, [256, 224, 224, 3], (Kind::Uint8, device));
+    let x_nchw = x.permute([0, 3, 1, 2]).contiguous();
     let labels = Tensor::randint(1000, [256], (Kind::Int64, device));
     let mean = Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]).to_device(device);
     let std = Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]).to_device(device);
@@ -54,6 +56,15 @@ fn bench_device(c: &mut Criterion, device: Device) {
                 })
             });
         }
+        // tch's own images are CHW: an NCHW uint8 batch into a channels-last model.
+        let norm = Normalize { input: InputLayout::Nchw, channels_last: true, ..Normalize::imagenet(kind) };
+        let mut mixer = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+        group.bench_function("fused_from_nchw/channels_last", |b| {
+            b.iter(|| {
+                drop(mixer.apply_normalized(&x_nchw, &labels, &norm).unwrap());
+                sync();
+            })
+        });
         group.finish();
     }
 }

@@ -224,6 +224,11 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
                 for (int64_t g = whole; g < end; ++g)
                     for (int c = 0; c < MIX_PIXEL_CHANNELS; ++c) normalize_vector<To, 1, DST_ANY, true>(w, c * plane + g);
                 break;
+            case Form::PixelsChannelsLast:  // as the CUDA kernels; a tail pixel's C outputs, one at a time
+                for (int64_t g = vec_lo; g < vec_hi; ++g) normalize_planes<To, V, MIX_PIXEL_CHANNELS, true>(w, g);
+                for (int64_t q = whole * MIX_PIXEL_CHANNELS; q < end * MIX_PIXEL_CHANNELS; ++q)
+                    normalize_vector<To, 1, DST_CHANNELS_LAST, true>(w, q);
+                break;
             case Form::VectorsChannelsLast:
                 norm_vectors<To, V, DST_CHANNELS_LAST>(w, vec_lo, vec_hi, end);
                 break;
@@ -259,7 +264,8 @@ MIX_HOST(bf16, mixcut::bf16_t)
 MIX_HOST(u8, uint8_t)
 
 // The normalising pass into each float type, vectors of `vector_bytes` input bytes (one per lane), or
-// with MixArgs' `form` Form::Pixels, of `vector_bytes` pixels (3 input bytes each).
+// with MixArgs' `form` a pixel form (Form::Pixels, Form::PixelsChannelsLast), of `vector_bytes` pixels (3
+// input bytes each).
 // Named mixcut_host_<level>_norm_<dtype>.
 #define MIX_HOST_NORM(NAME, T)                                                                             \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _norm_##NAME)(                             \

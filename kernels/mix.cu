@@ -91,12 +91,15 @@ __device__ __forceinline__ void run(const MixArgs& a) {
 // mixnorm_<dtype>_pixels: a decoder's 3-channel NHWC into NCHW by pixel vectors (normalize_pixels),
 // MIX_PIXEL_LANES pixels a thread, one vector of them into each plane; more pixels a thread would exceed
 // the register budget (tests/kernel_registers.rs). docs/performance.md has the measurements.
+// mixnorm_<dtype>_pixels_cl: the other way, 3-channel NCHW into channels-last (normalize_planes), as many
+// pixels a thread.
 // mixnorm_<dtype>_scalar_ext: one element per thread with the extended operations (kernel_args.rs's
 // Widths::cuda gives a normalising launch that holds them no vector widths: the elements form).
 #define NORM_KERNELS(NAME, T)                                                                          \
     MIX_ENTRY(mixnorm_##NAME, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_ANY>)            \
     MIX_ENTRY(mixnorm_##NAME##_cl, false, mixcut::NormPass<T, 16 / sizeof(T), mixcut::DST_CHANNELS_LAST>) \
     MIX_ENTRY(mixnorm_##NAME##_pixels, false, mixcut::NormPixelsPass<T, MIX_PIXEL_LANES, MIX_PIXEL_CHANNELS>) \
+    MIX_ENTRY(mixnorm_##NAME##_pixels_cl, false, mixcut::NormPlanesPass<T, MIX_PIXEL_LANES, MIX_PIXEL_CHANNELS>) \
     MIX_ENTRY(mixnorm_##NAME##_scalar, false, mixcut::NormPass<T, 1, mixcut::DST_ANY>)                      \
     MIX_ENTRY(mixnorm_##NAME##_scalar_ext, false, mixcut::NormPass<T, 1, mixcut::DST_ANY, true>)
 

@@ -164,7 +164,8 @@ enum class Form : int32_t {
     Elements = 0,             // one element a thread
     Vectors = 1,              // vectors of consecutive elements, in the input's memory order
     VectorsChannelsLast = 2,  // the normalising pass's vectors into channels-last output
-    Pixels = 3,               // the normalising pass's pixel vectors (normalize_pixels)
+    Pixels = 3,               // the normalising pass's pixel vectors into planes (normalize_pixels)
+    PixelsChannelsLast = 4,   // the normalising pass's pixel vectors from planes (normalize_planes)
 };
 
 struct MixArgs {
@@ -184,7 +185,7 @@ struct MixArgs {
     int32_t mask_bytes;       // bytes of one mask element (8: int64, 1: uint8)
     int32_t mask_vector;      // 16 (16-byte vectors) or 1
     int32_t mask_blocks;      // CUDA: x-blocks per pair for the mask, between the images' and the targets'
-    // Lanes of a sample past its last whole vector (elements; pixels for Form::Pixels), which the host
+    // Lanes of a sample past its last whole vector (elements; pixels for the pixel forms), which the host
     // takes in 16-byte vectors and single elements. Always 0 for CUDA: its forms need whole vectors.
     int32_t tail;
     int64_t sample_stride;    // elements between consecutive samples
@@ -1010,6 +1011,52 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
     }
 }
 
+// Pixels [g·V, g·V + V) of the pair in each of the C channels: NCHW input, channels-last output (tch's CHW
+// images into a channels-last model), normalize_pixels the other way round. The thread reads V bytes of
+// each channel's plane, mixes and normalises them plane by plane (a plane's lanes share the pixels' box
+// bits and one channel's constants), then writes its pixels' V·C consecutive outputs as C vectors of V:
+// with C known at compile time every output lane's value is a register, where normalize_vector's gather
+// for that layout change reads each input byte on its own, one element a step.
+template <typename To, int V, int C, bool EXT = false>
+MIX_HD void normalize_planes(const NormWork<To>& w, int64_t g) {
+    const Coord p = coord_of<true>((uint32_t)(g * V), w.in);  // channel 0's: the pixels' rows and columns
+    const uint64_t box_i = paste_lanes<V, EXT>(w.si, p, w.in, w.paste_i), box_j = paste_lanes<V, EXT>(w.sj, p, w.in, w.paste_j);
+    const int64_t plane = (int64_t)w.in.height * w.in.width;  // elements a plane (whole vectors on the GPU)
+    if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) {  // pixel by pixel, each pixel's channels in turn
+        Coord at = p;
+        for (int l = 0; l < V; ++l, step(at, w.in))
+            for (int c = 0; c < C; ++c)
+                normalize_element<To, true>(w, Coord{(uint32_t)c, at.y, at.x}, (g * V + l) * C + c, (box_i >> l) & 1ull,
+                                            (box_j >> l) & 1ull);
+        return;
+    }
+    float ni[C][V], nj[C][V];  // [channel][pixel], normalised
+    MIX_UNROLL
+    for (int c = 0; c < C; ++c) {
+        const Vec<uint8_t, V> xi = *reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i + c * plane + g * V);
+        const Vec<uint8_t, V> xj = *reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j + c * plane + g * V);
+        float fi[V], fj[V];
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) fi[l] = input_byte(xi.v[l]), fj[l] = input_byte(xj.v[l]);
+        mixed_lanes<V>(w.si, fi, fj, box_i, ni[c]);
+        mixed_lanes<V>(w.sj, fj, fi, box_j, nj[c]);
+        const float scale = *w.scale_row(c), shift = *w.shift_row(c);
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) ni[c][l] = normalize(ni[c][l], scale, shift), nj[c][l] = normalize(nj[c][l], scale, shift);
+    }
+    MIX_UNROLL
+    for (int q = 0; q < C; ++q) {
+        Vec<To, V> oi, oj;
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) {
+            const int b = q * V + l;  // output lane b of the pixels': pixel b / C, channel b % C
+            oi.v[l] = Elem<To>::store(ni[b % C][b / C]), oj.v[l] = Elem<To>::store(nj[b % C][b / C]);
+        }
+        reinterpret_cast<Vec<To, V>*>(w.dst_i)[g * C + q] = oi;
+        if (!w.self_paired) reinterpret_cast<Vec<To, V>*>(w.dst_j)[g * C + q] = oj;
+    }
+}
+
 // ---- The passes a grid can run: what a thread of the image range does for pair k at vector v. ----
 
 // The mix itself: T in, T out, in place or not; EXT: with the extended operations.
@@ -1035,6 +1082,14 @@ struct NormPixelsPass {
     typedef NormWork<To> Work;
     static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
     static MIX_HD void vector(const MixArgs&, const Work& w, int64_t g) { normalize_pixels<To, V, C>(w, g); }
+};
+
+// The normalising pass by pixel vectors from planes (normalize_planes): C channels NCHW in, channels-last out.
+template <typename To, int V, int C>
+struct NormPlanesPass {
+    typedef NormWork<To> Work;
+    static MIX_HD Work work(const MixArgs& a, int64_t k) { return norm_work<To>(a, k); }
+    static MIX_HD void vector(const MixArgs&, const Work& w, int64_t g) { normalize_planes<To, V, C>(w, g); }
 };
 
 }  // namespace mixcut

@@ -70,6 +70,8 @@ enum Kernel {
     ChannelsLast,
     /// The normalising pass's pixel vectors: 3-channel channels-last input, NCHW output.
     Pixels,
+    /// The normalising pass's pixel vectors the other way: 3-channel NCHW input, channels-last output.
+    PixelsChannelsLast,
     /// The mix's vectors, with the extended operations (ResizeMix, FMix).
     VectorExt,
     /// One element a thread, with the extended operations.
@@ -82,7 +84,8 @@ impl Kernel {
     /// operations (segmentation gives those masks a launch of their own), or the normalising pass's
     /// extended operations in another form than elements (kernel_args builds none).
     fn of(family: Family, form: Form, masks: bool, extended: bool) -> Option<Kernel> {
-        let vectors = matches!(form, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels);
+        let vectors =
+            matches!(form, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels | Form::PixelsChannelsLast);
         Some(match (family, form) {
             _ if masks && extended => return None,
             (Family::Mix, Form::Elements) if extended => Kernel::ScalarExt,
@@ -91,13 +94,16 @@ impl Kernel {
             // The mix keeps the input's memory order: every vector form is its plain vectors.
             (Family::Mix, _) if vectors && extended => Kernel::VectorExt,
             (Family::Mix, _) if masks => Kernel::VectorMasks,
-            (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels) => Kernel::Vector,
+            (Family::Mix, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels | Form::PixelsChannelsLast) => {
+                Kernel::Vector
+            }
             (Family::Norm, Form::Elements) if extended => Kernel::ScalarExt,
             (Family::Norm, _) if extended => return None,
             (Family::Norm, Form::Elements) => Kernel::Scalar,
             (Family::Norm, Form::Vectors) => Kernel::Vector,
             (Family::Norm, Form::VectorsChannelsLast) => Kernel::ChannelsLast,
             (Family::Norm, Form::Pixels) => Kernel::Pixels,
+            (Family::Norm, Form::PixelsChannelsLast) => Kernel::PixelsChannelsLast,
         })
     }
 
@@ -109,6 +115,7 @@ impl Kernel {
             Kernel::ScalarMasks => "_scalar_masks",
             Kernel::ChannelsLast => "_cl",
             Kernel::Pixels => "_pixels",
+            Kernel::PixelsChannelsLast => "_pixels_cl",
             Kernel::VectorExt => "_ext",
             Kernel::ScalarExt => "_scalar_ext",
         }
@@ -134,7 +141,14 @@ impl Family {
                 Kernel::VectorExt,
                 Kernel::ScalarExt,
             ],
-            Family::Norm => &[Kernel::Vector, Kernel::Scalar, Kernel::ChannelsLast, Kernel::Pixels, Kernel::ScalarExt],
+            Family::Norm => &[
+                Kernel::Vector,
+                Kernel::Scalar,
+                Kernel::ChannelsLast,
+                Kernel::Pixels,
+                Kernel::PixelsChannelsLast,
+                Kernel::ScalarExt,
+            ],
         }
     }
 

@@ -192,6 +192,19 @@ pub(crate) enum Form {
     /// The normalising pass's pixel vectors: `PIXEL_CHANNELS`-channel channels-last input into NCHW
     /// output, V pixels in every channel.
     Pixels = 3,
+    /// The normalising pass's pixel vectors the other way: `PIXEL_CHANNELS`-channel NCHW input into
+    /// channels-last output, V pixels of every plane.
+    PixelsChannelsLast = 4,
+}
+
+impl Form {
+    /// Whether a thread takes pixels (its width counts pixels, a sample holds H·W of them), not elements.
+    pub(crate) fn takes_pixels(self) -> bool {
+        match self {
+            Form::Pixels | Form::PixelsChannelsLast => true,
+            Form::Elements | Form::Vectors | Form::VectorsChannelsLast => false,
+        }
+    }
 }
 
 /// The widths a fused executor can run, widest first: vectors in input bytes (e.g. `[64, 16]` on the
@@ -344,11 +357,12 @@ fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Resul
     Ok(job.batch.layout == Layout::ChannelsLast)
 }
 
-/// The form and width of a launch. Vectors run in the same memory order on both sides; without
-/// [`Widths::tails`], every sample must also start on a 16-byte boundary and hold whole vectors (with,
-/// it must hold one vector). Normalising channels-last input into NCHW output: pixel vectors
-/// (`PIXEL_CHANNELS` channels; without tails, input aligned to the vector and planes of whole vectors),
-/// else output rows that hold whole vectors, the input being read element by element.
+/// The form and width of a launch. Vectors run in the same memory order on both sides (one channel, or
+/// one pixel, is the same order either way); without [`Widths::tails`], every sample must also start on a
+/// 16-byte boundary and hold whole vectors (with, it must hold one vector). Normalising between
+/// channels-last and NCHW: pixel vectors (`PIXEL_CHANNELS` channels; without tails, input aligned to the
+/// vector and planes of whole vectors), else, into NCHW output, output rows that hold whole vectors, the
+/// input being read element by element.
 fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let dst_channels_last = storage.dst_channels_last;
     let batch = &job.batch;
@@ -357,20 +371,23 @@ fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let stride = storage.sample_stride as usize;
     let src_at = storage.src as usize;
     let src_channels_last = batch.layout == Layout::ChannelsLast;
-    let same_order = dst_channels_last == src_channels_last;
-    let dst_aligned = storage.dst as usize % 16 == 0;
-    let to_rows = job.normalize.is_some() && src_channels_last && !dst_channels_last;
     let (h, w) = batch.extent.unwrap_or((1, 1));
+    let same_order = dst_channels_last == src_channels_last || batch.channels == 1 || h * w == 1;
+    let dst_aligned = storage.dst as usize % 16 == 0;
+    let changes_order = job.normalize.is_some() && !same_order;
+    let to_rows = changes_order && src_channels_last;
     let pixels = widths.pixels.iter().copied().find(|&lanes| {
         let (align, plane) = (lanes.min(16), h * w);
         let fits = match widths.tails {
             true => plane >= lanes,
             false => plane % lanes == 0 && src_at % align == 0 && stride % align == 0 && dst_aligned,
         };
-        to_rows && batch.channels == PIXEL_CHANNELS && fits
+        changes_order && batch.channels == PIXEL_CHANNELS && fits
     });
-    if let Some(lanes) = pixels {
-        return (Form::Pixels, lanes);
+    match pixels {
+        Some(lanes) if to_rows => return (Form::Pixels, lanes),
+        Some(lanes) => return (Form::PixelsChannelsLast, lanes),
+        None => {}
     }
     let vector = widths.vectors.iter().copied().find(|&bytes| {
         let lanes = bytes / size;
@@ -436,13 +453,13 @@ fn head(
     let batch = &job.batch;
     let lanes = if width == 0 {
         1
-    } else if form == Form::Pixels {
+    } else if form.takes_pixels() {
         width
     } else {
         width / batch.dtype.size()
     };
     let (h, w) = batch.extent.unwrap_or((1, 1));
-    let elements = if form == Form::Pixels { h * w } else { batch.sample_numel };
+    let elements = if form.takes_pixels() { h * w } else { batch.sample_numel };
     let (mask_src, mask_dst, mask_vecs, mask_bytes, mask_vector) = mask_fields(bufs, batch.n);
     let (scale, shift) = norm_tables(job);
     let soft = job.soft_labels;
@@ -522,6 +539,18 @@ mod tests {
         widths: &[usize],
         pixel_widths: &[usize],
     ) -> (usize, bool, i64, i32) {
+        let (width, form, vecs, tail) = launched_form(x, out, channels_last, widths, pixel_widths);
+        (width, form.takes_pixels(), vecs, tail)
+    }
+
+    /// [`launched`] with the launch's form.
+    fn launched_form(
+        x: &Tensor,
+        out: Option<Dtype>,
+        channels_last: bool,
+        widths: &[usize],
+        pixel_widths: &[usize],
+    ) -> (usize, Form, i64, i32) {
         let batch = crate::check::images(x, true).unwrap();
         let (n, c) = (batch.n, batch.channels);
         let mut job = Job::new(&MixPlan::identity(n, batch.extent), &batch, false, 10, TargetSpec::plain(), false);
@@ -542,7 +571,7 @@ mod tests {
             false => Widths { vectors: widths, pixels: pixel_widths, tails: false },
         };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
-        (launch.width, launch.form == Form::Pixels, launch.head.vecs_per_sample, launch.head.tail)
+        (launch.width, launch.form, launch.head.vecs_per_sample, launch.head.tail)
     }
 
     /// `[N, H, W, C]` uint8 as the `[N, C, H, W]` channels-last view the executors take, starting `offset`
@@ -573,6 +602,30 @@ mod tests {
         assert_eq!(vectors(&nhwc(3, 4, 2, 64, 0), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 64));
         // Channels-last output keeps the input's order: plain vectors.
         assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, true, gpu, gpu_pixels), (8, false, 24));
+    }
+
+    /// NCHW uint8 into channels-last output: pixel vectors from the planes for three channels (on the GPU
+    /// where the planes are whole vectors, on the host at any size with a tail of pixels), else elements;
+    /// one channel, or one pixel, is the same memory order either way: plain vectors.
+    #[test]
+    fn nchw_into_channels_last_takes_pixel_vectors_from_three_planes_else_elements() {
+        let nchw = |c: i64, h: i64, w: i64| Tensor::zeros([2, c, h, w], (Kind::Uint8, tch::Device::Cpu));
+        let into = |x: &Tensor, out: Dtype, widths: &[usize], pixels: &[usize]| {
+            launched_form(x, Some(out), true, widths, pixels)
+        };
+        let (gpu_bf16, gpu_f32, gpu_pixels, host) = (&[8][..], &[4][..], &[4][..], &[][..]);
+        let planes = Form::PixelsChannelsLast;
+        assert_eq!(into(&nchw(3, 8, 8), Dtype::Bf16, gpu_bf16, gpu_pixels), (4, planes, 16, 0));
+        assert_eq!(into(&nchw(3, 8, 8), Dtype::F32, host, host), (64, planes, 1, 0));
+        // 121 pixels a plane: one vector of 64 and 57 pixels of tail on the host, elements on the GPU.
+        assert_eq!(into(&nchw(3, 11, 11), Dtype::F32, host, host), (64, planes, 1, 57));
+        assert_eq!(into(&nchw(3, 11, 11), Dtype::F32, gpu_f32, gpu_pixels), (0, Form::Elements, 363, 0));
+        // Four channels: elements.
+        assert_eq!(into(&nchw(4, 8, 8), Dtype::F32, host, host), (0, Form::Elements, 256, 0));
+        // One channel, or one pixel: the input's vectors as they are.
+        assert_eq!(into(&nchw(1, 8, 8), Dtype::F32, gpu_f32, gpu_pixels), (4, Form::VectorsChannelsLast, 16, 0));
+        assert_eq!(into(&nchw(1, 8, 8), Dtype::Bf16, host, host), (64, Form::VectorsChannelsLast, 1, 0));
+        assert_eq!(into(&nchw(16, 1, 1), Dtype::F32, host, host), (16, Form::VectorsChannelsLast, 1, 0));
     }
 
     /// A sample that is not whole vectors, or starts off their alignment: the CUDA kernels' widths take it

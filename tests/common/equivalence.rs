@@ -435,7 +435,8 @@ pub fn family_matrix(device: Device) -> usize {
 }
 
 /// Hand-made plans of every operation side by side (pairs of different operations; ResizeMix boxes of the
-/// whole image, one pixel, one row; FMix keeping nothing), in every dtype and both layouts.
+/// whole image, one pixel, one row; FMix keeping nothing), in every dtype and both layouts, and through
+/// the normalising pass.
 pub fn family_hand_plans(device: Device) {
     let (n, h, w) = (7usize, 6usize, 9usize);
     let fmix = |seed, lam| MixOp::FMix { mask: FMixMask { seed, decay_power: 3.0 }, lam };
@@ -468,6 +469,17 @@ pub fn family_hand_plans(device: Device) {
             compare(&plan, &cfg, &x, &labels(n as i64, 4), &format!("family hand plan {p} {kind:?}"));
             let what = format!("family hand plan {p} channels_last {kind:?}");
             compare(&plan, &cfg, &channels_last(&x), &labels(n as i64, 4), &what);
+        }
+        // The normalising pass of the plan from 3 channels, every input layout into both output layouts
+        // (on the host, planes of 54 pixels: 3 pixel vectors of 16 and a tail of 6 either way).
+        let nchw = images(&[n as i64, 3, h as i64, w as i64], Kind::Uint8).to_device(device);
+        for (input_name, input, x) in &normalizing_inputs(&nchw) {
+            for channels_last in [false, true] {
+                let (mean, std) = (vec![0.45; 3], vec![0.25; 3]);
+                let norm = Normalize { input: *input, channels_last, kind: Kind::Float, mean, std };
+                let what = format!("family hand plan {p} normalised from {input_name}, channels_last {channels_last}");
+                compare_normalized(&plan, &cfg, x, &labels(n as i64, 4), &norm, &what);
+            }
         }
     }
 }
