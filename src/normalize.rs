@@ -47,7 +47,8 @@ pub enum InputLayout {
 pub struct Normalize {
     /// Per-channel mean, 0–1 scale: every value in [0, 1] (a mean on the 0–255 scale is refused).
     pub mean: Vec<f64>,
-    /// Per-channel standard deviation, 0–1 scale; every value > 0.
+    /// Per-channel standard deviation, 0–1 scale: every value in (0, 1] (a pixel's std on that scale is at
+    /// most 0.5, so a std on the 0–255 scale is refused).
     pub std: Vec<f64>,
     /// Output dtype: `Float`, `BFloat16` or `Half`.
     pub kind: Kind,
@@ -114,6 +115,19 @@ impl Normalize {
             return Err(Error::argument(
                 "std",
                 format!("got {} in {:?}, expected finite values > 0", number(*s), self.std),
+            ));
+        }
+        // A std of 0–255 pixel values beside a mean converted to 0–1 (half the conversion) would pass the
+        // range checks below and give an input squeezed to a 255th of its spread.
+        if let Some(s) = self.std.iter().find(|s| **s > 1.0) {
+            return Err(Error::argument(
+                "std",
+                format!(
+                    "got {} in {:?}, expected values on the 0–1 scale, in (0, 1] (a pixel's std on that scale is at \
+                     most 0.5; divide stds of 0–255 pixel values by 255)",
+                    number(*s),
+                    self.std
+                ),
             ));
         }
         let affine = self.affine();

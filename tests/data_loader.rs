@@ -61,7 +61,7 @@ fn config(size: u32, batch_size: usize, workers: usize) -> LoaderConfig {
     LoaderConfig { workers, prefetch: 2 * workers, ..LoaderConfig::train(size, batch_size) }
 }
 
-fn collect(loader: &Loader, epoch: u64) -> Vec<Batch> {
+fn collect(loader: &Loader, epoch: usize) -> Vec<Batch> {
     loader.epoch(epoch).map(|b| b.unwrap()).collect()
 }
 

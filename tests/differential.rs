@@ -327,7 +327,7 @@ fn normalized(rng: &mut Rng, case: &Case) {
     let c = case.values.size()[1];
     let norm = Normalize {
         mean: (0..c).map(|_| rng.unit()).collect(),
-        std: (0..c).map(|_| 0.1 + rng.unit()).collect(),
+        std: (0..c).map(|_| 0.1 + 0.9 * rng.unit()).collect(), // (0, 1]: the 0–1 scale
         kind: rng.pick(&[Kind::Float, Kind::BFloat16, Kind::Half]),
         channels_last: rng.chance(0.5),
         input: if rng.chance(0.3) { InputLayout::Nhwc } else { InputLayout::Nchw },

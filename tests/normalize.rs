@@ -142,6 +142,14 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
     let bytes = Normalize { mean: vec![123.675, 116.28, 103.53], std: vec![58.395, 57.12, 57.375], ..base.clone() };
     refused(&x, &bytes, arg("mean"), &["123.675", "0–1 scale", "divide", "255"]);
     refused(&x, &Normalize { mean: three(-0.5, 0.5), ..base.clone() }, arg("mean"), &["-0.5", "[0, 1]"]);
+    // Half the conversion: 0–1 means, stds of 0–255 values.
+    let half_bytes = Normalize { std: vec![58.395, 57.12, 57.375], ..base.clone() };
+    refused(&x, &half_bytes, arg("std"), &["58.395", "0–1 scale", "(0, 1]", "divide", "255"]);
+    refused(&x, &Normalize { std: three(1.5, 0.2), ..base.clone() }, arg("std"), &["1.5", "0–1 scale"]);
+    let mut m = Mixer::new(MixConfig::vit(10), 9).unwrap();
+    let unit = Normalize { mean: vec![0.0; 3], std: vec![1.0; 3], ..base.clone() };
+    let (out, _) = m.apply_normalized(&x, &labels(4, 10), &unit).unwrap();
+    assert!(bool::try_from(out.max().le(1.0)).unwrap(), "a std of 1 is taken: the pixels on the 0–1 scale");
     // An NHWC batch with the default InputLayout::Nchw: the layout is named, not the mean.
     let nhwc = images(&[4, 8, 8, 3], Kind::Uint8);
     refused(
@@ -156,7 +164,7 @@ fn bad_input_is_refused_naming_argument_value_and_expectation() {
         arg("std"),
         &["1e-300", "channel 1", "inf in f32"],
     );
-    refused(&x, &Normalize { std: three(1e300, 0.2), ..base.clone() }, arg("std"), &["1e300", "is 0 in f32"]);
+    refused(&x, &Normalize { std: three(1e300, 0.2), ..base.clone() }, arg("std"), &["1e300", "0–1 scale"]);
     let zero_mean = Normalize { mean: three(0.0, 0.5), std: three(1e-39, 0.2), ..base.clone() };
     refused(&x, &zero_mean, arg("std"), &["channel 1", "span 1/std = 1.", "e39", "Float"]);
     // The span alone is past the range: the std's doing, whatever the mean.

@@ -75,12 +75,13 @@ impl Loader {
 
     /// This rank's sample indices for `epoch`, in batch order. Every rank draws the same order from
     /// `(seed, epoch)`; with `world_size` W it is evened to a multiple of W (its first samples repeated,
-    /// or with `drop_last` its tail cut), and rank r takes positions r, r + W, r + 2W, …
-    pub fn epoch_indices(&self, epoch: u64) -> Vec<usize> {
+    /// or with `drop_last` its tail cut), and rank r takes positions r, r + W, r + 2W, … `epoch` is a
+    /// `usize`, as [`Mixer::set_epoch`](crate::Mixer::set_epoch) takes it, so one loop variable feeds both.
+    pub fn epoch_indices(&self, epoch: usize) -> Vec<usize> {
         let n = self.samples.len();
         let mut order: Vec<usize> = (0..n).collect();
         if self.config.shuffle {
-            order.shuffle(&mut sample_rng(self.config.seed, epoch, u64::MAX));
+            order.shuffle(&mut sample_rng(self.config.seed, epoch as u64, u64::MAX));
         }
         let world = self.config.world_size;
         let total = self.shard_len() * world;
@@ -92,12 +93,12 @@ impl Loader {
     /// once. Each sample's crop and flip come from `(seed, epoch, its index)`, so the batches are the
     /// same whatever the number of workers or their timing. A file that cannot be decoded ends the epoch
     /// with an error naming it (unless `skip_bad_images`).
-    pub fn epoch(&self, epoch: u64) -> Batches {
+    pub fn epoch(&self, epoch: usize) -> Batches {
         let indices = self.epoch_indices(epoch);
         let mut chunks: Vec<Vec<usize>> = indices.chunks(self.config.batch_size).map(<[usize]>::to_vec).collect();
         if self.config.drop_last && chunks.last().is_some_and(|c| c.len() < self.config.batch_size) {
             chunks.pop();
         }
-        Batches::start(self.samples.clone(), Arc::new(chunks), &self.config, epoch)
+        Batches::start(self.samples.clone(), Arc::new(chunks), &self.config, epoch as u64)
     }
 }

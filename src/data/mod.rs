@@ -36,7 +36,7 @@
 //! let mut mixer = Mixer::new(MixConfig::deit(train.classes().len() as i64), 0)?;
 //! let norm = Normalize { input: InputLayout::Nhwc, channels_last: true, ..Normalize::imagenet(Kind::BFloat16) };
 //! for epoch in 0..90 {
-//!     mixer.set_epoch(epoch as usize);
+//!     mixer.set_epoch(epoch);
 //!     for batch in loader.epoch(epoch) {
 //!         let (images, labels) = batch?.to_device(device); // uint8 [256, 224, 224, 3], int64 [256]
 //!         let (input, targets) = mixer.apply_normalized(&images, &labels, &norm)?; // bf16 [256, 3, 224, 224]

@@ -71,7 +71,7 @@ impl FolderSource {
 }
 
 /// `loader`'s batches of `epoch` on `device`, as NCHW views of NHWC storage; none without a loader.
-fn batches(loader: Option<&Loader>, epoch: u64, device: Device) -> Batches<'static> {
+fn batches(loader: Option<&Loader>, epoch: usize, device: Device) -> Batches<'static> {
     let Some(loader) = loader else { return Box::new(std::iter::empty()) };
     Box::new(loader.epoch(epoch).map(move |batch| {
         let batch = batch?;
@@ -116,7 +116,7 @@ impl Source for FolderSource {
     }
 
     fn train_batches(&self, epoch: usize, seed: u64) -> Result<Batches<'_>> {
-        Ok(batches(Some(&self.train.with_seed(seed)), epoch as u64, self.device))
+        Ok(batches(Some(&self.train.with_seed(seed)), epoch, self.device))
     }
 
     fn eval_batches(&self, split: EvalSplit) -> Result<Batches<'_>> {
