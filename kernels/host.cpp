@@ -210,7 +210,7 @@ void norm_vectors(const NormWork<To>& w, int64_t vec_lo, int64_t vec_hi, int64_t
 
 // The normalising pass over grid rows [pair_lo, pair_hi): every vector of each pair (it writes a new
 // tensor: nothing to skip), with the last slice its tail, then its targets. A tail lane of pixel vectors
-// is a pixel: its C output elements, one a plane.
+// is a pixel: its C output elements (one a plane into NCHW, consecutive into channels-last).
 template <typename To, int V>
 void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     const bool last = vec_hi == a.vecs_per_sample;

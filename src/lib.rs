@@ -74,10 +74,10 @@
 //!   dtype, 3×111×111 in uint8) go one element a thread, and so does the normalising pass of ResizeMix
 //!   and FMix at every size. The fused CPU executor takes any sample of 16 bytes or more at any address
 //!   in vectors, the part vector at its end in 16-byte vectors and single elements. On both, the
-//!   normalising pass between NHWC and NCHW takes 3 channels by pixel vectors either way; with other
-//!   channel counts it goes one element at a time from NCHW input into channels-last output, and from
-//!   NHWC input into NCHW output whose rows are not whole vectors (docs/performance.md, "Samples that are
-//!   not whole vectors").
+//!   normalising pass between NHWC and NCHW takes 3 channels by pixel vectors either way (on the GPU
+//!   where each plane is whole vectors of 4 pixels and the input 4-byte aligned); 2 or 4 to 16 channels
+//!   go one element at a time from NCHW input into channels-last output, and from NHWC input into NCHW
+//!   output whose rows are not whole vectors (docs/performance.md, "Samples that are not whole vectors").
 //! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
 //!   in its columns ([`MixPlan::validate`]).
 //! - **NaN bits.** Every executor agrees bit for bit, NaNs included, on the CPU: a blend's NaN (images, and

@@ -137,7 +137,7 @@ impl Normalize {
 
     /// Checks that each channel's affine map, rounded to f32 as the passes apply it, is finite and not
     /// constant, and that it maps `[0, 255]` into `out`'s finite range: finite options whose scale or shift
-    /// overflows (or whose scale is 0 in f32) would otherwise give infinities or one value everywhere.
+    /// overflows would otherwise give infinities or one value everywhere.
     fn fits(&self, out: Dtype, (scale, shift): &Affine) -> Result<()> {
         let most = out.max_finite().min(f32::MAX as f64);
         for (c, (&s, &t)) in scale.iter().zip(shift).enumerate() {

@@ -25,7 +25,7 @@ pub(crate) const NORM_TABLE: usize = MAX_CHANNELS + 64;
 /// The channels the normalising pass's pixel vectors are built for (`MIX_PIXEL_CHANNELS`).
 pub(crate) const PIXEL_CHANNELS: usize = 3;
 
-/// Pixels a thread of the CUDA `_pixels` kernels takes (`MIX_PIXEL_LANES`).
+/// Pixels a thread of the CUDA `_pixels` and `_pixels_cl` kernels takes (`MIX_PIXEL_LANES`).
 pub(crate) const GPU_PIXEL_LANES: usize = 4;
 
 /// `#[repr(C)]` mirror of `mixcut::MixArgs`: its header, then the launch's pairs (`MixArgs::first` sits
@@ -187,7 +187,8 @@ pub(crate) enum Form {
     Elements = 0,
     /// Vectors of consecutive elements, in the input's memory order.
     Vectors = 1,
-    /// The normalising pass's vectors into channels-last output (from channels-last input).
+    /// The normalising pass's vectors into channels-last output (from channels-last input, or NCHW input of
+    /// one channel or one pixel, whose order is the same).
     VectorsChannelsLast = 2,
     /// The normalising pass's pixel vectors: `PIXEL_CHANNELS`-channel channels-last input into NCHW
     /// output, V pixels in every channel.
@@ -227,7 +228,8 @@ impl Widths<'static> {
 impl Widths<'static> {
     /// The CUDA kernels' widths for `job`: one 16-byte vector of output a thread (16 input bytes for the
     /// mix; for the normalising pass, the uint8 bytes that make 16 bytes of its float output), and in its
-    /// `_pixels` kernels [`GPU_PIXEL_LANES`] pixels of each plane (kernels/mix.cu, NORM_KERNELS). The
+    /// `_pixels` and `_pixels_cl` kernels [`GPU_PIXEL_LANES`] pixels of each plane (kernels/mix.cu,
+    /// NORM_KERNELS). The
     /// normalising pass has its extended operations (ResizeMix, FMix) only one element a thread
     /// (`mixnorm_<dtype>_scalar_ext`): no widths.
     pub(crate) fn cuda(job: &Job) -> Self {
@@ -245,9 +247,9 @@ impl Widths<'static> {
 }
 
 /// One fused pass as both executors launch it: the header every launch shares, the form, its width
-/// (input bytes a vector; pixels for [`Form::Pixels`]; 0 for elements), and whether it holds extended
-/// operations (ResizeMix, FMix: the CUDA launcher's `_ext` kernels). [`Launch::each_block`] gives its
-/// argument blocks, one per [`MAX_PAIRS`] pairs.
+/// (input bytes a vector; pixels for the pixel forms, [`Form::takes_pixels`]; 0 for elements), and
+/// whether it holds extended operations (ResizeMix, FMix: the CUDA launcher's `_ext` kernels).
+/// [`Launch::each_block`] gives its argument blocks, one per [`MAX_PAIRS`] pairs.
 pub(crate) struct Launch<'j> {
     pub head: MixHead,
     pub form: Form,
@@ -357,8 +359,8 @@ fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Resul
     Ok(job.batch.layout == Layout::ChannelsLast)
 }
 
-/// The form and width of a launch. Vectors run in the same memory order on both sides (one channel, or
-/// one pixel, is the same order either way); without [`Widths::tails`], every sample must also start on a
+/// The form and width of a launch. Vectors run in the same memory order on both sides (NCHW input of one
+/// channel, or one pixel, is in channels-last order too); without [`Widths::tails`], every sample must also start on a
 /// 16-byte boundary and hold whole vectors (with, it must hold one vector). Normalising between
 /// channels-last and NCHW: pixel vectors (`PIXEL_CHANNELS` channels; without tails, input aligned to the
 /// vector and planes of whole vectors), else, into NCHW output, output rows that hold whole vectors, the
@@ -372,7 +374,10 @@ fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let src_at = storage.src as usize;
     let src_channels_last = batch.layout == Layout::ChannelsLast;
     let (h, w) = batch.extent.unwrap_or((1, 1));
-    let same_order = dst_channels_last == src_channels_last || batch.channels == 1 || h * w == 1;
+    // NCHW input of one channel or one pixel is already in channels-last order. (Such a batch stored
+    // channels-last is contiguous too, so the checks call it NCHW: it never comes the other way.)
+    let one_order = batch.channels == 1 || h * w == 1;
+    let same_order = dst_channels_last == src_channels_last || (dst_channels_last && one_order);
     let dst_aligned = storage.dst as usize % 16 == 0;
     let changes_order = job.normalize.is_some() && !same_order;
     let to_rows = changes_order && src_channels_last;
@@ -620,6 +625,11 @@ mod tests {
         // 121 pixels a plane: one vector of 64 and 57 pixels of tail on the host, elements on the GPU.
         assert_eq!(into(&nchw(3, 11, 11), Dtype::F32, host, host), (64, planes, 1, 57));
         assert_eq!(into(&nchw(3, 11, 11), Dtype::F32, gpu_f32, gpu_pixels), (0, Form::Elements, 363, 0));
+        // One byte off alignment: elements on the GPU, pixel vectors on the host.
+        let numel = 2 * 3 * 8 * 8;
+        let off = Tensor::zeros([numel + 1], (Kind::Uint8, tch::Device::Cpu)).narrow(0, 1, numel).view([2, 3, 8, 8]);
+        assert_eq!(into(&off, Dtype::Bf16, gpu_bf16, gpu_pixels), (0, Form::Elements, 192, 0));
+        assert_eq!(into(&off, Dtype::Bf16, host, host), (64, planes, 1, 0));
         // Four channels: elements.
         assert_eq!(into(&nchw(4, 8, 8), Dtype::F32, host, host), (0, Form::Elements, 256, 0));
         // One channel, or one pixel: the input's vectors as they are.
