@@ -398,28 +398,48 @@ MIX_HD uint64_t lane_bits(int32_t from, int32_t to) {
     return (to >= 64 ? ~0ull : (1ull << to) - 1ull) & ~((1ull << from) - 1ull);
 }
 
-// Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
-// box. Walks the lanes in runs that share a row: a row holds `inner` lanes per column (channels-last: the
-// pixel's channels; NCHW: 1), so a few steps, not V.
-template <int V>
-MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
-    if (!has_box(s.op)) return 0;
-    uint64_t mask = 0;
+// Lanes [first, end) of a vector that lie in one row of a box: lane `first` at row y and column x,
+// channel c of its pixel (channels-last; 0 for NCHW), in channel `plane` (NCHW; 0 for channels-last).
+struct BoxRun {
+    int32_t first, end;
+    int32_t y, x, c, plane;
+};
+
+// Calls f(BoxRun) for each run of the V lanes starting at coordinates `p` that lies inside `s`'s box,
+// walking the lanes in runs that share a row: a row holds `inner` lanes per column (channels-last: the
+// pixel's channels; NCHW: 1), so a few steps, not V. The one walk of box_lanes and paste_resized, the hot
+// CutMix and ResizeMix paths, so that the two agree on which lanes a box holds. Without PLACES, a run's
+// x and c are left 0: they cost a division a run, which box_lanes, needing only the lanes, would pay.
+template <int V, bool PLACES, typename F>
+MIX_HD void for_box_runs(const MixSample& s, Coord p, const Geometry& g, F&& f) {
     const int32_t inner = g.channels_last ? g.channels : 1;
     int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
+    int32_t plane = g.channels_last ? 0 : (int32_t)p.c;
     for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
         const int32_t left = (g.width - x) * inner - c;
         const int32_t run = V - l < left ? V - l : left;
         if (y >= s.y0 && y < s.y1) {
             const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
             const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
-            if (lo < hi) mask |= lane_bits(l + lo, l + hi);
+            if (lo < hi) {
+                const int32_t at = c + lo;  // lane l + lo's place in row y, counted in lanes from column x
+                f(BoxRun{l + lo, l + hi, y, PLACES ? x + at / inner : 0, PLACES ? at % inner : 0, plane});
+            }
         }
         l += run;
         x = 0;
         c = 0;
-        if (++y == g.height) y = 0;  // NCHW: the next channel's first row
+        if (++y == g.height) y = 0, ++plane;  // NCHW: the next channel's first row
     }
+}
+
+// Bit l set when lane l (V <= 64) of the V elements starting at coordinates `p` lies inside `s`'s CutMix
+// box.
+template <int V>
+MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
+    if (!has_box(s.op)) return 0;
+    uint64_t mask = 0;
+    for_box_runs<V, false>(s, p, g, [&](const BoxRun& r) { mask |= lane_bits(r.first, r.end); });
     return mask;
 }
 
@@ -604,9 +624,9 @@ MIX_HD void mix_vector_masked(const PairWork<T, V>& w, int64_t v, uint64_t box_i
 }
 
 // Writes into `dst` (vector v's V elements, the first at coordinates `p`) the lanes that ResizeMix sample
-// `s` takes from `partner`'s whole image resized into its box: the lanes in runs that share a row, as
-// box_lanes walks them; in a run, the box's columns (their channels one after the other, channels-last),
-// each source column from the column walk.
+// `s` takes from `partner`'s whole image resized into its box: the box's runs as box_lanes finds them
+// (for_box_runs); in a run, the box's columns (their channels one after the other, channels-last), each
+// source column from the column walk.
 template <typename T, int V>
 MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const T* partner, T* dst) {
     if (V == 1) {  // one lane, inside the box (paste_lanes): its place alone, with no walk to start
@@ -614,33 +634,19 @@ MIX_HD void paste_resized(const MixSample& s, Coord p, const Geometry& g, const 
         return;
     }
     const int32_t inner = g.channels_last ? g.channels : 1;
-    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
-    int32_t plane = g.channels_last ? 0 : (int32_t)p.c;
-    for (int32_t l = 0; l < V;) {  // lanes [l, l + run) are columns x, x + 1, ... of row y from channel c on
-        const int32_t left = (g.width - x) * inner - c;
-        const int32_t run = V - l < left ? V - l : left;
-        if (y >= s.y0 && y < s.y1) {
-            const int32_t from = (s.x0 - x) * inner - c, to = (s.x1 - x) * inner - c;
-            const int32_t lo = from > 0 ? from : 0, hi = to < run ? to : run;
-            if (lo < hi) {
-                // Lane l + lo's source row, column and channel; then channel by channel, column by column.
-                const int32_t src_y = resized_row(s, y, g);
-                ColumnWalk column = column_walk(s, x + (c + lo) / inner, g);
-                int32_t channel = (c + lo) % inner;
+    for_box_runs<V, true>(s, p, g, [&](const BoxRun& r) {
+        // Lane r.first's source row and column; then channel by channel, column by column.
+        const int32_t src_y = resized_row(s, r.y, g);
+        ColumnWalk column = column_walk(s, r.x, g);
+        int32_t channel = r.c;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 1
 #endif
-                for (int32_t k = lo; k < hi; ++k) {
-                    dst[l + k] = partner[element_offset(g.channels_last ? channel : plane, src_y, column.src_x, g)];
-                    if (++channel == inner) channel = 0, next_column(column);
-                }
-            }
+        for (int32_t k = r.first; k < r.end; ++k) {
+            dst[k] = partner[element_offset(g.channels_last ? channel : r.plane, src_y, column.src_x, g)];
+            if (++channel == inner) channel = 0, next_column(column);
         }
-        l += run;
-        x = 0;
-        c = 0;
-        if (++y == g.height) y = 0, ++plane;  // NCHW: the next channel's first row
-    }
+    });
 }
 
 // Whether a ResizeMix box of the pair touches lanes `box_i` / `box_j`.
