@@ -6,6 +6,8 @@ use crate::error::{ensure, Error, Result};
 
 /// Where a [`Mixer`](crate::Mixer)'s ChaCha8 stream stands: seed, stream (the data-parallel rank) and
 /// position. A mixer restored from it draws the same plans as the one it was taken from would have.
+/// Data-parallel ranks each save their own: their streams differ, and so can their positions
+/// ([`RngState::stream`] tells which rank's it is).
 ///
 /// Store it with a checkpoint as bytes ([`RngState::to_bytes`]), e.g. in a file beside the `VarStore`'s
 /// (`std::fs::write("model.mixer", state.to_bytes())`), or in the same file as a uint8 tensor beside the
@@ -75,6 +77,14 @@ impl RngState {
         rng.set_stream(self.stream);
         rng.set_word_pos(self.word_pos);
         rng
+    }
+
+    /// The stream: the `rank` given to [`Mixer::for_rank`](crate::Mixer::for_rank) (0 for
+    /// [`Mixer::new`](crate::Mixer::new)). Each data-parallel rank saves and restores its own state;
+    /// checking this against the rank on resume catches one rank's file restored on another, which would
+    /// give both ranks the same plans.
+    pub fn stream(&self) -> u64 {
+        self.stream
     }
 
     /// The state as bytes (little-endian, versioned), for a checkpoint.

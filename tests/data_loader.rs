@@ -1,7 +1,7 @@
 //! `tch_mixcut::data` on files these tests write into a temporary folder: ImageNet's quirks (upper-case
 //! `.JPEG`, grayscale and CMYK JPEGs, a PNG named `.JPEG`, a truncated JPEG, non-image files, class names
 //! with spaces), class order, determinism across worker counts, sharding, scaled decoding, the bound on
-//! the queue, and the batches' way into the mixer.
+//! the queue, resuming an epoch at a batch, and the batches' way into the mixer.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -336,4 +336,57 @@ fn batches_go_straight_into_the_normalising_pass_as_nhwc() {
     assert!(input.allclose(&expected, 1e-5, 1e-5, false));
     let (mixed, _) = mixer.apply_normalized(&images, &labels, &norm).unwrap();
     assert_eq!(mixed.size(), [6, 3, 32, 32]);
+}
+
+#[test]
+fn an_epoch_resumed_at_a_batch_number_gives_the_same_batches_and_mixed_inputs() {
+    use tch_mixcut::{InputLayout, MixConfig, Mixer, Normalize, RngState};
+    let dir = TempDir::new("resume");
+    let folder = photo_folder(&dir, 23);
+    let loader = Loader::new(&folder, config(32, 5, 2)).unwrap();
+    let norm = Normalize { input: InputLayout::Nhwc, ..Normalize::imagenet(Kind::Float) };
+    let mix = |mixer: &mut Mixer, batch: &Batch| mixer.apply_normalized(&batch.images, &batch.labels, &norm).unwrap();
+
+    // The uninterrupted epoch, with the checkpoint a run would save after each batch.
+    let mut mixer = Mixer::new(MixConfig::deit(3), 5).unwrap();
+    let mut uninterrupted = Vec::new();
+    let mut checkpoints = vec![(0, mixer.rng_state().to_bytes())];
+    for batch in loader.epoch(2) {
+        let batch = batch.unwrap();
+        let mixed = mix(&mut mixer, &batch);
+        checkpoints.push((batch.number + 1, mixer.rng_state().to_bytes()));
+        uninterrupted.push((batch, mixed));
+    }
+    assert_eq!(uninterrupted.iter().map(|(b, _)| b.number).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+
+    // Resumed from each checkpoint (the last one at the epoch's end: nothing left), in a fresh mixer.
+    for (next, saved) in checkpoints {
+        let mut resumed = Mixer::new(MixConfig::deit(3), 999).unwrap();
+        resumed.set_rng_state(&RngState::from_bytes(&saved).unwrap());
+        let rest: Vec<Batch> = loader.epoch_from(2, next).unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(rest.len(), 5 - next, "from batch {next}");
+        for ((want, (want_x, want_t)), got) in uninterrupted[next..].iter().zip(&rest) {
+            assert_eq!((got.number, &got.indices), (want.number, &want.indices), "from batch {next}");
+            assert!(got.images.equal(&want.images) && got.labels.equal(&want.labels), "from batch {next}");
+            let (x, t) = mix(&mut resumed, got);
+            assert!(x.equal(want_x) && t.equal(want_t), "mixed batch {} from batch {next}", got.number);
+        }
+    }
+
+    // The batches before `first` are not made: a file of batch 0 gone ends `epoch` but not `epoch_from(.., 1)`.
+    std::fs::remove_file(&folder.samples()[uninterrupted[0].0.indices[0]].path).unwrap();
+    assert!(loader.epoch(2).any(|b| b.is_err()));
+    assert!(loader.epoch_from(2, 1).unwrap().all(|b| b.is_ok()));
+    // Nor held: with a slow consumer the workers run ahead to the queue's bound, counted from `first`.
+    let mut rest =
+        Loader::new(&folder, LoaderConfig { prefetch: 2, ..config(32, 5, 2) }).unwrap().epoch_from(2, 1).unwrap();
+    for batch in rest.by_ref() {
+        batch.unwrap();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    assert!(rest.peak_held() <= 2, "{} batches held at once, prefetch 2", rest.peak_held());
+
+    let e = loader.epoch_from(2, 6).err().expect("past the epoch's end");
+    assert!(matches!(e, DataError::InvalidArgument { argument: "first", .. }), "{e:?}");
+    assert!(e.to_string().contains("got batch 6, expected at most 5"), "{e}");
 }

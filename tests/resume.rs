@@ -79,3 +79,24 @@ fn positions_to_bytes_never_writes_are_refused() {
     mixer.set_rng_state(&RngState::from_bytes(&last).unwrap());
     assert_eq!(mixer.rng_state().to_bytes(), last);
 }
+
+#[test]
+fn each_rank_saves_and_restores_its_own_stream() {
+    let shape = [8i64, 3, 16, 16];
+    let mut ranks: Vec<Mixer> = (0..3).map(|r| Mixer::for_rank(config(), 7, r).unwrap()).collect();
+    for mixer in &mut ranks {
+        for _ in 0..4 {
+            let _ = mixer.sample_plan(&shape).unwrap();
+        }
+    }
+    let saved: Vec<[u8; RngState::BYTES]> = ranks.iter().map(|m| m.rng_state().to_bytes()).collect();
+    let next: Vec<MixPlan> = ranks.iter_mut().map(|m| m.sample_plan(&shape).unwrap()).collect();
+    assert!(next[0] != next[1] && next[1] != next[2] && next[0] != next[2], "the ranks draw different plans");
+    for (rank, bytes) in saved.iter().enumerate() {
+        let state = RngState::from_bytes(bytes).unwrap();
+        assert_eq!(state.stream(), rank as u64);
+        let mut resumed = Mixer::for_rank(config(), 7, rank as u64).unwrap();
+        resumed.set_rng_state(&state);
+        assert_eq!(resumed.sample_plan(&shape).unwrap(), next[rank], "rank {rank}");
+    }
+}

@@ -25,6 +25,10 @@ pub struct Batch {
     /// Files left out of this batch (or of earlier batches that came out empty) because they could not be
     /// read or decoded; always 0 unless [`LoaderConfig::skip_bad_images`] is set.
     pub skipped: usize,
+    /// The batch's number in its epoch (0, 1, … as [`Loader::epoch`](super::Loader::epoch) yields them,
+    /// one skipped for a batch whose every file was skipped): `number + 1` resumes after it with
+    /// [`Loader::epoch_from`](super::Loader::epoch_from).
+    pub number: usize,
 }
 
 impl Batch {
@@ -48,10 +52,11 @@ impl Batch {
     }
 }
 
-/// Decodes and transforms the samples `indices` (of epoch `epoch`) into one batch.
+/// Decodes and transforms the samples `indices` (batch `number` of epoch `epoch`) into one batch.
 pub(crate) fn make_batch(
     samples: &[Sample],
     indices: &[usize],
+    number: usize,
     config: &LoaderConfig,
     epoch: u64,
     resizer: &mut Resizer,
@@ -89,7 +94,7 @@ pub(crate) fn make_batch(
     if config.pin_memory {
         labels = labels.f_internal_pin_memory(Device::Cuda(0))?;
     }
-    Ok(Batch { images, labels, indices: kept, skipped })
+    Ok(Batch { images, labels, indices: kept, skipped, number })
 }
 
 /// Reads, decodes, crops, resizes and flips sample `index`'s file into `out` (one batch slot).

@@ -94,11 +94,41 @@ impl Loader {
     /// same whatever the number of workers or their timing. A file that cannot be decoded ends the epoch
     /// with an error naming it (unless `skip_bad_images`).
     pub fn epoch(&self, epoch: usize) -> Batches {
+        self.batches(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch number `first` on, to resume an epoch that a checkpoint cut:
+    /// the same batches [`Loader::epoch`] yields from there, without decoding the ones before. Pass the
+    /// [`Batch::number`](super::Batch::number) of the last batch trained on, plus one. `first` may be
+    /// [`Loader::len`] (a checkpoint at the epoch's end: no batch); beyond it is an error naming `first`.
+    ///
+    /// ```no_run
+    /// # use tch_mixcut::data::{ImageFolder, Loader, LoaderConfig};
+    /// # fn main() -> anyhow::Result<()> {
+    /// # let loader = Loader::new(&ImageFolder::new("imagenet/train")?, LoaderConfig::train(224, 256))?;
+    /// let (epoch, next_batch) = (3, 1200); // saved with the checkpoint: the last batch's number + 1
+    /// for batch in loader.epoch_from(epoch, next_batch)? {
+    ///     let batch = batch?; // batch.number: 1200, 1201, ...
+    ///     # let _ = batch;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn epoch_from(&self, epoch: usize, first: usize) -> DataResult<Batches> {
+        let n = self.len();
+        if first > n {
+            let message = format!("got batch {first}, expected at most {n} (the batches this rank gets per epoch)");
+            return Err(DataError::argument("first", message));
+        }
+        Ok(self.batches(epoch, first))
+    }
+
+    /// The batches of `epoch` from number `first` on (`first <= self.len()`).
+    fn batches(&self, epoch: usize, first: usize) -> Batches {
         let indices = self.epoch_indices(epoch);
         let mut chunks: Vec<Vec<usize>> = indices.chunks(self.config.batch_size).map(<[usize]>::to_vec).collect();
         if self.config.drop_last && chunks.last().is_some_and(|c| c.len() < self.config.batch_size) {
             chunks.pop();
         }
-        Batches::start(self.samples.clone(), Arc::new(chunks), &self.config, epoch as u64)
+        Batches::start(self.samples.clone(), Arc::new(chunks), first, &self.config, epoch as u64)
     }
 }

@@ -10,7 +10,9 @@
 //! - [`Loader`]: worker threads and a bounded queue (at most [`LoaderConfig::prefetch`] batches held, so
 //!   memory is bounded by the queue, never by the data set); batches the same for a given (seed, epoch)
 //!   whatever the thread timing; shuffling per epoch, `drop_last`, sharding across data-parallel ranks
-//!   as PyTorch's `DistributedSampler` does; pinned memory for CUDA.
+//!   as PyTorch's `DistributedSampler` does; pinned memory for CUDA; an epoch resumed at a batch
+//!   ([`Loader::epoch_from`], with the mixer's [`RngState`](crate::RngState): the same batches and plans
+//!   as the uninterrupted run).
 //! - [`Transform`]: torchvision's `RandomResizedCrop` + `RandomHorizontalFlip` for training,
 //!   `Resize(size / 0.875)` + `CenterCrop` for evaluation, resized with a bilinear filter that
 //!   antialiases when shrinking, as PIL's does.

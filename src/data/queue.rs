@@ -53,17 +53,20 @@ pub struct Batches {
 }
 
 impl Batches {
-    /// Starts `config.workers` threads making the batches `chunks` of `samples`.
+    /// Starts `config.workers` threads making the batches `chunks[first..]` of `samples` (`first` at most
+    /// `chunks.len()`).
     pub(crate) fn start(
         samples: Arc<Vec<Sample>>,
         chunks: Arc<Vec<Vec<usize>>>,
+        first: usize,
         config: &LoaderConfig,
         epoch: u64,
     ) -> Batches {
         let n_batches = chunks.len();
-        let state = State { next: 0, taken: 0, making: 0, ready: BTreeMap::new(), peak: 0, stop: false };
+        // The batches before `first` count as taken: workers start at `first` and the queue's bound holds.
+        let state = State { next: first, taken: first, making: 0, ready: BTreeMap::new(), peak: 0, stop: false };
         let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new() });
-        let handles = (0..config.workers.min(n_batches))
+        let handles = (0..config.workers.min(n_batches - first))
             .map(|_| {
                 let (shared, samples, chunks, config) =
                     (shared.clone(), samples.clone(), chunks.clone(), config.clone());
@@ -73,7 +76,8 @@ impl Batches {
         Batches { shared, handles, n_batches, carried_skips: 0 }
     }
 
-    /// Batches in the epoch.
+    /// Batches in the epoch, those before [`Loader::epoch_from`](super::Loader::epoch_from)'s `first`
+    /// included.
     pub fn n_batches(&self) -> usize {
         self.n_batches
     }
@@ -117,7 +121,7 @@ fn work(shared: &Shared, samples: &[Sample], chunks: &[Vec<usize>], config: &Loa
             state.peak = state.peak.max(state.making + state.ready.len());
             state.next - 1
         };
-        let made = catch_unwind(AssertUnwindSafe(|| make_batch(samples, &chunks[b], config, epoch, &mut resizer)))
+        let made = catch_unwind(AssertUnwindSafe(|| make_batch(samples, &chunks[b], b, config, epoch, &mut resizer)))
             .unwrap_or(Err(DataError::WorkerStopped { batch: b }));
         let mut state = shared.lock();
         state.making -= 1;

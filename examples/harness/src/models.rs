@@ -21,7 +21,13 @@ fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
 /// The identity, or a strided 1×1 convolution and batch norm where the block changes shape.
 fn shortcut(p: &nn::Path, c_in: i64, c_out: i64, stride: i64) -> nn::SequentialT {
     if stride != 1 || c_in != c_out {
-        nn::seq_t().add(conv(p / "down", c_in, c_out, 1, stride)).add(batch_norm(p / "down_bn", c_out))
+        let down = nn::seq_t();
+        // oneDNN's CPU 1×1 strided convolution, channels-last with fewer input channels than its block
+        // (8 with AVX2, 16 with AVX-512), writes past its workspace in the weights' gradient: a hang, a
+        // crash or wrong gradients (uxlfoundation/oneDNN#6035). Image folders' batches are channels-last,
+        // so a narrow `--width` takes that convolution in the contiguous layout instead.
+        let down = if c_in < 16 { down.add_fn(Tensor::contiguous) } else { down };
+        down.add(conv(p / "down", c_in, c_out, 1, stride)).add(batch_norm(p / "down_bn", c_out))
     } else {
         nn::seq_t()
     }
