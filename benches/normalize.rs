@@ -1,7 +1,8 @@
 //! The fused normalising pass (uint8 → mixed, converted, normalised bf16/f32 in one pass) against the
 //! chain of tch ops it replaces (layout change, to_kind, mix, scale, normalise, to_kind), at
 //! 256×3×224×224 from a decoder's NHWC uint8 batch (and the fused pass from tch's NCHW), on the CPU (and
-//! on cuda:0 where there is one).
+//! on cuda:0 where there is one), and on the CPU a 4-channel batch (RGBA, RGB + depth or near-infrared)
+//! from tch's NCHW into channels-last output beside the same pixels from NHWC.
 //! `cargo bench --bench normalize`.
 
 use std::time::Duration;
@@ -69,8 +70,31 @@ fn bench_device(c: &mut Criterion, device: Device) {
     }
 }
 
+/// Four channels, which no pixel vector is built for: NCHW uint8 into channels-last output, beside the
+/// same pixels from NHWC (the same memory order in and out: plain vectors).
+fn four_channels(c: &mut Criterion) {
+    tch::manual_seed(0);
+    let x = Tensor::randint(256, [64, 224, 224, 4], (Kind::Uint8, Device::Cpu));
+    let x_nchw = x.permute([0, 3, 1, 2]).contiguous();
+    let labels = Tensor::randint(1000, [64], (Kind::Int64, Device::Cpu));
+    let (mean, std) = (vec![0.485, 0.456, 0.406, 0.5], vec![0.229, 0.224, 0.225, 0.25]);
+    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
+        let mut group = c.benchmark_group(format!("cpu/normalize/64x224x224x4_u8_to_{name}"));
+        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        for (input, images, id) in [(InputLayout::Nhwc, &x, "fused"), (InputLayout::Nchw, &x_nchw, "fused_from_nchw")] {
+            let norm = Normalize { input, channels_last: true, kind, mean: mean.clone(), std: std.clone() };
+            let mut mixer = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+            group.bench_function(format!("{id}/channels_last"), |b| {
+                b.iter(|| drop(mixer.apply_normalized(images, &labels, &norm).unwrap()))
+            });
+        }
+        group.finish();
+    }
+}
+
 fn normalize(c: &mut Criterion) {
     bench_device(c, Device::Cpu);
+    four_channels(c);
     if tch_mixcut::load_cuda_backend() && tch_mixcut::fused_cuda_available(0) {
         bench_device(c, Device::Cuda(0));
     }

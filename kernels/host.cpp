@@ -232,6 +232,9 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
             case Form::VectorsChannelsLast:
                 norm_vectors<To, V, DST_CHANNELS_LAST>(w, vec_lo, vec_hi, end);
                 break;
+            case Form::VectorsFromPlanes:  // the host's own: lanes gathered from the planes, any channel count
+                norm_vectors<To, V, DST_FROM_PLANES>(w, vec_lo, vec_hi, end);
+                break;
             case Form::Vectors:
             case Form::Elements:
                 norm_vectors<To, V, DST_ANY>(w, vec_lo, vec_hi, end);

@@ -166,6 +166,7 @@ enum class Form : int32_t {
     VectorsChannelsLast = 2,  // the normalising pass's vectors into channels-last output
     Pixels = 3,               // the normalising pass's pixel vectors into planes (normalize_pixels)
     PixelsChannelsLast = 4,   // the normalising pass's pixel vectors from planes (normalize_planes)
+    VectorsFromPlanes = 5,    // the normalising pass's vectors into channels-last output gathered from planes (host)
 };
 
 struct MixArgs {
@@ -886,10 +887,11 @@ MIX_HD void normalized_lanes(const float (&m)[V], const float (&scale)[V], const
 }
 
 // The output memory orders a normalising pass is built for: any (read from the arguments), or only
-// channels-last, whose vectors then come from channels-last input (kernel_args.rs vectorises into
-// channels-last output only from the same order). Knowing it, the compiler drops the other layouts'
-// code, and their registers.
-enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1 };
+// channels-last, whose vectors then come from channels-last input (the CUDA kernels vectorise into
+// channels-last output only from the same order), or (the host's Form::VectorsFromPlanes) channels-last
+// gathered from NCHW input of any channel count. Knowing it, the compiler drops the other layouts' code,
+// and their registers.
+enum : int { DST_ANY = 0, DST_CHANNELS_LAST = 1, DST_FROM_PLANES = 2 };
 
 // Output element q of the pair, at coordinates `p` of `out`: the input bytes gathered at those
 // coordinates, (EXT) ResizeMix's at the resized place inside its box (`pi`, `pj`: whether each sample
@@ -921,15 +923,36 @@ MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord
     }
 }
 
+// The input bytes of V consecutive channels-last output elements from NCHW input, the first at `p`: lane
+// l is channel (p.c + l) mod C of pixel p + (p.c + l) / C, read from that channel's plane (the pixel's
+// offset in the plane, plus the channel's plane). One pointer step a lane, with no division: the host's
+// vectors for channel counts that normalize_planes is not built for.
+template <typename To, int V>
+MIX_HD void gather_from_planes(const NormWork<To>& w, Coord p, float (&fi)[V], float (&fj)[V]) {
+    const int64_t plane = (int64_t)w.in.height * w.in.width;
+    const int64_t back = (int64_t)(w.in.channels - 1) * plane - 1;  // last channel's plane to the next pixel's first
+    int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
+    uint32_t c = p.c;
+    MIX_UNROLL
+    for (int l = 0; l < V; ++l) {
+        fi[l] = input_byte(w.src_i[at]), fj[l] = input_byte(w.src_j[at]);
+        const bool wraps = ++c == (uint32_t)w.in.channels;
+        c = wraps ? 0 : c;
+        at += wraps ? -back : plane;
+    }
+}
+
 // Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
 // consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
 // output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts; on the GPU,
-// input off the vectors' alignment: lane l reads every C-th input byte); V == 1 gathers each input element
-// at the output element's coordinates (any other layout change, and the host's tails).
+// input off the vectors' alignment: lane l reads every C-th input byte), or (DST_FROM_PLANES, the host)
+// NCHW input into channels-last output where normalize_planes cannot go (other channel counts, planes
+// under a vector: lane l reads its channel's plane); V == 1 gathers each input element at the output
+// element's coordinates (any other layout change, and the host's tails).
 template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;
-    if (DST == DST_CHANNELS_LAST) out.channels_last = 1;
+    if (DST == DST_CHANNELS_LAST || DST == DST_FROM_PLANES) out.channels_last = 1;
     const uint32_t q = (uint32_t)(v * V);
     Coord p = coord_of<true>(q, out);
     if (V == 1) {
@@ -940,7 +963,9 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     if (EXT && resize_touches(w.si, w.sj, box_i, box_j)) return normalize_elements<To>(w, out, p, q, V, box_i, box_j);
     Vec<To, V> oi, oj;
     float fi[V], fj[V], mi[V], mj[V];
-    if (DST == DST_CHANNELS_LAST || w.in.channels_last == out.channels_last) {  // the same V consecutive elements
+    if (DST == DST_FROM_PLANES) {  // NCHW in, channels-last out: lanes walk the channels, then the next pixel
+        gather_from_planes<To, V>(w, p, fi, fj);
+    } else if (DST == DST_CHANNELS_LAST || w.in.channels_last == out.channels_last) {  // V consecutive elements
         const Vec<uint8_t, V> xi = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_i)[v];
         const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
         MIX_UNROLL
@@ -1021,8 +1046,9 @@ MIX_HD void normalize_pixels(const NormWork<To>& w, int64_t g) {
 // images into a channels-last model), normalize_pixels the other way round. The thread reads V bytes of
 // each channel's plane, mixes and normalises them plane by plane (a plane's lanes share the pixels' box
 // bits and one channel's constants), then writes its pixels' V·C consecutive outputs as C vectors of V:
-// with C known at compile time every output lane's value is a register, where normalize_vector's gather
-// for that layout change reads each input byte on its own, one element a step.
+// with C known at compile time every output lane's value is a register, where gather_from_planes (the
+// host's, for any channel count) reads each input byte on its own, and the CUDA kernels' other channel
+// counts go one element a thread.
 template <typename To, int V, int C, bool EXT = false>
 MIX_HD void normalize_planes(const NormWork<To>& w, int64_t g) {
     const Coord p = coord_of<true>((uint32_t)(g * V), w.in);  // channel 0's: the pixels' rows and columns

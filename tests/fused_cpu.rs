@@ -238,7 +238,7 @@ fn the_mix_family_hand_plans_and_segmentation_match() {
 
 #[test]
 fn the_mix_familys_normalising_pass_matches() {
-    on_every_level(|| assert_eq!(equivalence::family_normalize(Device::Cpu), 5 * 2 * 2 * 3 * 2 * 2));
+    on_every_level(|| assert_eq!(equivalence::family_normalize(Device::Cpu), 7 * 2 * 2 * 3 * 2 * 2));
 }
 
 #[test]

@@ -81,13 +81,15 @@ enum Kernel {
 impl Kernel {
     /// The entry point that runs a launch of this form (class masks: the mix's kernels that paste them too;
     /// `extended`: the `_ext` kernels). `None` for what no kernel takes: class masks beside extended
-    /// operations (segmentation gives those masks a launch of their own), or the normalising pass's
-    /// extended operations in another form than elements (kernel_args builds none).
+    /// operations (segmentation gives those masks a launch of their own), the normalising pass's
+    /// extended operations in another form than elements, or the host's own gathered vectors
+    /// (kernel_args builds none of these for the CUDA kernels' widths).
     fn of(family: Family, form: Form, masks: bool, extended: bool) -> Option<Kernel> {
         let vectors =
             matches!(form, Form::Vectors | Form::VectorsChannelsLast | Form::Pixels | Form::PixelsChannelsLast);
         Some(match (family, form) {
             _ if masks && extended => return None,
+            (_, Form::VectorsFromPlanes) => return None,
             (Family::Mix, Form::Elements) if extended => Kernel::ScalarExt,
             (Family::Mix, Form::Elements) if masks => Kernel::ScalarMasks,
             (Family::Mix, Form::Elements) => Kernel::Scalar,

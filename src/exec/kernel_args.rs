@@ -196,6 +196,9 @@ pub(crate) enum Form {
     /// The normalising pass's pixel vectors the other way: `PIXEL_CHANNELS`-channel NCHW input into
     /// channels-last output, V pixels of every plane.
     PixelsChannelsLast = 4,
+    /// The normalising pass's vectors into channels-last output from NCHW input of any channel count, each
+    /// lane's byte read from its channel's plane (the host's only: [`Widths::gathers_planes`]).
+    VectorsFromPlanes = 5,
 }
 
 impl Form {
@@ -203,7 +206,7 @@ impl Form {
     pub(crate) fn takes_pixels(self) -> bool {
         match self {
             Form::Pixels | Form::PixelsChannelsLast => true,
-            Form::Elements | Form::Vectors | Form::VectorsChannelsLast => false,
+            Form::Elements | Form::Vectors | Form::VectorsChannelsLast | Form::VectorsFromPlanes => false,
         }
     }
 }
@@ -218,11 +221,15 @@ pub(crate) struct Widths<'a> {
     /// vector, its tail (the host: unaligned loads and stores, then 16-byte vectors and single elements);
     /// without, a sample must start aligned and hold whole vectors (the CUDA kernels' 16-byte accesses).
     pub tails: bool,
+    /// Whether the executor gathers vectors of channels-last output from NCHW planes at any channel count
+    /// ([`Form::VectorsFromPlanes`]): the host does; the CUDA kernels have pixel vectors for
+    /// `PIXEL_CHANNELS` only, and take other channel counts one element a thread.
+    pub gathers_planes: bool,
 }
 
 impl Widths<'static> {
     /// The fused CPU executor's widths: 64-byte vectors, else 16-byte ones, at any address, with tails.
-    pub(crate) const HOST: Self = Widths { vectors: &[64, 16], pixels: &[64, 16], tails: true };
+    pub(crate) const HOST: Self = Widths { vectors: &[64, 16], pixels: &[64, 16], tails: true, gathers_planes: true };
 }
 
 impl Widths<'static> {
@@ -234,7 +241,7 @@ impl Widths<'static> {
     /// (`mixnorm_<dtype>_scalar_ext`): no widths.
     pub(crate) fn cuda(job: &Job) -> Self {
         if job.normalize.is_some() && job.extended() {
-            return Widths { vectors: &[], pixels: &[], tails: false };
+            return Widths { vectors: &[], pixels: &[], tails: false, gathers_planes: false };
         }
         // 16 / the output's size, as a slice that lives as long as the program.
         let vectors: &'static [usize] = match job.normalize.as_ref().map(|norm| norm.out) {
@@ -242,7 +249,7 @@ impl Widths<'static> {
             Some(Dtype::F16 | Dtype::Bf16) => &[8],
             Some(Dtype::F32) => &[4],
         };
-        Widths { vectors, pixels: &[GPU_PIXEL_LANES], tails: false }
+        Widths { vectors, pixels: &[GPU_PIXEL_LANES], tails: false, gathers_planes: false }
     }
 }
 
@@ -364,7 +371,8 @@ fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Resul
 /// 16-byte boundary and hold whole vectors (with, it must hold one vector). Normalising between
 /// channels-last and NCHW: pixel vectors (`PIXEL_CHANNELS` channels; without tails, input aligned to the
 /// vector and planes of whole vectors), else, into NCHW output, output rows that hold whole vectors, the
-/// input being read element by element.
+/// input being read element by element, and into channels-last output, where the executor gathers from
+/// planes ([`Widths::gathers_planes`]), vectors of the output whose lanes read their channels' planes.
 fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let dst_channels_last = storage.dst_channels_last;
     let batch = &job.batch;
@@ -393,6 +401,16 @@ fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
         Some(lanes) if to_rows => return (Form::Pixels, lanes),
         Some(lanes) => return (Form::PixelsChannelsLast, lanes),
         None => {}
+    }
+    let gathered = widths.vectors.iter().copied().find(|&lanes| {
+        let fits = match widths.tails {
+            true => batch.sample_numel >= lanes,
+            false => batch.sample_numel % lanes == 0 && dst_aligned,
+        };
+        changes_order && !to_rows && widths.gathers_planes && fits && (lanes * out_size) % 16 == 0
+    });
+    if let Some(lanes) = gathered {
+        return (Form::VectorsFromPlanes, lanes);
     }
     let vector = widths.vectors.iter().copied().find(|&bytes| {
         let lanes = bytes / size;
@@ -573,7 +591,7 @@ mod tests {
         let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
         let widths = match widths.is_empty() {
             true => Widths::HOST,
-            false => Widths { vectors: widths, pixels: pixel_widths, tails: false },
+            false => Widths { vectors: widths, pixels: pixel_widths, tails: false, gathers_planes: false },
         };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
         (launch.width, launch.form, launch.head.vecs_per_sample, launch.head.tail)
@@ -610,10 +628,11 @@ mod tests {
     }
 
     /// NCHW uint8 into channels-last output: pixel vectors from the planes for three channels (on the GPU
-    /// where the planes are whole vectors, on the host at any size with a tail of pixels), else elements;
-    /// one channel, or one pixel, is the same memory order either way: plain vectors.
+    /// where the planes are whole vectors, on the host in any plane of at least one vector, with a tail of
+    /// pixels), else on the host output vectors gathered from the planes, on the GPU elements; one
+    /// channel, or one pixel, is the same memory order either way: plain vectors.
     #[test]
-    fn nchw_into_channels_last_takes_pixel_vectors_from_three_planes_else_elements() {
+    fn nchw_into_channels_last_takes_pixel_vectors_from_three_planes_else_gathers_on_the_host() {
         let nchw = |c: i64, h: i64, w: i64| Tensor::zeros([2, c, h, w], (Kind::Uint8, tch::Device::Cpu));
         let into = |x: &Tensor, out: Dtype, widths: &[usize], pixels: &[usize]| {
             launched_form(x, Some(out), true, widths, pixels)
@@ -630,8 +649,13 @@ mod tests {
         let off = Tensor::zeros([numel + 1], (Kind::Uint8, tch::Device::Cpu)).narrow(0, 1, numel).view([2, 3, 8, 8]);
         assert_eq!(into(&off, Dtype::Bf16, gpu_bf16, gpu_pixels), (0, Form::Elements, 192, 0));
         assert_eq!(into(&off, Dtype::Bf16, host, host), (64, planes, 1, 0));
-        // Four channels: elements.
-        assert_eq!(into(&nchw(4, 8, 8), Dtype::F32, host, host), (0, Form::Elements, 256, 0));
+        // Four channels: the host gathers vectors of the output from the planes, the GPU takes elements.
+        let gathered = Form::VectorsFromPlanes;
+        assert_eq!(into(&nchw(4, 8, 8), Dtype::F32, host, host), (64, gathered, 4, 0));
+        assert_eq!(into(&nchw(4, 8, 8), Dtype::F32, gpu_f32, gpu_pixels), (0, Form::Elements, 256, 0));
+        // Three channels in planes of 9 pixels, under the host's narrowest pixel vector: gathered too, one
+        // vector of 16 and 11 elements of tail.
+        assert_eq!(into(&nchw(3, 3, 3), Dtype::Bf16, host, host), (16, gathered, 1, 11));
         // One channel, or one pixel: the input's vectors as they are.
         assert_eq!(into(&nchw(1, 8, 8), Dtype::F32, gpu_f32, gpu_pixels), (4, Form::VectorsChannelsLast, 16, 0));
         assert_eq!(into(&nchw(1, 8, 8), Dtype::Bf16, host, host), (64, Form::VectorsChannelsLast, 1, 0));
@@ -709,7 +733,7 @@ mod tests {
         let (labels, targets) =
             (Tensor::zeros([n as i64], tch::kind::INT64_CPU), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
         let bufs = Buffers { src: &x, dst: &x, labels: &labels, targets: &targets, masks: None, paste_mask: None };
-        let widths = Widths { vectors: &[16], pixels: &[], tails: false };
+        let widths = Widths { vectors: &[16], pixels: &[], tails: false, gathers_planes: false };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
         let (mut blocks, mut pairs) = (Vec::new(), Vec::new());
         launch

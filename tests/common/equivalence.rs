@@ -185,8 +185,10 @@ pub fn normalize_matrix(device: Device) -> usize {
     // plane of at least 16 pixels (5x7 and 4x6 end in a tail). NCHW into channels-last: 3 channels by
     // pixel vectors the other way (V pixels of every plane; on the GPU only where the planes hold whole
     // vectors of 4 pixels and the input is 4-byte aligned, so NCHW one byte off goes one element a
-    // thread there), 4 channels element by element; one channel or one pixel is the same memory order
-    // both ways (1x8x8 and 16x1x1: plain vectors).
+    // thread there); other channel counts (2, 4, 7), and 3 in planes under 16 pixels (3x3), by vectors
+    // of the output gathered from the planes on the host (vectors that cross pixels, rows and, with the
+    // tail's narrower vectors, the sample's last pixel), one element a thread on the GPU; one channel or
+    // one pixel is the same memory order both ways (1x8x8 and 16x1x1: plain vectors).
     let shapes = [
         (6i64, 3i64, 8i64, 8i64),
         (7, 3, 5, 7),
@@ -198,6 +200,9 @@ pub fn normalize_matrix(device: Device) -> usize {
         (4, 3, 4, 6),
         (5, 1, 8, 8),
         (4, 16, 1, 1),
+        (5, 2, 3, 5),
+        (3, 7, 5, 9),
+        (4, 3, 3, 3),
     ];
     for (n, c, h, w) in shapes {
         for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
@@ -211,11 +216,7 @@ pub fn normalize_matrix(device: Device) -> usize {
             for (input_name, input, x) in &inputs {
                 for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
                     for out_cl in [false, true] {
-                        let (mean, std) = (
-                            (0..c).map(|i| 0.4 + 0.03 * i as f64).collect(),
-                            (0..c).map(|i| 0.2 + 0.01 * i as f64).collect(),
-                        );
-                        let norm = Normalize { input: *input, channels_last: out_cl, kind, mean, std };
+                        let norm = per_channel(*input, out_cl, kind, c);
                         let what = format!(
                             "{device:?} n={n} c={c} {h}x{w} {mode:?} {input_name} -> {kind:?} channels_last={out_cl}"
                         );
@@ -227,6 +228,14 @@ pub fn normalize_matrix(device: Device) -> usize {
         }
     }
     cases
+}
+
+/// A normalising pass into `kind` from `input` with each of the `c` channels' own mean and std, so that
+/// a lane that took another channel's constants would differ.
+fn per_channel(input: InputLayout, channels_last: bool, kind: Kind, c: i64) -> Normalize {
+    let mean = (0..c).map(|i| 0.4 + 0.03 * i as f64).collect();
+    let std = (0..c).map(|i| 0.2 + 0.01 * i as f64).collect();
+    Normalize { input, channels_last, kind, mean, std }
 }
 
 /// The uint8 batch `nchw` as the normalising pass takes it: NCHW contiguous, NCHW channels-last, and
@@ -566,10 +575,21 @@ fn wide_resizes(device: Device, h: usize) {
 }
 
 /// The normalising pass with ResizeMix and FMix: every input layout into both output layouts, f32 and
-/// bf16, shapes that take pixel vectors, vectors and single elements.
+/// bf16, shapes that take pixel vectors, vectors (on the host for 4, 5 and 16 channels from NCHW into
+/// channels-last output, gathered from the planes) and single elements; each channel its own constants,
+/// so a lane that took another channel's would differ.
 pub fn family_normalize(device: Device) -> usize {
     let mut cases = 0;
-    for (n, c, h, w) in [(6i64, 3i64, 8i64, 8i64), (7, 3, 5, 7), (5, 3, 4, 16), (3, 4, 2, 64), (4, 3, 4, 6)] {
+    let shapes = [
+        (6i64, 3i64, 8i64, 8i64),
+        (7, 3, 5, 7),
+        (5, 3, 4, 16),
+        (3, 4, 2, 64),
+        (4, 3, 4, 6),
+        (3, 5, 3, 7),
+        (3, 16, 2, 3),
+    ];
+    for (n, c, h, w) in shapes {
         for mode in [MixMode::Pair, MixMode::Elem] {
             for (name, cfg) in family_configs(mode, 10) {
                 let plan = Mixer::new(cfg.clone(), 51 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
@@ -578,8 +598,7 @@ pub fn family_normalize(device: Device) -> usize {
                 for (input_name, input, x) in &inputs {
                     for kind in [Kind::Float, Kind::BFloat16] {
                         for out_cl in [false, true] {
-                            let (mean, std) = (vec![0.45; c as usize], vec![0.25; c as usize]);
-                            let norm = Normalize { input: *input, channels_last: out_cl, kind, mean, std };
+                            let norm = per_channel(*input, out_cl, kind, c);
                             let what = format!(
                                 "{device:?} {name} {n}x{c}x{h}x{w} {mode:?} {input_name} -> {kind:?} cl={out_cl}"
                             );
