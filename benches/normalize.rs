@@ -71,24 +71,30 @@ fn bench_device(c: &mut Criterion, device: Device) {
 }
 
 /// Four channels, which no pixel vector is built for: NCHW uint8 into channels-last output, beside the
-/// same pixels from NHWC (the same memory order in and out: plain vectors).
+/// same pixels from NHWC (the same memory order in and out: plain vectors), and NHWC into NCHW output; at
+/// a width of whole 16-lane vectors (224) and one of none (250).
 fn four_channels(c: &mut Criterion) {
     tch::manual_seed(0);
-    let x = Tensor::randint(256, [64, 224, 224, 4], (Kind::Uint8, Device::Cpu));
-    let x_nchw = x.permute([0, 3, 1, 2]).contiguous();
     let labels = Tensor::randint(1000, [64], (Kind::Int64, Device::Cpu));
     let (mean, std) = (vec![0.485, 0.456, 0.406, 0.5], vec![0.229, 0.224, 0.225, 0.25]);
-    for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
-        let mut group = c.benchmark_group(format!("cpu/normalize/64x224x224x4_u8_to_{name}"));
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        for (input, images, id) in [(InputLayout::Nhwc, &x, "fused"), (InputLayout::Nchw, &x_nchw, "fused_from_nchw")] {
-            let norm = Normalize { input, channels_last: true, kind, mean: mean.clone(), std: std.clone() };
-            let mut mixer = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
-            group.bench_function(format!("{id}/channels_last"), |b| {
-                b.iter(|| drop(mixer.apply_normalized(images, &labels, &norm).unwrap()))
-            });
+    for side in [224, 250] {
+        let x = Tensor::randint(256, [64, side, side, 4], (Kind::Uint8, Device::Cpu));
+        let x_nchw = x.permute([0, 3, 1, 2]).contiguous();
+        for (kind, name) in [(Kind::BFloat16, "bf16"), (Kind::Float, "f32")] {
+            let mut group = c.benchmark_group(format!("cpu/normalize/64x{side}x{side}x4_u8_to_{name}"));
+            group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+            let cases = [
+                (InputLayout::Nhwc, &x, true, "fused/channels_last"),
+                (InputLayout::Nchw, &x_nchw, true, "fused_from_nchw/channels_last"),
+                (InputLayout::Nhwc, &x, false, "fused/nchw"),
+            ];
+            for (input, images, channels_last, id) in cases {
+                let norm = Normalize { input, channels_last, kind, mean: mean.clone(), std: std.clone() };
+                let mut mixer = Mixer::new(MixConfig::mixup(1.0, 1000), 0).unwrap().with_executor(Executor::Fused);
+                group.bench_function(id, |b| b.iter(|| drop(mixer.apply_normalized(images, &labels, &norm).unwrap())));
+            }
+            group.finish();
         }
-        group.finish();
     }
 }
 

@@ -942,13 +942,42 @@ MIX_HD void gather_from_planes(const NormWork<To>& w, Coord p, float (&fi)[V], f
     }
 }
 
+// The input bytes of V consecutive NCHW output elements from channels-last input, the first at `p`: lane
+// l is pixel p + l of channel p.c, every C-th input byte, until the plane ends, where the next lane is the
+// next channel's first pixel (a vector may cross several planes when they are small). The host's vectors
+// into NCHW output where normalize_pixels does not go (other channel counts, planes under its vectors), at
+// any width (the CUDA kernels read rows of whole vectors only, in normalize_vector).
+template <typename To, int V>
+MIX_HD void gather_from_pixels(const NormWork<To>& w, Coord p, float (&fi)[V], float (&fj)[V]) {
+    const int64_t plane = (int64_t)w.in.height * w.in.width, channels = w.in.channels;
+    int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
+    int64_t left = plane - ((int64_t)p.y * w.in.width + p.x);  // pixels of this plane from p on
+    if (left >= V) {  // within one plane: a constant stride, which unrolls into fixed offsets
+        MIX_UNROLL
+        for (int l = 0; l < V; ++l) {
+            fi[l] = input_byte(w.src_i[at + l * channels]);
+            fj[l] = input_byte(w.src_j[at + l * channels]);
+        }
+        return;
+    }
+    const int64_t back = (plane - 1) * channels - 1;  // a plane's last pixel to the next channel's first
+    MIX_UNROLL
+    for (int l = 0; l < V; ++l) {
+        fi[l] = input_byte(w.src_i[at]), fj[l] = input_byte(w.src_j[at]);
+        const bool wraps = --left == 0;
+        left = wraps ? plane : left;
+        at += wraps ? -back : channels;
+    }
+}
+
 // Output elements [v·V, v·V + V) of the pair. V > 1 when input and output share a memory order (lanes are
 // consecutive on both sides and the input is read as one vector), or for channels-last input and NCHW
-// output whose rows hold whole vectors where normalize_pixels cannot go (other channel counts; on the GPU,
-// input off the vectors' alignment: lane l reads every C-th input byte), or (DST_FROM_PLANES, the host)
-// NCHW input into channels-last output where normalize_planes cannot go (other channel counts, planes
-// under a vector: lane l reads its channel's plane); V == 1 gathers each input element at the output
-// element's coordinates (any other layout change, and the host's tails).
+// output where normalize_pixels cannot go (other channel counts; on the GPU, input off the vectors'
+// alignment): lane l reads every C-th input byte, on the GPU in rows that hold whole vectors, on the host
+// at any width (lanes cross rows and planes), or (DST_FROM_PLANES, the host) NCHW input into
+// channels-last output where normalize_planes cannot go (other channel counts, planes under a vector:
+// lane l reads its channel's plane); V == 1 gathers each input element at the output element's
+// coordinates (any other layout change, and the host's tails).
 template <typename To, int V, int DST, bool EXT = false>
 MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     Geometry out = w.out;
@@ -970,11 +999,16 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
         const Vec<uint8_t, V> xj = reinterpret_cast<const Vec<uint8_t, V>*>(w.src_j)[v];
         MIX_UNROLL
         for (int l = 0; l < V; ++l) fi[l] = input_byte(xi.v[l]), fj[l] = input_byte(xj.v[l]);
-    } else {  // channels-last in, NCHW out, V columns of one row (the width holds whole vectors): every C-th byte
+    } else {  // channels-last in, NCHW out: every C-th byte
+#if defined(__CUDA_ARCH__)
+        // V columns of one row: the CUDA widths take this layout change only in rows of whole vectors.
         const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
         const int64_t stride = w.in.channels;
         MIX_UNROLL
         for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
+#else
+        gather_from_pixels<To, V>(w, p, fi, fj);  // the host's widths: at any width, across rows and planes
+#endif
     }
     mixed_lanes<V>(w.si, fi, fj, box_i, mi);
     mixed_lanes<V>(w.sj, fj, fi, box_j, mj);

@@ -76,9 +76,9 @@
 //!   in vectors, the part vector at its end in 16-byte vectors and single elements. On both, the
 //!   normalising pass between NHWC and NCHW takes 3 channels by pixel vectors either way (on the GPU
 //!   where each plane is whole vectors of 4 pixels and the input 4-byte aligned, on the CPU in planes of
-//!   at least 16 pixels). Other channel counts go one element at a time from NHWC input into NCHW output
-//!   whose rows are not whole vectors, and on the GPU from NCHW input into channels-last output, where
-//!   the CPU gathers vectors of the output from the planes in samples of at least 16 elements
+//!   at least 16 pixels). Other channel counts, and 3 channels in smaller planes, go on the CPU by vectors
+//!   of the output gathered from the input either way, in samples of at least 16 elements; on the GPU one
+//!   element a thread, except from NHWC input into NCHW output whose rows are whole vectors
 //!   (docs/performance.md, "The normalising pass").
 //! - **Segments.** In an extent of height 1 (`[N, C, T]`), a hand-made box covers rows `0..1`, or is empty
 //!   in its columns ([`MixPlan::validate`]).

@@ -28,6 +28,14 @@ fn fused_cpu_matches_reference_over_the_matrix_on_every_level() {
     on_every_level(|| assert_eq!(equivalence::matrix(Device::Cpu), 2 * 3 * KINDS.len() * 2 * (2 * 2 + 2 * 2 + 2)));
 }
 
+/// The normalising pass's vectors gathered across rows and planes (the host's own forms, either way
+/// between NCHW and channels-last), built for each level apart.
+#[test]
+fn the_normalising_pass_gathered_vectors_match_on_every_level() {
+    let shapes = &equivalence::GATHERED_SHAPES;
+    on_every_level(|| assert_eq!(equivalence::normalize_matrix_over(Device::Cpu, shapes), 4 * 3 * 5 * 3 * 2));
+}
+
 #[test]
 fn plans_with_every_op_kind_match_including_empty_and_full_boxes() {
     on_every_level(|| equivalence::hand_plans(Device::Cpu));

@@ -185,7 +185,9 @@ pub(crate) fn supported(
 pub(crate) enum Form {
     /// One element a thread (no vector fits the batch's alignment or lengths).
     Elements = 0,
-    /// Vectors of consecutive elements, in the input's memory order.
+    /// Vectors of consecutive elements, in the input's memory order; or the normalising pass's vectors of
+    /// NCHW output from channels-last input, every C-th input byte (the CUDA kernels' in rows that hold
+    /// whole vectors, the host's at any width: [`Widths::gathers`]).
     Vectors = 1,
     /// The normalising pass's vectors into channels-last output (from channels-last input, or NCHW input of
     /// one channel or one pixel, whose order is the same).
@@ -197,7 +199,7 @@ pub(crate) enum Form {
     /// channels-last output, V pixels of every plane.
     PixelsChannelsLast = 4,
     /// The normalising pass's vectors into channels-last output from NCHW input of any channel count, each
-    /// lane's byte read from its channel's plane (the host's only: [`Widths::gathers_planes`]).
+    /// lane's byte read from its channel's plane (the host's only: [`Widths::gathers`]).
     VectorsFromPlanes = 5,
 }
 
@@ -221,15 +223,17 @@ pub(crate) struct Widths<'a> {
     /// vector, its tail (the host: unaligned loads and stores, then 16-byte vectors and single elements);
     /// without, a sample must start aligned and hold whole vectors (the CUDA kernels' 16-byte accesses).
     pub tails: bool,
-    /// Whether the executor gathers vectors of channels-last output from NCHW planes at any channel count
-    /// ([`Form::VectorsFromPlanes`]): the host does; the CUDA kernels have pixel vectors for
-    /// `PIXEL_CHANNELS` only, and take other channel counts one element a thread.
-    pub gathers_planes: bool,
+    /// Whether the executor gathers vectors of the output, across rows and planes, where the normalising
+    /// pass changes the memory order, at any channel count: channels-last output from NCHW planes
+    /// ([`Form::VectorsFromPlanes`]), and NCHW output from channels-last pixels at any width
+    /// ([`Form::Vectors`]). The host does; the CUDA kernels have pixel vectors for `PIXEL_CHANNELS` only,
+    /// and take other channel counts one element a thread, or (into NCHW) by rows that hold whole vectors.
+    pub gathers: bool,
 }
 
 impl Widths<'static> {
     /// The fused CPU executor's widths: 64-byte vectors, else 16-byte ones, at any address, with tails.
-    pub(crate) const HOST: Self = Widths { vectors: &[64, 16], pixels: &[64, 16], tails: true, gathers_planes: true };
+    pub(crate) const HOST: Self = Widths { vectors: &[64, 16], pixels: &[64, 16], tails: true, gathers: true };
 }
 
 impl Widths<'static> {
@@ -241,7 +245,7 @@ impl Widths<'static> {
     /// (`mixnorm_<dtype>_scalar_ext`): no widths.
     pub(crate) fn cuda(job: &Job) -> Self {
         if job.normalize.is_some() && job.extended() {
-            return Widths { vectors: &[], pixels: &[], tails: false, gathers_planes: false };
+            return Widths { vectors: &[], pixels: &[], tails: false, gathers: false };
         }
         // 16 / the output's size, as a slice that lives as long as the program.
         let vectors: &'static [usize] = match job.normalize.as_ref().map(|norm| norm.out) {
@@ -249,7 +253,7 @@ impl Widths<'static> {
             Some(Dtype::F16 | Dtype::Bf16) => &[8],
             Some(Dtype::F32) => &[4],
         };
-        Widths { vectors, pixels: &[GPU_PIXEL_LANES], tails: false, gathers_planes: false }
+        Widths { vectors, pixels: &[GPU_PIXEL_LANES], tails: false, gathers: false }
     }
 }
 
@@ -370,9 +374,9 @@ fn output_channels_last(job: &Job, bufs: &Buffers, src_strides: &[i64]) -> Resul
 /// channel, or one pixel, is in channels-last order too); without [`Widths::tails`], every sample must also start on a
 /// 16-byte boundary and hold whole vectors (with, it must hold one vector). Normalising between
 /// channels-last and NCHW: pixel vectors (`PIXEL_CHANNELS` channels; without tails, input aligned to the
-/// vector and planes of whole vectors), else, into NCHW output, output rows that hold whole vectors, the
-/// input being read element by element, and into channels-last output, where the executor gathers from
-/// planes ([`Widths::gathers_planes`]), vectors of the output whose lanes read their channels' planes.
+/// vector and planes of whole vectors), else, where the executor gathers ([`Widths::gathers`]), vectors of
+/// the output whose lanes read their own input bytes (their channels' planes, or their pixels), else,
+/// into NCHW output, output rows that hold whole vectors, the input being read element by element.
 fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
     let dst_channels_last = storage.dst_channels_last;
     let batch = &job.batch;
@@ -407,10 +411,12 @@ fn form(job: &Job, storage: &Storage, widths: Widths) -> (Form, usize) {
             true => batch.sample_numel >= lanes,
             false => batch.sample_numel % lanes == 0 && dst_aligned,
         };
-        changes_order && !to_rows && widths.gathers_planes && fits && (lanes * out_size) % 16 == 0
+        changes_order && widths.gathers && fits && (lanes * out_size) % 16 == 0
     });
-    if let Some(lanes) = gathered {
-        return (Form::VectorsFromPlanes, lanes);
+    match gathered {
+        Some(lanes) if to_rows => return (Form::Vectors, lanes),
+        Some(lanes) => return (Form::VectorsFromPlanes, lanes),
+        None => {}
     }
     let vector = widths.vectors.iter().copied().find(|&bytes| {
         let lanes = bytes / size;
@@ -591,7 +597,7 @@ mod tests {
         let bufs = Buffers { src: x, dst: &dst, labels: &labels, targets: &targets, masks: None, paste_mask: None };
         let widths = match widths.is_empty() {
             true => Widths::HOST,
-            false => Widths { vectors: widths, pixels: pixel_widths, tails: false, gathers_planes: false },
+            false => Widths { vectors: widths, pixels: pixel_widths, tails: false, gathers: false },
         };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
         (launch.width, launch.form, launch.head.vecs_per_sample, launch.head.tail)
@@ -625,6 +631,28 @@ mod tests {
         assert_eq!(vectors(&nhwc(3, 4, 2, 64, 0), Dtype::Bf16, false, gpu, gpu_pixels), (8, false, 64));
         // Channels-last output keeps the input's order: plain vectors.
         assert_eq!(vectors(&nhwc(4, 3, 8, 8, 0), Dtype::Bf16, true, gpu, gpu_pixels), (8, false, 24));
+    }
+
+    /// NHWC uint8 into NCHW output where no pixel vector goes (other channel counts, 3 channels in planes
+    /// under the narrowest pixel vector): the host gathers vectors of the output from the pixels at any
+    /// width, with a tail; the GPU takes rows of whole vectors, else elements.
+    #[test]
+    fn nhwc_into_nchw_gathers_vectors_from_the_pixels_on_the_host() {
+        let into =
+            |x: &Tensor, widths: &[usize], pixels: &[usize]| launched_form(x, Some(Dtype::F32), false, widths, pixels);
+        let (gpu, gpu_pixels, host) = (&[4][..], &[4][..], &[][..]);
+        let gathered = Form::Vectors;
+        // Four channels, rows of 9 pixels: 180 elements, two vectors of 64 and 52 of tail; the GPU's
+        // vectors do not fit the rows.
+        assert_eq!(into(&nhwc(3, 4, 5, 9, 0), host, host), (64, gathered, 2, 52));
+        assert_eq!(into(&nhwc(3, 4, 5, 9, 0), gpu, gpu_pixels), (0, Form::Elements, 180, 0));
+        // Rows of whole vectors, one byte off: gathered on the host too; the GPU's rows.
+        assert_eq!(into(&nhwc(2, 4, 2, 64, 1), host, host), (64, gathered, 8, 0));
+        assert_eq!(into(&nhwc(2, 4, 2, 64, 1), gpu, gpu_pixels), (4, Form::Vectors, 128, 0));
+        // Three channels in planes of 15 pixels: 45 elements, two vectors of 16 and 13 of tail.
+        assert_eq!(into(&nhwc(4, 3, 3, 5, 0), host, host), (16, gathered, 2, 13));
+        // Under 16 elements a sample: elements.
+        assert_eq!(into(&nhwc(4, 5, 1, 3, 0), host, host), (0, Form::Elements, 15, 0));
     }
 
     /// NCHW uint8 into channels-last output: pixel vectors from the planes for three channels (on the GPU
@@ -691,7 +719,7 @@ mod tests {
         // Channels-last in and out: 5 vectors and a tail of 43 on the host, elements on the GPU.
         assert_eq!(launched(&nhwc(4, 3, 11, 11, 0), Some(Dtype::F32), true, &[], &[]), (64, false, 5, 43));
         assert_eq!(vectors(&nhwc(4, 3, 11, 11, 0), Dtype::F32, true, &[4], &[4]), (0, false, 363));
-        // Four channels NHWC into NCHW: rows of whole 64-byte vectors on the host, 8 a sample.
+        // Four channels NHWC into NCHW: 64-byte vectors gathered from the pixels on the host, 8 a sample.
         assert_eq!(launched(&nhwc(2, 4, 2, 64, 3), Some(Dtype::F32), false, &[], &[]), (64, false, 8, 0));
     }
 
@@ -733,7 +761,7 @@ mod tests {
         let (labels, targets) =
             (Tensor::zeros([n as i64], tch::kind::INT64_CPU), Tensor::zeros([n as i64, 10], tch::kind::FLOAT_CPU));
         let bufs = Buffers { src: &x, dst: &x, labels: &labels, targets: &targets, masks: None, paste_mask: None };
-        let widths = Widths { vectors: &[16], pixels: &[], tails: false, gathers_planes: false };
+        let widths = Widths { vectors: &[16], pixels: &[], tails: false, gathers: false };
         let launch = build(&job, &bufs, widths, std::ptr::null_mut(), 0).unwrap();
         let (mut blocks, mut pairs) = (Vec::new(), Vec::new());
         launch

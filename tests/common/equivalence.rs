@@ -173,38 +173,56 @@ pub fn compare_normalized(plan: &MixPlan, cfg: &MixConfig, x: &Tensor, labels: &
     assert_eq!(values(&want_t), values(&got_t), "{what}: targets");
 }
 
-/// Input layout × output layout × output dtype × mode × odd/even batch, with CutMix boxes and Mixup.
+/// The normalising matrix's images (n, c, h, w). 4 channels of 4x6: 16-element vectors cross channel planes
+/// (24 elements), which 3 channels never do.
+///
+/// NHWC into NCHW: 3 channels whose planes hold whole vectors go by pixel vectors (V pixels in every plane:
+/// the host's 64 in 8x8, 4x16 and 2x64, its 16 in 6x8, the GPU's 4 in all those and in 4x6; vectors cross
+/// rows in 8x8, 4x16 and 6x8 on the host, in 4x6 on the GPU); the same NHWC bytes one byte off alignment
+/// take neither pixel vectors nor 16-byte loads on the GPU. The host takes pixel vectors at any address, in
+/// any plane of at least 16 pixels (5x7 and 4x6 end in a tail). Where pixel vectors do not go (other
+/// channel counts, 3 channels in planes under 16 pixels), the host gathers vectors of the NCHW output from
+/// the pixels at any width (2, 4 and 7 channels, and 3x3x3; in 4x5x30 some of its 64 lanes stay in one
+/// plane and some cross a plane's end, in 7x5x9 some cross two), the GPU takes rows of whole vectors, every
+/// C-th byte (4x2x64), else elements.
+///
+/// NCHW into channels-last: 3 channels by pixel vectors the other way (V pixels of every plane; on the GPU
+/// only where the planes hold whole vectors of 4 pixels and the input is 4-byte aligned, so NCHW one byte
+/// off goes one element a thread there); other channel counts (2, 4, 7), and 3 in planes under 16 pixels
+/// (3x3), by vectors of the output gathered from the planes on the host (vectors that cross pixels, rows
+/// and, with the tail's narrower vectors, the sample's last pixel), one element a thread on the GPU; one
+/// channel or one pixel is the same memory order both ways (1x8x8 and 16x1x1: plain vectors).
+pub const NORMALIZE_SHAPES: [(i64, i64, i64, i64); 14] = [
+    (6, 3, 8, 8),
+    (7, 3, 5, 7),
+    (6, 4, 4, 6),
+    (5, 3, 4, 16),
+    (4, 3, 2, 64),
+    (3, 4, 2, 64),
+    (5, 3, 6, 8),
+    (4, 3, 4, 6),
+    (5, 1, 8, 8),
+    (4, 16, 1, 1),
+    (5, 2, 3, 5),
+    (3, 7, 5, 9),
+    (4, 3, 3, 3),
+    (3, 4, 5, 30),
+];
+
+/// The matrix's images that no pixel vector goes between NCHW and channels-last (2, 7 and 4 channels, 3
+/// in planes of 9 pixels): on the host, vectors gathered across rows and planes either way.
+pub const GATHERED_SHAPES: [(i64, i64, i64, i64); 4] = [(5, 2, 3, 5), (3, 7, 5, 9), (4, 3, 3, 3), (3, 4, 5, 30)];
+
+/// Input layout × output layout × output dtype × mode × odd/even batch, with CutMix boxes and Mixup,
+/// over [`NORMALIZE_SHAPES`].
 pub fn normalize_matrix(device: Device) -> usize {
+    normalize_matrix_over(device, &NORMALIZE_SHAPES)
+}
+
+/// [`normalize_matrix`] over `shapes`; the number of cases compared.
+pub fn normalize_matrix_over(device: Device, shapes: &[(i64, i64, i64, i64)]) -> usize {
     let mut cases = 0;
-    // 4 channels of 4x6: 16-element vectors cross channel planes (24 elements), which 3 channels never do.
-    // NHWC into NCHW: 3 channels whose planes hold whole vectors go by pixel vectors (V pixels in every
-    // plane: the host's 64 in 8x8, 4x16 and 2x64, its 16 in 6x8, the GPU's 4 in all those and in 4x6;
-    // vectors cross rows in 8x8, 4x16 and 6x8 on the host, in 4x6 on the GPU), 4 channels in rows of
-    // whole vectors (2x64) read every C-th byte; the same NHWC bytes one byte off alignment take neither
-    // pixel vectors nor 16-byte loads on the GPU. The host takes pixel vectors at any address, in any
-    // plane of at least 16 pixels (5x7 and 4x6 end in a tail). NCHW into channels-last: 3 channels by
-    // pixel vectors the other way (V pixels of every plane; on the GPU only where the planes hold whole
-    // vectors of 4 pixels and the input is 4-byte aligned, so NCHW one byte off goes one element a
-    // thread there); other channel counts (2, 4, 7), and 3 in planes under 16 pixels (3x3), by vectors
-    // of the output gathered from the planes on the host (vectors that cross pixels, rows and, with the
-    // tail's narrower vectors, the sample's last pixel), one element a thread on the GPU; one channel or
-    // one pixel is the same memory order both ways (1x8x8 and 16x1x1: plain vectors).
-    let shapes = [
-        (6i64, 3i64, 8i64, 8i64),
-        (7, 3, 5, 7),
-        (6, 4, 4, 6),
-        (5, 3, 4, 16),
-        (4, 3, 2, 64),
-        (3, 4, 2, 64),
-        (5, 3, 6, 8),
-        (4, 3, 4, 6),
-        (5, 1, 8, 8),
-        (4, 16, 1, 1),
-        (5, 2, 3, 5),
-        (3, 7, 5, 9),
-        (4, 3, 3, 3),
-    ];
-    for (n, c, h, w) in shapes {
+    for &(n, c, h, w) in shapes {
         for mode in [MixMode::Batch, MixMode::Pair, MixMode::Elem] {
             let cfg = config(mode, 4, 10);
             let plan = Mixer::new(cfg.clone(), 31 + n as u64).unwrap().sample_plan(&[n, c, h, w]).unwrap();
@@ -575,20 +593,12 @@ fn wide_resizes(device: Device, h: usize) {
 }
 
 /// The normalising pass with ResizeMix and FMix: every input layout into both output layouts, f32 and
-/// bf16, shapes that take pixel vectors, vectors (on the host for 4, 5 and 16 channels from NCHW into
-/// channels-last output, gathered from the planes) and single elements; each channel its own constants,
+/// bf16, shapes that take pixel vectors, vectors (on the host for 4, 5 and 16 channels between NCHW and
+/// channels-last, gathered from the planes or the pixels) and single elements; each channel its own constants,
 /// so a lane that took another channel's would differ.
 pub fn family_normalize(device: Device) -> usize {
     let mut cases = 0;
-    let shapes = [
-        (6i64, 3i64, 8i64, 8i64),
-        (7, 3, 5, 7),
-        (5, 3, 4, 16),
-        (3, 4, 2, 64),
-        (4, 3, 4, 6),
-        (3, 5, 3, 7),
-        (3, 16, 2, 3),
-    ];
+    let shapes = [(6, 3, 8, 8), (7, 3, 5, 7), (5, 3, 4, 16), (3, 4, 2, 64), (4, 3, 4, 6), (3, 5, 3, 7), (3, 16, 2, 3)];
     for (n, c, h, w) in shapes {
         for mode in [MixMode::Pair, MixMode::Elem] {
             for (name, cfg) in family_configs(mode, 10) {
