@@ -923,6 +923,15 @@ MIX_HD void normalize_elements(const NormWork<To>& w, const Geometry& out, Coord
     }
 }
 
+// The input bytes of V lanes `stride` bytes apart from input offset `at`: a constant stride, which
+// unrolls into fixed offsets. Channels-last input into NCHW output where the V pixels stay in one plane
+// (one row of whole vectors on the GPU; gather_from_pixels on the host).
+template <typename To, int V>
+MIX_HD void gather_strided(const NormWork<To>& w, int64_t at, int64_t stride, float (&fi)[V], float (&fj)[V]) {
+    MIX_UNROLL
+    for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
+}
+
 // The input bytes of V consecutive channels-last output elements from NCHW input, the first at `p`: lane
 // l is channel (p.c + l) mod C of pixel p + (p.c + l) / C, read from that channel's plane (the pixel's
 // offset in the plane, plus the channel's plane). One pointer step a lane, with no division: the host's
@@ -952,14 +961,7 @@ MIX_HD void gather_from_pixels(const NormWork<To>& w, Coord p, float (&fi)[V], f
     const int64_t plane = (int64_t)w.in.height * w.in.width, channels = w.in.channels;
     int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
     int64_t left = plane - ((int64_t)p.y * w.in.width + p.x);  // pixels of this plane from p on
-    if (left >= V) {  // within one plane: a constant stride, which unrolls into fixed offsets
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) {
-            fi[l] = input_byte(w.src_i[at + l * channels]);
-            fj[l] = input_byte(w.src_j[at + l * channels]);
-        }
-        return;
-    }
+    if (left >= V) return gather_strided<To, V>(w, at, channels, fi, fj);  // within one plane
     const int64_t back = (plane - 1) * channels - 1;  // a plane's last pixel to the next channel's first
     MIX_UNROLL
     for (int l = 0; l < V; ++l) {
@@ -1002,10 +1004,7 @@ MIX_HD void normalize_vector(const NormWork<To>& w, int64_t v) {
     } else {  // channels-last in, NCHW out: every C-th byte
 #if defined(__CUDA_ARCH__)
         // V columns of one row: the CUDA widths take this layout change only in rows of whole vectors.
-        const int64_t at = element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in);
-        const int64_t stride = w.in.channels;
-        MIX_UNROLL
-        for (int l = 0; l < V; ++l) fi[l] = input_byte(w.src_i[at + l * stride]), fj[l] = input_byte(w.src_j[at + l * stride]);
+        gather_strided<To, V>(w, element_offset((int32_t)p.c, (int32_t)p.y, (int32_t)p.x, w.in), w.in.channels, fi, fj);
 #else
         gather_from_pixels<To, V>(w, p, fi, fj);  // the host's widths: at any width, across rows and planes
 #endif
