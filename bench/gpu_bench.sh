@@ -10,6 +10,6 @@ export TCH_MIXCUT_POISON=0  # poisoned outputs would add a fill to every timed c
 need_binaries gpu
 environment
 
-step "crate: criterion GPU cases, no-sync check" 150 bench_crate.log "$B/gpu" --bench
+step "crate: criterion GPU cases, no-sync check" 150 bench_crate.log "$BIN/gpu" --bench
 step "peers: timm, torchvision" 120 bench_peers.log "$PYTHON" bench/peers.py --device cuda
 finish

@@ -11,7 +11,7 @@ export TCH_MIXCUT_POISON=1
 need_binaries fused_cuda train_resnet
 environment
 
-step "CUDA equivalence and behaviour tests" 120 tests_cuda.log "$B/fused_cuda" --nocapture
+step "CUDA equivalence and behaviour tests" 120 tests_cuda.log "$BIN/fused_cuda" --nocapture
 
 # A representative subset here (under a minute); bench/gpu_memcheck.sh runs every CUDA test under it.
 memcheck "compute-sanitizer memcheck (subset)" 100 memcheck.log \
@@ -19,12 +19,12 @@ memcheck "compute-sanitizer memcheck (subset)" 100 memcheck.log \
 
 data=$B/fashion-mnist
 if [ "$GPU" = yes ]; then
-  step "train_resnet on CUDA, 300 steps" 60 train.log "$B/train_resnet" --device cuda:0 --recipe both \
+  step "train_resnet on CUDA, 300 steps" 60 train.log "$BIN/train_resnet" --device cuda:0 --recipe both \
     --epochs 3 --train-subset 12800 --batch-size 128 --data "$data" --out "$OUT/train"
 else
   skip "train_resnet on CUDA" "no GPU"
   # The same command line on the CPU with a tiny budget, so a typo shows here and not on the GPU.
-  step "train_resnet command (CPU, 4 steps)" 60 train.log "$B/train_resnet" --device cpu --recipe both \
+  step "train_resnet command (CPU, 4 steps)" 60 train.log "$BIN/train_resnet" --device cpu --recipe both \
     --epochs 1 --train-subset 512 --batch-size 128 --data "$data" --out "$OUT/train"
 fi
 finish

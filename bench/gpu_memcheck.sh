@@ -22,12 +22,12 @@ for t in "${first[@]}" "${second[@]}"; do skips+=(--skip "$t"); done
 skips+=(--skip kernels_that_cannot_load)
 # The tests each step takes, listed first (no GPU needed): a dry run shows the split covers every test.
 {
-  echo "== equivalence matrix"; "$B/fused_cuda" --list "${first[@]}"
-  echo "== family, normalising, run lengths"; "$B/fused_cuda" --list "${second[@]}"
-  echo "== every other CUDA test"; "$B/fused_cuda" --list "${skips[@]}"
+  echo "== equivalence matrix"; "$BIN/fused_cuda" --list "${first[@]}"
+  echo "== family, normalising, run lengths"; "$BIN/fused_cuda" --list "${second[@]}"
+  echo "== every other CUDA test"; "$BIN/fused_cuda" --list "${skips[@]}"
 } >"$OUT/memcheck_tests.log" 2>&1
 # Against the binary's whole list: every test in exactly one step, but the load-failure test.
-all=$("$B/fused_cuda" --list 2>/dev/null | grep ': test$' | sort)
+all=$("$BIN/fused_cuda" --list 2>/dev/null | grep ': test$' | sort)
 listed=$(grep ': test$' "$OUT/memcheck_tests.log" | sort)
 outside=$(comm -23 <(echo "$all") <(echo "$listed" | uniq) | sed 's/: test$//' | tr '\n' ' ' | sed 's/ $//')
 twice=$(echo "$listed" | uniq -d | sed 's/: test$//' | tr '\n' ' ' | sed 's/ $//')

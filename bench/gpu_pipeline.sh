@@ -74,16 +74,16 @@ loader=(--data "$data" --workers "$workers" "${size[@]}")
 torch=torch,torchvision,timm
 model=(--device "$device" "${size[@]}" "${train[@]}")
 if [ "$complete" = yes ]; then
-  sampled "loader alone: tch-mixcut" 60 loader_crate.log "$B/loader_speed" "${loader[@]}"
+  sampled "loader alone: tch-mixcut" 60 loader_crate.log "$BIN/loader_speed" "${loader[@]}"
   pyrun "loader alone: torchvision" 90 loader_torch.log $torch bench/loader_peer.py "${loader[@]}"
   model+=(--data "$data")
 else
   skip "loader and pipeline" "no complete JPEG folder (see make_jpegs.log)"
 fi
-sampled "model alone: tch-mixcut" 90 model_crate.log "$B/pipeline_speed" --mode model "${model[@]}"
+sampled "model alone: tch-mixcut" 90 model_crate.log "$BIN/pipeline_speed" --mode model "${model[@]}"
 pyrun "model alone: pytorch" 90 model_torch.log $torch bench/pipeline_peer.py --mode model "${model[@]}"
 if [ "$complete" = yes ]; then
-  sampled "pipeline: tch-mixcut" 90 pipeline_crate.log "$B/pipeline_speed" --mode pipeline "${loader[@]}" \
+  sampled "pipeline: tch-mixcut" 90 pipeline_crate.log "$BIN/pipeline_speed" --mode pipeline "${loader[@]}" \
     --device "$device" "${train[@]}"
   pyrun "pipeline: pytorch" 120 pipeline_torch.log $torch bench/pipeline_peer.py --mode pipeline "${loader[@]}" \
     --device "$device" "${train[@]}"

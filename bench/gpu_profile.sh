@@ -15,11 +15,11 @@ sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --sec
   --section WarpStateStats)
 if [ "$GPU" = yes ] && command -v ncu >/dev/null 2>&1; then
   step "ncu: the fused kernels" 200 ncu.log env GPU_PROFILE=1 ncu --kernel-name regex:'^mix' "${sections[@]}" \
-    "$B/gpu" --bench
+    "$BIN/gpu" --bench
 else
   skip "ncu: the fused kernels" "$([ "$GPU" = yes ] && echo "ncu not found" || echo "no GPU")"
   # The profiled program alone: here it only starts, finds no GPU and says so (exit 0), which checks
   # the script and the carried binary, not the profile mode's cases.
-  step "profile mode of the bench (no ncu)" 60 profile.log env GPU_PROFILE=1 TCH_MIXCUT_REQUIRE_GPU=0 "$B/gpu" --bench
+  step "profile mode of the bench (no ncu)" 60 profile.log env GPU_PROFILE=1 TCH_MIXCUT_REQUIRE_GPU=0 "$BIN/gpu" --bench
 fi
 finish

@@ -26,7 +26,7 @@ steps=${PACE_STEPS:-100}
 run() { # NAME BATCH ARGS...: one epoch of $steps steps of BATCH images
   local name=$1 batch=$2
   shift 2
-  step "pace: $name" 60 "pace_$name.log" "$B/train_resnet" "${base[@]}" --batch-size "$batch" \
+  step "pace: $name" 60 "pace_$name.log" "$BIN/train_resnet" "${base[@]}" --batch-size "$batch" \
     --train-subset $((steps * batch)) --out "$OUT/runs/$name" "$@"
 }
 run experiment 128 --augment --recipes both

@@ -6,7 +6,7 @@ KIT_START=$(date +%s)
 OUT=${OUT:-bench/results/local}
 mkdir -p "$OUT"
 : >"$OUT/summary.txt"
-B=${CARRY:-gpu-carry}
+source bench/carry.sh
 FAILURES=0
 
 # The GPU-required mode: on unless the caller says TCH_MIXCUT_REQUIRE_GPU=0. Every GPU test and bench then
@@ -56,12 +56,8 @@ skip() {
   fi
 }
 
-# The carried binaries must be there: a kit run without them tests nothing.
-need_binaries() {
-  local missing=0 b
-  for b in "$@"; do [ -x "$B/$b" ] || { echo "missing $B/$b: run scripts/gpu_carry.sh first" >&2; missing=1; }; done
-  [ "$missing" = 0 ] || exit 2
-}
+# The carried binaries must be there (unpacked): a kit run without them tests nothing.
+need_binaries() { unpack_binaries "$@" || exit 2; }
 
 # memcheck NAME LIMIT_S LOG TEST_ARGS...: the carried CUDA test binary under compute-sanitizer's memcheck
 # (one test thread; TEST_ARGS are libtest filters and --skip's), with libtorch's caching allocator off:
@@ -72,7 +68,7 @@ memcheck() {
   if command -v compute-sanitizer >/dev/null 2>&1; then
     step "$name" "$limit" "$log" env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
       compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 --print-limit 20 \
-      "$B/fused_cuda" --test-threads=1 "$@"
+      "$BIN/fused_cuda" --test-threads=1 "$@"
   else
     skip "$name" "compute-sanitizer not found"
   fi
@@ -94,7 +90,7 @@ environment() {
     echo "python: $("$PYTHON" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1)"
     echo "libtorch used: $TORCH_LIB"
     echo "== libraries the carried binaries cannot find"
-    for b in "$B"/*; do [ -x "$b" ] && ldd "$b" 2>&1 | grep -E "not found|version .* not found" | sed "s|^|$(basename "$b"): |"; done
+    for b in "$BIN"/*; do [ -x "$b" ] && ldd "$b" 2>&1 | grep -E "not found|version .* not found" | sed "s|^|$(basename "$b"): |"; done
     echo "(end)"
   } >"$OUT/env.log" 2>&1
   note "environment: GPU $GPU; details in env.log"

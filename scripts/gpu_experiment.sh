@@ -18,7 +18,7 @@
 # Writes $OUT/runs/<recipe>-seed<k>/, run.log, the report, the pictures and machine.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-B=${CARRY:-gpu-carry}
+source bench/carry.sh
 OUT=${OUT:-bench/results/local/experiment}
 SEEDS=${SEEDS:-0}
 RECIPES=${RECIPES:-none,mixup,cutmix,both,both-off}
@@ -31,7 +31,7 @@ HOLDOUT=${HOLDOUT:-5000}
 # The libtorch the carried binary loads (PYTHON, TORCH_LIB, LD_LIBRARY_PATH).
 source bench/torch_lib.sh
 [ -f "$B/DejaVuSans.ttf" ] && export MIXCUT_FONT=$B/DejaVuSans.ttf
-[ -x "$B/train_resnet" ] || { echo "gpu_experiment: $B/train_resnet missing (scripts/gpu_carry.sh)" >&2; exit 1; }
+unpack_binaries train_resnet || exit 1
 common=(--holdout "$HOLDOUT" --augment --epochs "$EPOCHS" --train-subset "$SUBSET" --eval-every 5
   --data "$B/fashion-mnist" --recipes "$RECIPES" --out "$OUT")
 mkdir -p "$OUT"
@@ -44,7 +44,7 @@ mkdir -p "$OUT"
 } >>"$OUT/machine.txt"
 # A run cut by the time limit is lost (results are written when a run ends); the finished ones are kept.
 train=$((BUDGET - REPORT_S))
-timeout -k 5 "$train" "$B/train_resnet" --device "$DEVICE" --seeds "$SEEDS" --resume "${common[@]}" \
+timeout -k 5 "$train" "$BIN/train_resnet" --device "$DEVICE" --seeds "$SEEDS" --resume "${common[@]}" \
   >>"$OUT/run.log" 2>&1
 rc=$?
 echo "training: exit $rc$( [ "$rc" = 124 ] && echo " (stopped at ${train}s)") after $((SECONDS))s" |
@@ -58,7 +58,7 @@ for seed in ${SEEDS//,/ }; do
 done
 [ "${#complete[@]}" -gt 0 ] || { echo "gpu_experiment: no seed finished every recipe" | tee -a "$OUT/machine.txt" >&2; exit 1; }
 seeds=$(IFS=,; echo "${complete[*]}")
-timeout -k 5 "$REPORT_S" "$B/train_resnet" --report-only --seeds "$seeds" "${common[@]}" >"$OUT/report.log" 2>&1
+timeout -k 5 "$REPORT_S" "$BIN/train_resnet" --report-only --seeds "$seeds" "${common[@]}" >"$OUT/report.log" 2>&1
 rc=$?
 echo "report over seeds $seeds: exit $rc" | tee -a "$OUT/machine.txt"
 exit "$rc"
