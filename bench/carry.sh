@@ -4,23 +4,28 @@
 # carry, not into it, so that a carry dry-run here first does not grow.
 
 B=${CARRY:-gpu-carry}
-BIN=${B%/}.bin
+while [ "${B%/}" != "$B" ] && [ "$B" != / ]; do B=${B%/}; done
+BIN=$B.bin
 
-# unpack_binaries NAME...: $BIN/NAME from $B/NAME.gz (again only when the archive is newer), or says
-# which binary is missing and returns 1.
+# unpack_binaries NAME...: $BIN/NAME from $B/NAME.gz, or says which binary is missing and returns 1.
+# Unpacked on every call (well under a second): a binary left from an earlier carry, on a machine kept
+# between calls, must not stand in for the carried one.
 unpack_binaries() {
-  local missing=0 name
+  local missing=0 name part
   mkdir -p "$BIN"
   for name in "$@"; do
     if ! [ -f "$B/$name.gz" ]; then
       echo "missing $B/$name.gz: run scripts/gpu_carry.sh first" >&2
       missing=1
-    elif ! [ "$BIN/$name" -nt "$B/$name.gz" ] &&
-      ! { gzip -dc "$B/$name.gz" >"$BIN/$name.part" && chmod +x "$BIN/$name.part" && mv "$BIN/$name.part" "$BIN/$name"; }; then
-      rm -f "$BIN/$name.part"
+      continue
+    fi
+    # A file of its own, so that scripts run side by side do not write into each other's.
+    part=$(mktemp "$BIN/$name.XXXXXX") &&
+      gzip -dc "$B/$name.gz" >"$part" && chmod +x "$part" && mv -f "$part" "$BIN/$name" || {
+      rm -f "$part"
       echo "cannot unpack $B/$name.gz" >&2
       missing=1
-    fi
+    }
   done
   [ "$missing" = 0 ]
 }

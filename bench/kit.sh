@@ -89,7 +89,7 @@ environment() {
     echo "compute-sanitizer: $(compute-sanitizer --version 2>/dev/null | grep -i version || echo none)"
     echo "python: $("$PYTHON" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1)"
     echo "libtorch used: $TORCH_LIB"
-    echo "== libraries the carried binaries cannot find"
+    echo "== libraries the unpacked binaries cannot find"
     for b in "$BIN"/*; do [ -x "$b" ] && ldd "$b" 2>&1 | grep -E "not found|version .* not found" | sed "s|^|$(basename "$b"): |"; done
     echo "(end)"
   } >"$OUT/env.log" 2>&1

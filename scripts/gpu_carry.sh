@@ -65,9 +65,16 @@ run cargo clean -p tch-mixcut):" >&2
 }
 # Gzipped, the binaries take about a third of the room, which leaves the carry room to grow under its limit.
 for exe in gpu-carry/*; do
-  if [ -f "$exe" ] && [ -x "$exe" ]; then gzip -6 "$exe" && chmod -x "$exe.gz"; fi
+  [ -f "$exe" ] && [ -x "$exe" ] || continue
+  gzip -6 "$exe"
+  chmod -x "$exe.gz"
 done
 ls -la gpu-carry
 du -sh gpu-carry
-size=$(du -sm gpu-carry | cut -f1)
-[ "$size" -lt 60 ] || { echo "gpu_carry: gpu-carry/ is ${size} MB, more than the device tool carries (64 MiB with the tree)" >&2; exit 1; }
+# The device tool carries at most 64 MiB: this folder and the tree (tracked files and untracked ones git
+# does not ignore), with 2 MiB to spare.
+carry=$(du -sb gpu-carry | cut -f1)
+tree=$({ git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null || true; } | tail -1 | cut -f1)
+mib=$(((carry + ${tree:-0}) / 1048576))
+echo "gpu_carry: gpu-carry/ and the tree come to $mib MiB"
+[ "$mib" -lt 62 ] || { echo "gpu_carry: that is more than the device tool carries (64 MiB in all)" >&2; exit 1; }
