@@ -1,7 +1,7 @@
 # Sourced by bench/kit.sh and scripts/gpu_experiment.sh (not run): the carried folder ($B) and where its
 # binaries run from ($BIN). scripts/gpu_carry.sh gzips each binary (to about a third of its size), which
-# keeps the carry well under the 64 MiB a device command takes with the tree. They are unpacked beside the
-# carry, not into it, so that a carry dry-run here first does not grow.
+# keeps the carry well under the 64 MiB that a command on the GPU machine takes with the tree. They are
+# unpacked beside the carry, not into it, so that a carry dry-run here first does not grow.
 
 B=${CARRY:-gpu-carry}
 while [ "${B%/}" != "$B" ] && [ "$B" != / ]; do B=${B%/}; done
