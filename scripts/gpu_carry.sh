@@ -70,13 +70,12 @@ for exe in gpu-carry/*; do
   chmod -x "$exe.gz"
 done
 ls -la gpu-carry
-du -sh gpu-carry
 # A command on the GPU machine carries at most 64 MiB: this folder and the tree (tracked files and
 # untracked ones git does not ignore), with 2 MiB to spare.
 carry=$(du -sb gpu-carry | cut -f1)
 tree=$({ git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null || true; } | tail -1 | cut -f1)
 mib=$(((carry + ${tree:-0}) / 1048576))
-echo "gpu_carry: gpu-carry/ and the tree come to $mib MiB"
+echo "gpu_carry: gpu-carry/ is $((carry / 1048576)) MiB, and with the tree $mib MiB"
 [ "$mib" -lt 62 ] || {
   echo "gpu_carry: that is more than a command on the GPU machine carries (64 MiB in all)" >&2
   exit 1
