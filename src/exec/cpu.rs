@@ -344,6 +344,11 @@ fn threads_for(bytes: u64) -> usize {
     if bytes < if pool().awake() { PARALLEL_MIN_BYTES } else { PARALLEL_MIN_BYTES_ASLEEP } {
         return 1;
     }
+    intra_op_threads()
+}
+
+/// libtorch's intra-op thread count, at most the cores: the most threads a host step of this crate runs.
+pub(crate) fn intra_op_threads() -> usize {
     usize::try_from(tch::get_num_threads()).unwrap_or(1).clamp(1, cores())
 }
 

@@ -1,11 +1,13 @@
-//! FMix's paste masks, computed once per call from the plan's [`FMixMask`]s with tch ops on the images'
-//! device, and read by every executor (so they agree bit for bit).
+//! FMix's paste masks, computed once per call from the plan's [`FMixMask`]s on the images' device (tch's
+//! FFT, then a selection per sample: on the host in Rust, elsewhere with tch ops), and read by every
+//! executor (so they agree bit for bit).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use tch::{Device, Kind, Tensor};
 
+use super::cpu;
 use crate::error::Result;
 use crate::fallible;
 use crate::job::{FMixSample, Job};
@@ -24,7 +26,17 @@ pub(crate) fn paste_masks(job: &Job) -> Result<Option<Tensor>> {
 /// The paste masks of `samples` in a batch of `n`, uint8 `[n, H, W]` on `device` (see [`paste_masks`]).
 pub(crate) fn masks(samples: &[FMixSample], n: usize, (h, w): (usize, usize), device: Device) -> Result<Tensor> {
     let noise = noise(samples, (h, w), device)?;
-    let own = top_pixels(&noise, samples, (h, w))?;
+    match device {
+        Device::Cpu => masks_on_host(&noise, samples, n, (h, w)),
+        _ => masks_by_ops(&noise, samples, n, (h, w)),
+    }
+}
+
+/// [`masks`] from the samples' `noise` with tch ops: a selection per distinct λ, then whole-batch passes for
+/// the ties, so a GPU takes every sample at once.
+fn masks_by_ops(noise: &Tensor, samples: &[FMixSample], n: usize, (h, w): (usize, usize)) -> Result<Tensor> {
+    let own = top_pixels(noise, samples, (h, w))?;
+    let device = noise.device();
     let samples: Vec<i64> = samples.iter().map(|s| s.sample as i64).collect();
     let mut masks = Tensor::f_zeros([n as i64, h as i64, w as i64], (Kind::Uint8, device))?;
     let paste = own.f_logical_not()?.f_to_kind(Kind::Uint8)?.f_view([-1, h as i64, w as i64])?;
@@ -58,8 +70,19 @@ fn noise_in_units(
     let rows = kept_rows(h);
     let columns = kept_columns(w);
     let mut values = Vec::with_capacity(samples.len() * rows.len() * columns * 2);
+    // Plans mostly share one δ, so its scales (a `powf` each) are computed once, not once per sample.
+    let mut tables: Vec<(u64, Vec<f64>)> = Vec::new();
     for s in samples {
-        spectrum(s.mask, (h, w), (&rows, columns), unit(s.mask.decay_power), &mut values);
+        let key = s.mask.decay_power.to_bits();
+        let at = match tables.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let unit = unit(s.mask.decay_power);
+                tables.push((key, scales(s.mask.decay_power, (h, w), (&rows, columns), unit)));
+                tables.len() - 1
+            }
+        };
+        spectrum(s.mask.seed, &tables[at].1, &mut values);
     }
     let k = samples.len() as i64;
     let block =
@@ -83,20 +106,103 @@ fn spectrum_unit(decay_power: f64, (h, w): (usize, usize)) -> f64 {
     2f64.powi(-((decay_power * (h.max(w) as f64).log2()).ceil() as i32))
 }
 
-/// One sample's kept coefficients times `unit`, appended to `out` as (real, imaginary) pairs, row by row:
-/// complex Gaussians from `mask.seed`'s stream scaled by `1 / max(f, 1/max(H, W))^δ` (FMix's
-/// `get_spectrum`).
-fn spectrum(mask: FMixMask, (h, w): (usize, usize), (rows, columns): (&[usize], usize), unit: f64, out: &mut Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(mask.seed);
+/// The scale of each kept coefficient times `unit`, row by row: `1 / max(f, 1/max(H, W))^δ` at frequency
+/// `f` (FMix's `get_spectrum`).
+fn scales(decay_power: f64, (h, w): (usize, usize), (rows, columns): (&[usize], usize), unit: f64) -> Vec<f64> {
     let floor = 1.0 / h.max(w) as f64;
+    let mut out = Vec::with_capacity(rows.len() * columns);
     for &r in rows {
         let fy = if 2 * r < h { r as f64 } else { r as f64 - h as f64 } / h as f64;
         for c in 0..columns {
             let fx = c as f64 / w as f64;
-            let scale = 1.0 / (fy * fy + fx * fx).sqrt().max(floor).powf(mask.decay_power) * unit;
-            let re: f64 = StandardNormal.sample(&mut rng);
-            let im: f64 = StandardNormal.sample(&mut rng);
-            out.extend([(re * scale) as f32, (im * scale) as f32]);
+            out.push(1.0 / (fy * fy + fx * fx).sqrt().max(floor).powf(decay_power) * unit);
+        }
+    }
+    out
+}
+
+/// One sample's kept coefficients, appended to `out` as (real, imaginary) pairs: complex Gaussians from
+/// `seed`'s stream times `scales`, in their order.
+fn spectrum(seed: u64, scales: &[f64], out: &mut Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for &scale in scales {
+        let re: f64 = StandardNormal.sample(&mut rng);
+        let im: f64 = StandardNormal.sample(&mut rng);
+        out.extend([(re * scale) as f32, (im * scale) as f32]);
+    }
+}
+
+/// [`masks`] on the host: each sample's noise selected and thresholded by [`paste_row`], samples split
+/// across libtorch's intra-op threads. The same masks as [`masks_by_ops`], bit for bit, in one selection and
+/// two passes per sample, where the ops take a selection per distinct λ and about ten whole-batch passes.
+fn masks_on_host(noise: &Tensor, samples: &[FMixSample], n: usize, (h, w): (usize, usize)) -> Result<Tensor> {
+    let pixels = h * w; // at least 1: extents are validated
+    let noise = noise.f_contiguous()?;
+    let masks = Tensor::f_zeros([(n * pixels) as i64], (Kind::Uint8, Device::Cpu))?;
+    // SAFETY: `noise` is a contiguous float32 CPU tensor of `samples.len() · pixels` elements (see `noise`),
+    // held and not written while `values` lives.
+    let values = unsafe { std::slice::from_raw_parts(noise.data_ptr() as *const f32, samples.len() * pixels) };
+    // SAFETY: `masks` is a fresh contiguous uint8 CPU tensor of `n · pixels` bytes that nothing else refers to
+    // while `out` lives.
+    let out = unsafe { std::slice::from_raw_parts_mut(masks.data_ptr() as *mut u8, n * pixels) };
+    let mut rows: Vec<Option<&mut [u8]>> = out.chunks_mut(pixels).map(Some).collect();
+    let mut work: Vec<(&[f32], usize, &mut [u8])> = Vec::with_capacity(samples.len());
+    for (s, noise_row) in samples.iter().zip(values.chunks(pixels)) {
+        let mask_row = rows[s.sample].take().expect("one FMix sample per batch position");
+        work.push((noise_row, ((s.lam * pixels as f64).round() as usize).min(pixels), mask_row));
+    }
+    // Below this many noise values a call stays on the calling thread: starting threads costs more.
+    const PARALLEL_MIN_VALUES: usize = 1 << 16;
+    let threads = if values.len() < PARALLEL_MIN_VALUES { 1 } else { cpu::intra_op_threads().min(work.len()) };
+    let per_thread = work.len().div_ceil(threads.max(1)).max(1);
+    let mut shares = work.chunks_mut(per_thread);
+    let first = shares.next();
+    std::thread::scope(|scope| {
+        for share in shares {
+            scope.spawn(move || paste_rows(share));
+        }
+        // The calling thread takes a share too, so one thread starts none.
+        if let Some(first) = first {
+            paste_rows(first);
+        }
+    });
+    Ok(masks.f_view([n as i64, h as i64, w as i64])?)
+}
+
+/// [`paste_row`] over a share of (noise, own count, mask) rows, with one scratch row.
+fn paste_rows(share: &mut [(&[f32], usize, &mut [u8])]) {
+    let mut scratch = Vec::new();
+    for (noise, own, mask) in share.iter_mut() {
+        paste_row(noise, *own, &mut scratch, mask);
+    }
+}
+
+/// Writes 1 into `mask` where a pixel is not among the `own` largest of `noise` (ties by position, as in
+/// [`top_pixels`]): `noise`'s `own`-th largest value by selection into `scratch`, then a pass that keeps
+/// the values above it and one that keeps as many equal to it as make up `own`, first positions first.
+fn paste_row(noise: &[f32], own: usize, scratch: &mut Vec<f32>, mask: &mut [u8]) {
+    if own == 0 {
+        mask.fill(1);
+        return;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(noise);
+    let (_, &mut threshold, larger) = scratch.select_nth_unstable_by(noise.len() - own, f32::total_cmp);
+    // Compared as IEEE values, as tch's ops compare: −0 equals +0, so the threshold's sign of zero is moot.
+    // Every value above it is in the selection's upper part.
+    let above = larger.iter().filter(|&&v| v > threshold).count();
+    // Without branches: a pixel is above the threshold about as often as not.
+    for (&v, m) in noise.iter().zip(mask.iter_mut()) {
+        *m = 1 - u8::from(v > threshold);
+    }
+    let mut ties = own - above; // at least 1: the threshold's own place
+    for (&v, m) in noise.iter().zip(mask.iter_mut()) {
+        if ties == 0 {
+            break;
+        }
+        if v == threshold {
+            *m = 0;
+            ties -= 1;
         }
     }
 }
@@ -194,6 +300,49 @@ mod tests {
         assert!(own.equal(&want.view([2, 5])), "{own}");
         let none = top_pixels(&noise, &[sample(0, 0.0), sample(1, 1.0)], (1, 5)).unwrap();
         assert_eq!(Vec::<i64>::try_from(none.sum_dim_intlist(1, false, Kind::Int64)).unwrap(), [0, 5]);
+    }
+
+    #[test]
+    fn the_host_selection_gives_the_masks_of_the_ops() {
+        let sample = |sample, seed, lam| FMixSample { sample, mask: FMixMask { seed, decay_power: 3.0 }, lam };
+        // Ties at the threshold, signed zeros among them, and the counts 0 and all.
+        let crafted =
+            Tensor::from_slice(&[1f32, 2., 2., 2., 0., 5., 5., 5., 5., 5., -0., 0., -0., 0., 1.]).view([3, 5]);
+        for lams in [[0.4, 0.6, 0.4], [0.0, 1.0, 0.2], [0.2, 0.8, 0.6], [1.0, 0.0, 0.8]] {
+            let samples = [sample(2, 0, lams[0]), sample(0, 0, lams[1]), sample(3, 0, lams[2])];
+            let (host, ops) =
+                (masks_on_host(&crafted, &samples, 5, (1, 5)), masks_by_ops(&crafted, &samples, 5, (1, 5)));
+            assert!(host.unwrap().equal(&ops.unwrap()), "λ {lams:?}");
+        }
+        // Drawn noise, serial and split across threads, with batch positions that are not FMix.
+        for (extent, k) in [((12, 20), 7), ((64, 48), 40), ((1, 9), 3)] {
+            let samples: Vec<_> = (0..k).map(|i| sample(2 * i + 1, i as u64, (i % 11) as f64 / 10.0)).collect();
+            let drawn = noise(&samples, extent, Device::Cpu).unwrap();
+            let (host, ops) =
+                (masks_on_host(&drawn, &samples, 2 * k, extent), masks_by_ops(&drawn, &samples, 2 * k, extent));
+            assert!(host.unwrap().equal(&ops.unwrap()), "{extent:?}");
+        }
+    }
+
+    #[test]
+    fn the_scale_table_gives_the_spectrum_of_each_coefficients_own_scale() {
+        let (extent, decay_power) = ((30, 17), 2.5);
+        let (rows, columns) = (kept_rows(extent.0), kept_columns(extent.1));
+        let unit = spectrum_unit(decay_power, extent);
+        let mut tabled = Vec::new();
+        spectrum(9, &scales(decay_power, extent, (&rows, columns), unit), &mut tabled);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut direct = Vec::new();
+        for &r in &rows {
+            let fy = if 2 * r < extent.0 { r as f64 } else { r as f64 - extent.0 as f64 } / extent.0 as f64;
+            for c in 0..columns {
+                let f = (fy * fy + (c as f64 / extent.1 as f64).powi(2)).sqrt().max(1.0 / 30.0);
+                let scale = 1.0 / f.powf(decay_power) * unit;
+                let (re, im): (f64, f64) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+                direct.extend([(re * scale) as f32, (im * scale) as f32]);
+            }
+        }
+        assert_eq!(tabled, direct);
     }
 
     #[test]
