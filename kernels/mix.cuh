@@ -31,6 +31,9 @@ __device__ __forceinline__ void flag_error(int32_t* flag, int32_t code) { *(vola
 #include "host_shim.h"
 #define MIX_HD inline __attribute__((always_inline))
 #define MIX_UNROLL
+#if defined(__SSE2__)
+#include <emmintrin.h>  // baseline x86-64: mask_lanes reads 16 mask bytes at once
+#endif
 #endif
 
 namespace mixcut {
@@ -444,16 +447,50 @@ MIX_HD uint64_t box_lanes(const MixSample& s, Coord p, const Geometry& g) {
     return mask;
 }
 
-// Bit l set when lane l of the V elements starting at `p` lies where the sample's paste mask (its H·W bytes)
-// is set; every channel of a pixel shares its byte.
+// Bit l set when lane l (V <= 64) of the V elements starting at `p` lies where the sample's paste mask (its
+// H·W bytes) is set; every channel of a pixel shares its byte.
 template <int V>
 MIX_HD uint64_t mask_lanes(Coord p, const Geometry& g, const uint8_t* mask) {
     uint64_t bits = 0;
+#if defined(__CUDA_ARCH__)
+    // A lane at a time: a thread's vector has at most 16 lanes, and the host's run walk below takes the
+    // `_ext` kernels more registers (a spill on sm_75's u8 kernel).
     MIX_UNROLL
     for (int l = 0; l < V; ++l) {
         if (mask[(int64_t)p.y * g.width + p.x]) bits |= 1ull << l;
         step(p, g);
     }
+#else
+    // In runs along a row, as in for_box_runs, each pixel's byte read once and without a branch on it (in
+    // NCHW 16 bytes at a time): a u8 vector has 64 lanes here, and a branch per lane on the mask's bytes
+    // costs more than the pass's own work. A vector lies within one sample, so the walk wraps from the
+    // last row to the first only in NCHW (the next channel's plane).
+    const int32_t inner = g.channels_last ? g.channels : 1;
+    int32_t x = (int32_t)p.x, y = (int32_t)p.y, c = g.channels_last ? (int32_t)p.c : 0;
+    for (int32_t l = 0; l < V;) {  // lanes [l, end) are columns x, x + 1, ... of row y from channel c on
+        const uint8_t* row = mask + (int64_t)y * g.width;
+        const int32_t left = (g.width - x) * inner - c;
+        const int32_t end = V - l < left ? V : l + left;
+        if (inner == 1) {
+#if !defined(__CUDACC__) && defined(__SSE2__)
+            for (; end - l >= 16; l += 16, x += 16) {
+                const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + x));
+                const uint32_t zero = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_setzero_si128()));
+                bits |= (uint64_t)(~zero & 0xffffu) << l;
+            }
+#endif
+            for (; l < end; ++l, ++x) bits |= (uint64_t)(row[x] != 0) << l;
+        } else {
+            for (; l < end; ++x, c = 0) {  // the lanes of pixel x: its channels from c on
+                const int32_t next = end - l < inner - c ? end : l + inner - c;
+                bits |= (0ull - (uint64_t)(row[x] != 0)) & lane_bits(l, next);
+                l = next;
+            }
+        }
+        x = 0, c = 0;
+        if (++y == g.height) y = 0;
+    }
+#endif
     return bits;
 }
 
