@@ -203,7 +203,7 @@ impl MixPlan {
     }
 
     /// Checks the plan's own consistency (at most [`MixPlan::MAX_LEN`] samples, λ range, boxes inside an
-    /// extent of at most [`MixPlan::MAX_EXTENT`], a segment's box on its one row), so a hand-made plan can't
+    /// extent of 1 to [`MixPlan::MAX_EXTENT`] a side, a segment's box on its one row), so a hand-made plan can't
     /// drive an executor out of bounds or make executors disagree. [`Mixer`](crate::Mixer) calls it before
     /// running a plan it was given.
     pub fn validate(&self) -> Result<()> {
@@ -229,10 +229,11 @@ impl MixPlan {
                     "plan.ops[{i}]: got {op:?} in a plan without extent, expected extent Some((H, W))"
                 )));
             };
+            // At least a pixel: FMix's spectrum and masks are made for the extent's rows and columns.
             ensure!(
-                h <= Self::MAX_EXTENT && w <= Self::MAX_EXTENT,
+                (1..=Self::MAX_EXTENT).contains(&h) && (1..=Self::MAX_EXTENT).contains(&w),
                 Error::InvalidPlan(format!(
-                    "plan.extent: got {h}x{w}, expected at most MixPlan::MAX_EXTENT = {} a side",
+                    "plan.extent: got {h}x{w}, expected 1 to MixPlan::MAX_EXTENT = {} a side",
                     Self::MAX_EXTENT
                 ))
             );

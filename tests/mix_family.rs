@@ -362,6 +362,12 @@ fn transmix_refuses_undefined_labels_and_empty_plans_without_panicking() {
         )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidPlan(_)) && e.to_string().contains("no samples"), "{e}");
+    // A pasting plan over an extent with no pixels (its FMix masks would have no rows).
+    let mut flat = MixPlan::identity(2, Some((0, 4)));
+    flat.ops[0] = MixOp::FMix { mask: FMixMask { seed: 1, decay_power: 3.0 }, lam: 0.5 };
+    let e =
+        mixer.transmix_targets(&Tensor::ones([2, 0], (Kind::Float, Device::Cpu)), &flat, &classes(2), 4).unwrap_err();
+    assert!(matches!(e, Error::InvalidPlan(_)) && e.to_string().contains("plan.extent: got 0x4"), "{e}");
     let e = mixer.transmix_targets(&Tensor::new(), &plan, &classes(4), 4).unwrap_err();
     assert!(
         matches!(e, Error::InvalidArgument { argument: "attention", .. }) && e.to_string().contains("undefined"),

@@ -132,11 +132,12 @@ fn spectrum(seed: u64, scales: &[f64], out: &mut Vec<f32>) {
     }
 }
 
-/// [`masks`] on the host: each sample's noise selected and thresholded by [`paste_row`], samples split
-/// across libtorch's intra-op threads. The same masks as [`masks_by_ops`], bit for bit, in one selection and
-/// two passes per sample, where the ops take a selection per distinct λ and about ten whole-batch passes.
+/// [`masks`] on the host: each sample's noise selected and thresholded by [`paste_row`], the samples split
+/// over as many threads as libtorch's intra-op count. The same masks as [`masks_by_ops`], bit for bit, from
+/// a copy, a selection and a pass per sample, where the ops take a selection per distinct λ and about ten
+/// whole-batch passes.
 fn masks_on_host(noise: &Tensor, samples: &[FMixSample], n: usize, (h, w): (usize, usize)) -> Result<Tensor> {
-    let pixels = h * w; // at least 1: extents are validated
+    let pixels = h * w; // at least 1: a pasting plan's extent is validated
     let noise = noise.f_contiguous()?;
     let masks = Tensor::f_zeros([(n * pixels) as i64], (Kind::Uint8, Device::Cpu))?;
     // SAFETY: `noise` is a contiguous float32 CPU tensor of `samples.len() · pixels` elements (see `noise`),
@@ -191,7 +192,7 @@ fn paste_row(noise: &[f32], own: usize, scratch: &mut Vec<f32>, mask: &mut [u8])
     // Compared as IEEE values, as tch's ops compare: −0 equals +0, so the threshold's sign of zero is moot.
     // Every value above it is in the selection's upper part.
     let above = larger.iter().filter(|&&v| v > threshold).count();
-    // Without branches: a pixel is above the threshold about as often as not.
+    // Without branches: which side of the threshold a pixel lies on is as unpredictable as the noise.
     for (&v, m) in noise.iter().zip(mask.iter_mut()) {
         *m = 1 - u8::from(v > threshold);
     }
