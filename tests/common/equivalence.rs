@@ -538,15 +538,26 @@ pub fn family_wide_resizes(device: Device) {
 
 /// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits:
 /// in vectors (the column walk's start), and at 70,001 steps single elements (each place alone: on the
-/// GPU every element, on the CPU the tail of each sample).
+/// GPU every element, on the CPU the tail of each sample). The boxes' widths straddle 2^16, the widest
+/// whose columns the host steps in fixed point (2^16 − 1 and 2^16 do; 2^16 + 1 and wider divide each
+/// column out).
 fn long_segment_resizes(device: Device) {
     for t in [70_000usize, 70_001] {
         let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
-        let plan = MixPlan { ops: vec![resize(5, 69_990), resize(0, t), resize(60_000, t - 1)], extent: Some((1, t)) };
+        let ops = vec![
+            resize(5, 69_990),
+            resize(0, t),
+            resize(60_000, t - 1),
+            resize(3, 3 + 65_536),
+            resize(100, 100 + 65_537),
+            resize(t - 65_535, t),
+        ];
+        let n = ops.len() as i64;
+        let plan = MixPlan { ops, extent: Some((1, t)) };
         let cfg = config(MixMode::Elem, 4, 4);
         for kind in [Kind::Uint8, Kind::Float] {
-            let x = images(&[3, 2, t as i64], kind).to_device(device);
-            compare(&plan, &cfg, &x, &labels(3, 4), &format!("long segment of {t} resizes {kind:?}"));
+            let x = images(&[n, 2, t as i64], kind).to_device(device);
+            compare(&plan, &cfg, &x, &labels(n, 4), &format!("long segment of {t} resizes {kind:?}"));
         }
     }
 }
