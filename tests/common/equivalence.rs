@@ -340,6 +340,9 @@ pub fn split_tails(device: Device) {
         for kind in KINDS {
             let x = images(&[n, c, h, w], kind).to_device(device);
             compare(&plan, &cfg, &x, &labels(n, 10), &format!("split tails {name} {kind:?}"));
+            // Channels-last: a share's end falls inside a pixel (and, in u8, inside the ResizeMix box).
+            let what = format!("split tails {name} channels_last {kind:?}");
+            compare(&plan, &cfg, &channels_last(&x), &labels(n, 10), &what);
         }
         let nchw = images(&[n, c, h, w], Kind::Uint8).to_device(device);
         let inputs = normalizing_inputs(&nchw);
@@ -536,14 +539,15 @@ pub fn family_wide_resizes(device: Device) {
     long_segment_resizes(device);
 }
 
-/// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits:
-/// in vectors (the column walk's start), and at 70,001 steps single elements (each place alone: on the
-/// GPU every element, on the CPU the tail of each sample). The boxes' widths straddle 2^16, the widest
-/// whose columns the host steps in fixed point (2^16 − 1 and 2^16 do; 2^16 + 1 and wider divide each
-/// column out).
+/// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits,
+/// and at 70,001 steps samples that are not whole vectors. The boxes' widths straddle 2^16, the widest
+/// whose columns the CPU steps in fixed point (2^16 − 1 and 2^16 do; wider boxes divide each column out):
+/// one box is 69,373 (70,000 steps) or 67,063 (70,001) wide, widths at which the fixed point would go
+/// wrong (at column 67,824 and 66,538), so a limit set too high fails.
 fn long_segment_resizes(device: Device) {
     for t in [70_000usize, 70_001] {
         let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: 1, x0, x1 }, lam: 0.5 };
+        let too_wide_to_step = if t == 70_000 { 69_373 } else { 67_063 };
         let ops = vec![
             resize(5, 69_990),
             resize(0, t),
@@ -551,6 +555,7 @@ fn long_segment_resizes(device: Device) {
             resize(3, 3 + 65_536),
             resize(100, 100 + 65_537),
             resize(t - 65_535, t),
+            resize(1, 1 + too_wide_to_step),
         ];
         let n = ops.len() as i64;
         let plan = MixPlan { ops, extent: Some((1, t)) };
