@@ -15,12 +15,13 @@ mod cuda;
 #[path = "build/nvcc.rs"]
 mod nvcc;
 
-const WATCHED: [&str; 9] = [
+const WATCHED: [&str; 10] = [
     "kernels/mix.cuh",
     "kernels/mix.cu",
     "kernels/host.cpp",
     "kernels/host_shim.h",
     "kernels/host_simd.h",
+    "kernels/host_resize.h",
     "shim/torch_stream.cpp",
     "shim/c10_layout_check.cpp",
     "build/cuda.rs",

@@ -20,6 +20,7 @@
 
 #include "mix.cuh"
 #include "host_simd.h"
+#include "host_resize.h"
 
 namespace mixcut {
 
@@ -130,84 +131,6 @@ void run_boxes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
             }
         }
     }
-}
-
-// The partner's columns that a ResizeMix box's columns show, ⌊q·W / w⌋ for q = 0, 1, ... (w = x1 − x0: see
-// resized_column), as the integer part of q·⌈2^32·W / w⌉, stepped in 32.32 fixed point. Exact while
-// q·w <= 2^32, which q < w <= 2^16 gives: rounding the step up adds less than q / 2^32 <= 1 / w, and q·W / w
-// lies at least 1 / w below the next integer. A column then costs an add and a shift.
-constexpr int32_t MAX_STEPPED_WIDTH = 1 << 16;
-
-inline uint64_t column_step(int32_t size, int32_t span) {
-    return (((uint64_t)(uint32_t)size << 32) + (uint32_t)span - 1) / (uint32_t)span;  // size < 2^31: no overflow
-}
-
-// Lanes [0, n) of `out`, row lanes from column x, channel c on (channels-last: `inner` lanes a column;
-// NCHW: 1) of a ResizeMix box row, from the partner's row `from`.
-template <typename T>
-void paste_resized_row(const MixSample& s, const Geometry& g, const T* from, T* out, int64_t n, int32_t x,
-                       int32_t c, int32_t inner) {
-    if (s.x1 - s.x0 > MAX_STEPPED_WIDTH) {  // too wide to step: each column divided out
-        for (int64_t k = 0; k < n; ++k) {
-            out[k] = from[(int64_t)resized_column(s, x, g) * inner + c];
-            if (++c == inner) c = 0, ++x;
-        }
-        return;
-    }
-    const uint64_t step = column_step(g.width, s.x1 - s.x0);
-    uint64_t at = (uint64_t)(uint32_t)(x - s.x0) * step;
-    if (inner == 1) {
-        int64_t k = 0;
-        for (; k + 4 <= n; k += 4, at += 4 * step) {  // four columns' loads at once, none waiting on another
-            out[k] = from[at >> 32];
-            out[k + 1] = from[(at + step) >> 32];
-            out[k + 2] = from[(at + 2 * step) >> 32];
-            out[k + 3] = from[(at + 3 * step) >> 32];
-        }
-        for (; k < n; ++k, at += step) out[k] = from[at >> 32];
-        return;
-    }
-    for (int64_t k = 0; k < n; at += step, c = 0) {
-        const T* pixel = from + (int64_t)(at >> 32) * inner;
-        for (; c < inner && k < n; ++c, ++k) out[k] = pixel[c];
-    }
-}
-
-// ResizeMix on the host, after the pair's vector pass has taken its ResizeMix samples as kept
-// (resizes_kept): each box written row by row from the partner's whole image resized, a row dividing out
-// its source row once and stepping its columns (paste_resized_row). The device takes a vector's resized
-// lanes run by run instead (paste_resized), each run dividing out its start: on the host's 64-lane vectors
-// those divisions cost as much as moving the lanes. Reads the partner where the vector pass does (`src`:
-// the input, or in place a copy of it) and writes only elements in [lo, hi), this thread's share.
-template <typename T, int V>
-void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
-    const Geometry& g = w.g;
-    const int32_t inner = g.channels_last ? g.channels : 1, planes = g.channels_last ? 1 : g.channels;
-    for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
-        const MixSample& s = k == 0 ? w.si : w.sj;
-        if (!resizes_partner(s.op) || s.x0 >= s.x1 || s.y0 >= s.y1) continue;
-        const T* partner = reinterpret_cast<const T*>(k == 0 ? w.src_j : w.src_i);
-        T* dst = reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j);
-        for (int32_t c = 0; c < planes; ++c) {
-            for (int32_t y = s.y0; y < s.y1; ++y) {
-                const int64_t row = element_offset(c, y, 0, g), first = row + (int64_t)s.x0 * inner;
-                const int64_t b = first > lo ? first : lo, e = row + (int64_t)s.x1 * inner < hi ? row + (int64_t)s.x1 * inner : hi;
-                if (b >= e) continue;
-                const int64_t lane = b - row;  // lanes from the row's start: column·inner + channel
-                const T* from = partner + element_offset(c, resized_row(s, y, g), 0, g);
-                paste_resized_row<T>(s, g, from, dst + b, e - b, (int32_t)(lane / inner), (int32_t)(lane % inner), inner);
-            }
-        }
-    }
-}
-
-// The pair as the host's vector pass takes it: a ResizeMix sample kept (its own pixels out of place,
-// nothing in place), its box written afterwards by run_resizes.
-template <typename T, int V>
-PairWork<T, V> resizes_kept(PairWork<T, V> w) {
-    if (resizes_partner(w.si.op)) w.si.op = Op::Keep;
-    if (resizes_partner(w.sj.op)) w.sj.op = Op::Keep;
-    return w;
 }
 
 // A pair's target rows, with what write() tests per class fixed for the whole row: AVX2 code would

@@ -258,5 +258,16 @@ MIX_SIMD_VECTOR(half_t)
 #undef MIX_SIMD_VECTOR
 #undef MIX_SIMD_OPS
 
+// 16 bytes picked out of 16 by a byte shuffle (SSSE3's pshufb, which the v3 and AVX-512 levels have and
+// baseline x86-64 lacks): ResizeMix's u8 box rows (host_resize.h).
+#if defined(__SSSE3__)
+#define MIX_SIMD_PICK16 1
+typedef __m128i pick16;
+inline pick16 load_pick(const uint8_t* p) { return _mm_loadu_si128((const __m128i*)p); }
+inline void pick_bytes(const uint8_t* from, pick16 which, uint8_t* to) {
+    _mm_storeu_si128((__m128i*)to, _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)from), which));
+}
+#endif
+
 }  // namespace mixcut
 #endif

@@ -531,12 +531,37 @@ pub fn family_hand_plans(device: Device) {
 /// resized lanes in runs (the walk); 13 rows leave u8, f16 and bf16 samples that are not (on the GPU one
 /// element a thread, on the CPU vectors and a tail). In every dtype and both layouts, in place (pairs
 /// that paste into each other, the odd batch's middle sample into itself) and not, and through the
-/// normalising pass from every input layout (on the GPU one element a thread).
+/// normalising pass from every input layout (on the GPU one element a thread). Then segments past 2^16
+/// steps and every box width on narrow rows.
 pub fn family_wide_resizes(device: Device) {
     for h in [16usize, 13] {
         wide_resizes(device, h);
     }
     long_segment_resizes(device);
+    resize_widths(device);
+}
+
+/// ResizeMix boxes of every width from one column to the whole row, at the row's end and at its start, on
+/// rows of 5, 6, 16, 17 and 40 columns in both layouts (rows of 5 to 120 lanes), u8 and f32, in place and
+/// not. On the host a whole u8 box row of a partner row of 16 lanes or more takes byte shuffles, whose
+/// loads stop 16 lanes before the partner row's end and whose last lanes go through a scratch copy.
+fn resize_widths(device: Device) {
+    let h = 3usize;
+    let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: h, x0, x1 }, lam: 0.5 };
+    for w in [5usize, 6, 16, 17, 40] {
+        for at_end in [true, false] {
+            let ops: Vec<MixOp> = (1..=w).map(|bw| if at_end { resize(w - bw, w) } else { resize(0, bw) }).collect();
+            let n = ops.len() as i64;
+            let plan = MixPlan { ops, extent: Some((h, w)) };
+            let cfg = config(MixMode::Elem, 4, 4);
+            for kind in [Kind::Uint8, Kind::Float] {
+                let x = images(&[n, 3, h as i64, w as i64], kind).to_device(device);
+                compare(&plan, &cfg, &x, &labels(n, 4), &format!("resize widths on {w} columns, at end {at_end}, {kind:?}"));
+                let what = format!("resize widths on {w} columns, at end {at_end}, channels_last {kind:?}");
+                compare(&plan, &cfg, &channels_last(&x), &labels(n, 4), &what);
+            }
+        }
+    }
 }
 
 /// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits,

@@ -1,0 +1,179 @@
+// ResizeMix on the host: after the pair's vector pass has taken its ResizeMix samples as kept
+// (resizes_kept), each box is written row by row from the partner's whole image resized by nearest
+// neighbour (resized_row, resized_column in mix.cuh). The device takes a vector's resized lanes run by run
+// instead (paste_resized), each run dividing out its start: on the host's 64-lane vectors those divisions
+// cost as much as moving the lanes. Included by host.cpp after host_simd.h; never by nvcc.
+#pragma once
+
+namespace mixcut {
+
+// The partner's columns that a ResizeMix box's columns show, ⌊q·W / w⌋ for q = 0, 1, ... (w = x1 − x0: see
+// resized_column), as the integer part of q·⌈2^32·W / w⌉, stepped in 32.32 fixed point. Exact while
+// q·w <= 2^32, which q < w <= 2^16 gives: rounding the step up adds less than q / 2^32 <= 1 / w, and q·W / w
+// lies at least 1 / w below the next integer. A column then costs an add and a shift.
+constexpr int32_t MAX_STEPPED_WIDTH = 1 << 16;
+
+// The step for a box `span` columns wide on an image `size` columns wide, or 0 for a box too wide to step
+// (each of its columns divided out).
+inline uint64_t column_step(int32_t size, int32_t span) {
+    if (span > MAX_STEPPED_WIDTH) return 0;
+    return (((uint64_t)(uint32_t)size << 32) + (uint32_t)span - 1) / (uint32_t)span;  // size < 2^31: no overflow
+}
+
+// Lanes [0, n) of `out`, row lanes from column x, channel c on (channels-last: `inner` lanes a column;
+// NCHW: 1) of a ResizeMix box row, from the partner's row `from`, its columns stepped by `step`
+// (column_step).
+template <typename T>
+void paste_resized_row(const MixSample& s, const Geometry& g, uint64_t step, const T* from, T* out, int64_t n,
+                       int32_t x, int32_t c, int32_t inner) {
+    if (step == 0) {  // too wide to step: each column divided out
+        for (int64_t k = 0; k < n; ++k) {
+            out[k] = from[(int64_t)resized_column(s, x, g) * inner + c];
+            if (++c == inner) c = 0, ++x;
+        }
+        return;
+    }
+    uint64_t at = (uint64_t)(uint32_t)(x - s.x0) * step;
+    if (inner == 1) {
+        int64_t k = 0;
+        for (; k + 4 <= n; k += 4, at += 4 * step) {  // four columns' loads at once, none waiting on another
+            out[k] = from[at >> 32];
+            out[k + 1] = from[(at + step) >> 32];
+            out[k + 2] = from[(at + 2 * step) >> 32];
+            out[k + 3] = from[(at + 3 * step) >> 32];
+        }
+        for (; k < n; ++k, at += step) out[k] = from[at >> 32];
+        return;
+    }
+    for (int64_t k = 0; k < n; at += step, c = 0) {
+        const T* pixel = from + (int64_t)(at >> 32) * inner;
+        for (; c < inner && k < n; ++c, ++k) out[k] = pixel[c];
+    }
+}
+
+// Whole box rows pasted by other means than lane by lane: none for this type or level (paste returns the
+// lanes it wrote).
+template <typename T>
+struct RowPicks {
+    int64_t paste(const MixSample&, const Geometry&, uint64_t, const T*, T*, int64_t, int32_t) { return 0; }
+};
+
+#if defined(MIX_SIMD_PICK16)
+// A u8 box row's lanes in groups whose source lanes lie within 16 bytes of the partner's row: a group costs
+// one 16-byte load and one byte shuffle (pick16), where lane by lane a lane costs a load and a store. The
+// box's rows (and NCHW planes) all read the same columns, so the groups are found once a box, at its first
+// whole row, and serve every whole row after it.
+struct PickGroup {
+    pick16 which;   // the group's lane k is byte which[k] of the 16 loaded; bytes past `lanes` are not kept
+    int64_t from;   // the load's first lane in the partner's row
+    int32_t lanes;  // 1 to 16
+};
+
+// At most this many groups a box, 16 KB on the stack: 512 groups cover a row of 512 lanes or more
+// (thousands at the steps ResizeMix's default fractions give); the lanes past them go lane by lane.
+constexpr int32_t MAX_PICK_GROUPS = 512;
+
+template <>
+struct RowPicks<uint8_t> {
+    int32_t groups = -1;  // -1: not found yet
+    int64_t lanes = 0;    // the lanes the groups cover, from the row's start
+    PickGroup group[MAX_PICK_GROUPS];
+
+    // The groups of a row of `width` columns of `inner` lanes, stepped by `step` (not 0), from a partner
+    // row of `row_lanes` >= 16 lanes. A load starts at the group's first source lane, or 16 lanes before
+    // the row's end where that would pass it; source lanes never decrease along a row (W >= w: step >= 1).
+    void find(uint64_t step, int32_t width, int32_t inner, int64_t row_lanes) {
+        alignas(16) uint8_t which[16] = {};
+        int32_t count = 0;
+        int64_t base = 0;
+        groups = 0;
+        const auto close = [&] {
+            group[groups++] = PickGroup{load_pick(which), base, count};
+            lanes += count;
+            count = 0;
+        };
+        uint64_t at = 0;
+        for (int32_t q = 0; q < width; ++q, at += step) {
+            const int64_t pixel = (int64_t)(at >> 32) * inner;
+            for (int32_t c = 0; c < inner; ++c) {
+                const int64_t lane = pixel + c;
+                if (count == 16 || (count > 0 && lane - base >= 16)) {
+                    close();
+                    if (groups == MAX_PICK_GROUPS) return;
+                }
+                if (count == 0) base = lane < row_lanes - 16 ? lane : row_lanes - 16;
+                which[count++] = (uint8_t)(lane - base);
+            }
+        }
+        if (count > 0) close();
+    }
+
+    // The first lanes of the whole box row `out` (n lanes) from the partner's row `from`: those the groups
+    // cover. A group stores 16 bytes, its own lanes first, the next group's store writing over the rest;
+    // the groups within 16 lanes of the row's end store into `last` instead, copied out once.
+    int64_t paste(const MixSample& s, const Geometry& g, uint64_t step, const uint8_t* from, uint8_t* out,
+                  int64_t n, int32_t inner) {
+        const int64_t row_lanes = (int64_t)g.width * inner;
+        if (step == 0 || row_lanes < 16) return 0;
+        if (groups < 0) find(step, s.x1 - s.x0, inner, row_lanes);
+        int64_t o = 0;
+        int32_t k = 0;
+        for (; k < groups && o + 16 <= n; ++k) pick_bytes(from + group[k].from, group[k].which, out + o), o += group[k].lanes;
+        if (k < groups) {  // fewer than 16 lanes left to cover: each store fits in `last`
+            alignas(16) uint8_t last[32];
+            int64_t t = 0;
+            for (; k < groups; ++k) pick_bytes(from + group[k].from, group[k].which, last + t), t += group[k].lanes;
+            memcpy(out + o, last, t);
+            o += t;
+        }
+        return o;
+    }
+};
+#endif
+
+// One ResizeMix box of sample `s`, its elements in [lo, hi) (this thread's share), from the partner's
+// whole image: row by row, a row dividing out its source row once. Whole rows go through RowPicks first;
+// the rest, and rows the share cuts, step their columns lane by lane.
+template <typename T>
+void paste_resized_box(const MixSample& s, const Geometry& g, const T* partner, T* dst, int64_t lo, int64_t hi) {
+    const int32_t inner = g.channels_last ? g.channels : 1, planes = g.channels_last ? 1 : g.channels;
+    const uint64_t step = column_step(g.width, s.x1 - s.x0);
+    const int64_t lanes = (int64_t)(s.x1 - s.x0) * inner;
+    RowPicks<T> picks;
+    for (int32_t c = 0; c < planes; ++c) {
+        for (int32_t y = s.y0; y < s.y1; ++y) {
+            const int64_t row = element_offset(c, y, 0, g), first = row + (int64_t)s.x0 * inner;
+            const int64_t b = first > lo ? first : lo, e = first + lanes < hi ? first + lanes : hi;
+            if (b >= e) continue;
+            const T* from = partner + element_offset(c, resized_row(s, y, g), 0, g);
+            const int64_t done = b == first && e == first + lanes ? picks.paste(s, g, step, from, dst + b, lanes, inner) : 0;
+            if (b + done == e) continue;
+            const int64_t lane = b + done - row;  // lanes from the row's start: column·inner + channel
+            paste_resized_row<T>(s, g, step, from, dst + b + done, e - b - done, (int32_t)(lane / inner),
+                                 (int32_t)(lane % inner), inner);
+        }
+    }
+}
+
+// The pair's ResizeMix boxes, read from the partner where the vector pass reads it (`src`: the input, or
+// in place a copy of it); writes only elements in [lo, hi), this thread's share.
+template <typename T, int V>
+void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
+    for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
+        const MixSample& s = k == 0 ? w.si : w.sj;
+        if (!resizes_partner(s.op) || s.x0 >= s.x1 || s.y0 >= s.y1) continue;
+        const T* partner = reinterpret_cast<const T*>(k == 0 ? w.src_j : w.src_i);
+        paste_resized_box<T>(s, w.g, partner, reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j), lo, hi);
+    }
+}
+
+// The pair as the host's vector pass takes it: a ResizeMix sample kept (its own pixels out of place,
+// nothing in place), its box written afterwards by run_resizes.
+template <typename T, int V>
+PairWork<T, V> resizes_kept(PairWork<T, V> w) {
+    if (resizes_partner(w.si.op)) w.si.op = Op::Keep;
+    if (resizes_partner(w.sj.op)) w.sj.op = Op::Keep;
+    return w;
+}
+
+}  // namespace mixcut
