@@ -61,68 +61,72 @@ struct RowPicks {
 #if defined(MIX_SIMD_PICK16)
 // A u8 box row's lanes in groups whose source lanes lie within 16 bytes of the partner's row: a group costs
 // one 16-byte load and one byte shuffle (pick16), where lane by lane a lane costs a load and a store. The
-// box's rows (and NCHW planes) all read the same columns, so the groups are found once a box, at its first
-// whole row, and serve every whole row after it.
+// box's rows (and NCHW planes) all read the same columns, so a thread finds the groups once a box, at the
+// first whole row of its share, and uses them for every whole row after it.
 struct PickGroup {
     pick16 which;   // the group's lane k is byte which[k] of the 16 loaded; bytes past `lanes` are not kept
     int64_t from;   // the load's first lane in the partner's row
     int32_t lanes;  // 1 to 16
 };
 
-// At most this many groups a box, 16 KB on the stack: 512 groups cover a row of 512 lanes or more
-// (thousands at the steps ResizeMix's default fractions give); the lanes past them go lane by lane.
+// At most this many groups a box (16 KB on the stack). 512 groups cover about 1,000 lanes of a row at
+// ResizeMix's smallest default fraction (0.1: a step of 10 columns) and over 6,000 near its largest (0.8),
+// more than an image row needs; lanes past them go lane by lane.
 constexpr int32_t MAX_PICK_GROUPS = 512;
 
 template <>
 struct RowPicks<uint8_t> {
-    int32_t groups = -1;  // -1: not found yet
-    int64_t lanes = 0;    // the lanes the groups cover, from the row's start
-    PickGroup group[MAX_PICK_GROUPS];
+    int32_t count = -1;  // the groups found; -1: not looked for yet
+    PickGroup groups[MAX_PICK_GROUPS];
 
     // The groups of a row of `width` columns of `inner` lanes, stepped by `step` (not 0), from a partner
     // row of `row_lanes` >= 16 lanes. A load starts at the group's first source lane, or 16 lanes before
-    // the row's end where that would pass it; source lanes never decrease along a row (W >= w: step >= 1).
+    // the row's end where it would pass it; source lanes never decrease along a row (W >= w: step >= 1).
     void find(uint64_t step, int32_t width, int32_t inner, int64_t row_lanes) {
         alignas(16) uint8_t which[16] = {};
-        int32_t count = 0;
+        int32_t lanes = 0;  // in the open group
         int64_t base = 0;
-        groups = 0;
-        const auto close = [&] {
-            group[groups++] = PickGroup{load_pick(which), base, count};
-            lanes += count;
-            count = 0;
-        };
+        count = 0;
         uint64_t at = 0;
         for (int32_t q = 0; q < width; ++q, at += step) {
             const int64_t pixel = (int64_t)(at >> 32) * inner;
             for (int32_t c = 0; c < inner; ++c) {
                 const int64_t lane = pixel + c;
-                if (count == 16 || (count > 0 && lane - base >= 16)) {
-                    close();
-                    if (groups == MAX_PICK_GROUPS) return;
+                if (lanes == 16 || (lanes > 0 && lane - base >= 16)) {
+                    groups[count++] = PickGroup{load_pick(which), base, lanes};
+                    lanes = 0;
+                    if (count == MAX_PICK_GROUPS) return;
                 }
-                if (count == 0) base = lane < row_lanes - 16 ? lane : row_lanes - 16;
-                which[count++] = (uint8_t)(lane - base);
+                if (lanes == 0) base = lane < row_lanes - 16 ? lane : row_lanes - 16;
+                which[lanes++] = (uint8_t)(lane - base);
             }
         }
-        if (count > 0) close();
+        if (lanes > 0) groups[count++] = PickGroup{load_pick(which), base, lanes};
     }
 
-    // The first lanes of the whole box row `out` (n lanes) from the partner's row `from`: those the groups
-    // cover. A group stores 16 bytes, its own lanes first, the next group's store writing over the rest;
-    // the groups within 16 lanes of the row's end store into `last` instead, copied out once.
+    // Pastes the first lanes of the whole box row `out` (n lanes) from the partner's row `from`, those the
+    // groups cover, and returns how many. A group stores 16 bytes, its own lanes first; the next group's
+    // store writes over the rest. The groups within 16 lanes of the row's end store into `last` instead,
+    // copied out once, so nothing past the row is written. Where the groups stop short of the row's end,
+    // the last store may leave bytes past the returned count, which the caller must write.
     int64_t paste(const MixSample& s, const Geometry& g, uint64_t step, const uint8_t* from, uint8_t* out,
                   int64_t n, int32_t inner) {
         const int64_t row_lanes = (int64_t)g.width * inner;
         if (step == 0 || row_lanes < 16) return 0;
-        if (groups < 0) find(step, s.x1 - s.x0, inner, row_lanes);
+        if (count < 0) find(step, s.x1 - s.x0, inner, row_lanes);
         int64_t o = 0;
         int32_t k = 0;
-        for (; k < groups && o + 16 <= n; ++k) pick_bytes(from + group[k].from, group[k].which, out + o), o += group[k].lanes;
-        if (k < groups) {  // fewer than 16 lanes left to cover: each store fits in `last`
+        for (; k < count && o + 16 <= n; ++k) {
+            pick_bytes(from + groups[k].from, groups[k].which, out + o);
+            o += groups[k].lanes;
+        }
+        if (k < count) {  // fewer than 16 lanes left to cover: each store fits in `last`
             alignas(16) uint8_t last[32];
             int64_t t = 0;
-            for (; k < groups; ++k) pick_bytes(from + group[k].from, group[k].which, last + t), t += group[k].lanes;
+            for (; k < count; ++k) {
+                pick_bytes(from + groups[k].from, groups[k].which, last + t);
+                t += groups[k].lanes;
+            }
             memcpy(out + o, last, t);
             o += t;
         }
@@ -133,7 +137,7 @@ struct RowPicks<uint8_t> {
 
 // One ResizeMix box of sample `s`, its elements in [lo, hi) (this thread's share), from the partner's
 // whole image: row by row, a row dividing out its source row once. Whole rows go through RowPicks first;
-// the rest, and rows the share cuts, step their columns lane by lane.
+// the lanes it leaves, and rows the share cuts, go lane by lane (paste_resized_row).
 template <typename T>
 void paste_resized_box(const MixSample& s, const Geometry& g, const T* partner, T* dst, int64_t lo, int64_t hi) {
     const int32_t inner = g.channels_last ? g.channels : 1, planes = g.channels_last ? 1 : g.channels;

@@ -3,6 +3,7 @@
 // and narrow data: the arithmetic is mix.cuh's own (blend, blend_rn, byte_value) and host_shim.h's (bf16_round,
 // quiet_nan), applied to whole registers, so every lane gives exactly what Elem gives one element. Without
 // F16C (baseline x86-64) half keeps mix.cuh's lane-by-lane form, as does every type on other targets.
+// Where SSSE3 is there (v3, AVX-512), also pick16: 16 bytes picked out of 16 (ResizeMix's u8 rows).
 // Included by host.cpp after mix.cuh; never by nvcc.
 #pragma once
 

@@ -544,7 +544,9 @@ pub fn family_wide_resizes(device: Device) {
 /// ResizeMix boxes of every width from one column to the whole row, at the row's end and at its start, on
 /// rows of 5, 6, 16, 17 and 40 columns in both layouts (rows of 5 to 120 lanes), u8 and f32, in place and
 /// not. On the host a whole u8 box row of a partner row of 16 lanes or more takes byte shuffles, whose
-/// loads stop 16 lanes before the partner row's end and whose last lanes go through a scratch copy.
+/// loads start at most 16 lanes before the partner row's end and whose last lanes go through a scratch
+/// copy. Then u8 rows of 9,000 columns, where boxes at steps of 1 and 2 columns need more groups than the
+/// host keeps (512; the rest of the row goes lane by lane).
 fn resize_widths(device: Device) {
     let h = 3usize;
     let resize = |x0, x1| MixOp::ResizeMix { bbox: CutBox { y0: 0, y1: h, x0, x1 }, lam: 0.5 };
@@ -556,12 +558,22 @@ fn resize_widths(device: Device) {
             let cfg = config(MixMode::Elem, 4, 4);
             for kind in [Kind::Uint8, Kind::Float] {
                 let x = images(&[n, 3, h as i64, w as i64], kind).to_device(device);
-                compare(&plan, &cfg, &x, &labels(n, 4), &format!("resize widths on {w} columns, at end {at_end}, {kind:?}"));
+                let what = format!("resize widths on {w} columns, at end {at_end}, {kind:?}");
+                compare(&plan, &cfg, &x, &labels(n, 4), &what);
                 let what = format!("resize widths on {w} columns, at end {at_end}, channels_last {kind:?}");
                 compare(&plan, &cfg, &channels_last(&x), &labels(n, 4), &what);
             }
         }
     }
+    let w = 9000usize;
+    // Steps of 1 and 2 columns (16 and 8 lanes a group in NCHW: 563 groups; channels-last 1,688 and 1,500),
+    // and 45 (one lane a group in NCHW, three channels-last: 200 groups).
+    let ops = vec![resize(0, w), resize(3, 4503), MixOp::Keep, resize(w - 200, w)];
+    let plan = MixPlan { ops, extent: Some((h, w)) };
+    let cfg = config(MixMode::Elem, 4, 4);
+    let x = images(&[4, 3, h as i64, w as i64], Kind::Uint8).to_device(device);
+    compare(&plan, &cfg, &x, &labels(4, 4), "resizes past the groups kept");
+    compare(&plan, &cfg, &channels_last(&x), &labels(4, 4), "resizes past the groups kept, channels_last");
 }
 
 /// ResizeMix on segments of 70,000 steps ([N, C, T]), whose resized places take a product past 32 bits,
