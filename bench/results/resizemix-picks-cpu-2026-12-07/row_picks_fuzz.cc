@@ -1,7 +1,7 @@
 // paste_resized_box (kernels/host_resize.h, the v3 level: whole u8 rows by byte shuffles) against the
 // per-element definition of ResizeMix's resized place (row y0 + r shows row r*H / (y1 - y0), column x0 + q
 // column q*W / (x1 - x0)), on 200,000 random cases: 1 to 4 channels, NCHW or channels-last, 1 to 9 rows,
-// 1 to 40 columns (a quarter of the cases up to 300), a random box, the whole sample or a random share of
+// 1 to 40 columns (a quarter of the cases up to 300, 1 in 100 up to 12,000), a random box, the whole sample or a random share of
 // it. Each image is its own allocation of exactly its size, built with AddressSanitizer and UBSan, so a
 // load or store one byte past it stops the run.
 // Build, from the repository root: g++ -O1 -g -std=c++17 -march=x86-64-v3 -fsanitize=address,undefined
@@ -30,7 +30,8 @@ int main() {
     printf("no picks!\n"); return 1;
 #endif
     for (int it = 0; it < 200000; ++it) {
-        int C = 1 + rnd() % 4, H = 1 + rnd() % 9, W = 1 + rnd() % (rnd() % 4 == 0 ? 300 : 40);
+        const int wide = rnd() % 100;  // 1 in 100 up to 12,000 columns: more groups than a box keeps
+        int C = 1 + rnd() % 4, H = 1 + rnd() % 9, W = 1 + rnd() % (wide == 0 ? 12000 : wide < 25 ? 300 : 40);
         bool cl = rnd() % 2;
         int bw = 1 + rnd() % W, bh = 1 + rnd() % H, x0 = rnd() % (W - bw + 1), y0 = rnd() % (H - bh + 1);
         int64_t n = (int64_t)C * H * W;
