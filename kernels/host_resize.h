@@ -71,7 +71,7 @@ struct PickGroup {
 
 // At most this many groups a box (16 KB on the stack). 512 groups cover about 1,000 lanes of a row at
 // ResizeMix's smallest default fraction (0.1: a step of 10 columns) and over 6,000 near its largest (0.8),
-// more than an image row needs; lanes past them go lane by lane.
+// far more than the rows of ImageNet-sized images hold; lanes past them go lane by lane.
 constexpr int32_t MAX_PICK_GROUPS = 512;
 
 template <>
