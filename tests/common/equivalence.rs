@@ -532,7 +532,7 @@ pub fn family_hand_plans(device: Device) {
 /// element a thread, on the CPU vectors and a tail). In every dtype and both layouts, in place (pairs
 /// that paste into each other, the odd batch's middle sample into itself) and not, and through the
 /// normalising pass from every input layout (on the GPU one element a thread). Then segments past 2^16
-/// steps and every box width on narrow rows.
+/// steps, every box width on narrow rows, and rows too long for the groups of lanes the host keeps.
 pub fn family_wide_resizes(device: Device) {
     for h in [16usize, 13] {
         wide_resizes(device, h);
