@@ -171,14 +171,19 @@ void run_tail(int64_t from, int64_t to, Step step) {
 
 // Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi) (with the last slice,
 // its tail), the same share of its ResizeMix boxes' rows, of its class mask's vectors (segmentation), then
-// (with the last slice) its targets.
+// (with the last slice) its targets. `held` has room for a sample's elements: in place, a ResizeMix box
+// waits there while the vector pass changes its partner (held_sample); such pairs come whole.
 template <typename T, int V>
-void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
+void run_pairs(const MixArgs& a, T* held, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     const bool last = vec_hi == a.vecs_per_sample;
     const int64_t whole = vec_hi * V, end = last ? whole + a.tail : whole;  // the share's elements end at `end`
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> pair = pair_work<T, V>(a, k);
         const PairWork<T, V> w = resizes_kept(pair);  // ResizeMix's boxes come after, from run_resizes
+        const bool resizes = resizes_partner(pair.si.op) || resizes_partner(pair.sj.op);
+        const int hold = resizes && pair.in_place ? held_sample(pair) : -1;
+        HeldBox<T> box{hold == 1 ? pair.sj : pair.si, pair.g, held};
+        if (hold >= 0) box.paste_from(reinterpret_cast<const T*>(hold == 0 ? pair.src_j : pair.src_i));
         if (w.in_place && copies_box_rows(w.si.op) && copies_box_rows(w.sj.op)) {
             run_boxes<T, V>(w, vec_lo * V, end);
         } else {
@@ -191,7 +196,10 @@ void run_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t vec_l
                 mix_vector<T, W, true>(resizes_kept(pair_work<T, W>(a, k)), first / W);
             });
         }
-        if (resizes_partner(pair.si.op) || resizes_partner(pair.sj.op)) run_resizes<T, V>(pair, vec_lo * V, end);
+        if (resizes && pair.in_place)
+            finish_resizes_in_place<T, V>(pair, hold, &box);
+        else if (resizes)
+            run_resizes<T, V>(pair, vec_lo * V, end);
         if (a.mask_bytes) {
             const int64_t lo = vec_lo * a.mask_vecs / a.vecs_per_sample, hi = vec_hi * a.mask_vecs / a.vecs_per_sample;
             a.mask_vector == 16 ? run_mask<16>(a, k, lo, hi) : run_mask<1>(a, k, lo, hi);
@@ -250,18 +258,20 @@ void run_norm_pairs(const MixArgs& a, int64_t pair_lo, int64_t pair_hi, int64_t 
 }  // namespace mixcut
 
 // A thread's share: pairs [pair_lo, pair_hi) × vectors [vec_lo, vec_hi) (the tail and targets with the
-// last slice), with vectors of `vector_bytes` (64, 16, or 0 for single elements). Named
+// last slice), with vectors of `vector_bytes` (64, 16, or 0 for single elements); `held`: room for one
+// sample, aligned for T (null unless the launch is in place with ResizeMix). Named
 // mixcut_host_<level>_<dtype>.
 #define MIX_HOST(NAME, T)                                                                                  \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _##NAME)(                                  \
-        const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, \
-        int64_t vec_hi) {                                                                                  \
+        const mixcut::MixArgs* a, void* held, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi,      \
+        int64_t vec_lo, int64_t vec_hi) {                                                                  \
+        T* const h = static_cast<T*>(held);                                                                \
         if (vector_bytes == 64)                                                                            \
-            mixcut::run_pairs<T, 64 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                    \
+            mixcut::run_pairs<T, 64 / sizeof(T)>(*a, h, pair_lo, pair_hi, vec_lo, vec_hi);                 \
         else if (vector_bytes == 16)                                                                       \
-            mixcut::run_pairs<T, 16 / sizeof(T)>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                    \
+            mixcut::run_pairs<T, 16 / sizeof(T)>(*a, h, pair_lo, pair_hi, vec_lo, vec_hi);                 \
         else                                                                                               \
-            mixcut::run_pairs<T, 1>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                                 \
+            mixcut::run_pairs<T, 1>(*a, h, pair_lo, pair_hi, vec_lo, vec_hi);                              \
     }
 
 MIX_HOST(f32, float)
@@ -271,12 +281,12 @@ MIX_HOST(u8, uint8_t)
 
 // The normalising pass into each float type, vectors of `vector_bytes` input bytes (one per lane), or
 // with MixArgs' `form` a pixel form (Form::Pixels, Form::PixelsChannelsLast), of `vector_bytes` pixels (3
-// input bytes each).
+// input bytes each). It is never in place: the second argument (the mix's `held`) goes unused.
 // Named mixcut_host_<level>_norm_<dtype>.
 #define MIX_HOST_NORM(NAME, T)                                                                             \
     extern "C" void MIX_PASTE(MIX_PASTE(mixcut_host_, MIX_ISA), _norm_##NAME)(                             \
-        const mixcut::MixArgs* a, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, \
-        int64_t vec_hi) {                                                                                  \
+        const mixcut::MixArgs* a, void*, int32_t vector_bytes, int64_t pair_lo, int64_t pair_hi,           \
+        int64_t vec_lo, int64_t vec_hi) {                                                                  \
         if (vector_bytes == 64)                                                                            \
             mixcut::run_norm_pairs<T, 64>(*a, pair_lo, pair_hi, vec_lo, vec_hi);                           \
         else if (vector_bytes == 16)                                                                       \

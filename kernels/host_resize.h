@@ -2,7 +2,9 @@
 // (resizes_kept), each box is written row by row from the partner's whole image resized by nearest
 // neighbour (resized_row, resized_column in mix.cuh). The device takes a vector's resized lanes run by run
 // instead (paste_resized), each run dividing out its start: on the host's 64-lane vectors those divisions
-// cost as much as moving the lanes. Included by host.cpp after host_simd.h; never by nvcc.
+// cost as much as moving the lanes. In place a pair stays with one thread, which holds at most one of its
+// boxes aside until the partner that box reads is done (held_sample). Included by host.cpp after
+// host_simd.h; never by nvcc.
 #pragma once
 
 namespace mixcut {
@@ -137,9 +139,11 @@ struct RowPicks<uint8_t> {
 
 // One ResizeMix box of sample `s`, its elements in [lo, hi) (this thread's share), from the partner's
 // whole image: row by row, a row dividing out its source row once. Whole rows go through RowPicks first;
-// the lanes it leaves, and rows the share cuts, go lane by lane (paste_resized_row).
-template <typename T>
-void paste_resized_box(const MixSample& s, const Geometry& g, const T* partner, T* dst, int64_t lo, int64_t hi) {
+// the lanes it leaves, and rows the share cuts, go lane by lane (paste_resized_row). `row_out(c, y, first)`
+// gives where the box row of plane c, row y goes (`first`: its first element's offset in the sample).
+template <typename T, typename RowOut>
+void paste_resized_rows(const MixSample& s, const Geometry& g, const T* partner, int64_t lo, int64_t hi,
+                        RowOut row_out) {
     const int32_t inner = g.channels_last ? g.channels : 1, planes = g.channels_last ? 1 : g.channels;
     const uint64_t step = column_step(g.width, s.x1 - s.x0);
     const int64_t lanes = (int64_t)(s.x1 - s.x0) * inner;
@@ -150,29 +154,92 @@ void paste_resized_box(const MixSample& s, const Geometry& g, const T* partner, 
             const int64_t b = first > lo ? first : lo, e = first + lanes < hi ? first + lanes : hi;
             if (b >= e) continue;
             const T* from = partner + element_offset(c, resized_row(s, y, g), 0, g);
-            const int64_t done = b == first && e == first + lanes ? picks.paste(s, g, step, from, dst + b, lanes, inner) : 0;
+            T* const out = row_out(c, y, first) + (b - first);
+            const int64_t done = b == first && e == first + lanes ? picks.paste(s, g, step, from, out, lanes, inner) : 0;
             if (b + done == e) continue;
             const int64_t lane = b + done - row;  // lanes from the row's start: column·inner + channel
-            paste_resized_row<T>(s, g, step, from, dst + b + done, e - b - done, (int32_t)(lane / inner),
+            paste_resized_row<T>(s, g, step, from, out + done, e - b - done, (int32_t)(lane / inner),
                                  (int32_t)(lane % inner), inner);
         }
     }
 }
 
+// Sample `s`'s ResizeMix box written into its image `dst`, elements in [lo, hi) only.
+template <typename T>
+void paste_resized_box(const MixSample& s, const Geometry& g, const T* partner, T* dst, int64_t lo, int64_t hi) {
+    paste_resized_rows<T>(s, g, partner, lo, hi, [dst](int32_t, int32_t, int64_t first) { return dst + first; });
+}
+
+// A box's elements held apart from the image, its rows one after another (plane by plane), each
+// (x1 − x0)·inner lanes long.
+template <typename T>
+struct HeldBox {
+    const MixSample& s;
+    const Geometry& g;
+    T* rows;
+
+    int64_t lanes() const { return (int64_t)(s.x1 - s.x0) * (g.channels_last ? g.channels : 1); }
+    T* row(int32_t c, int32_t y) const { return rows + ((int64_t)c * (s.y1 - s.y0) + (y - s.y0)) * lanes(); }
+
+    // The whole box pasted from `partner` into the held rows.
+    void paste_from(const T* partner) {
+        paste_resized_rows<T>(s, g, partner, 0, INT64_MAX, [this](int32_t c, int32_t y, int64_t) { return row(c, y); });
+    }
+
+    // The held rows copied into the box of `dst`.
+    void store_into(T* dst) const {
+        const int32_t inner = g.channels_last ? g.channels : 1, planes = g.channels_last ? 1 : g.channels;
+        for (int32_t c = 0; c < planes; ++c)
+            for (int32_t y = s.y0; y < s.y1; ++y)
+                memcpy(dst + element_offset(c, y, 0, g) + (int64_t)s.x0 * inner, row(c, y), lanes() * sizeof(T));
+    }
+};
+
+// Whether a ResizeMix sample has a box to write.
+inline bool resizes_a_box(const MixSample& s) { return resizes_partner(s.op) && s.x0 < s.x1 && s.y0 < s.y1; }
+
 // The pair's ResizeMix boxes, read from the partner where the vector pass reads it (`src`: the input, or
-// in place a copy of it); writes only elements in [lo, hi), this thread's share.
+// for CUDA's host side a copy of it); writes only elements in [lo, hi), this thread's share. Out of place.
 template <typename T, int V>
 void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
     for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
         const MixSample& s = k == 0 ? w.si : w.sj;
-        if (!resizes_partner(s.op) || s.x0 >= s.x1 || s.y0 >= s.y1) continue;
+        if (!resizes_a_box(s)) continue;
         const T* partner = reinterpret_cast<const T*>(k == 0 ? w.src_j : w.src_i);
         paste_resized_box<T>(s, w.g, partner, reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j), lo, hi);
     }
 }
 
+// In place, a ResizeMix sample reads its partner's whole image as it was before the call, while the
+// partner may change: by its own box, or by the vector pass (CutMix, Mixup, FMix). The sample whose
+// partner changes before its box could be written is pasted first into held rows (HeldBox, before the
+// vector pass) and stored last: at most one sample of a pair, as the other then reads a partner that
+// changes only at that last store. Returns 0 (i), 1 (j) or -1 (none: each box can go straight in).
+template <typename T, int V>
+int held_sample(const PairWork<T, V>& w) {
+    if (w.self_paired) return resizes_a_box(w.si) ? 0 : -1;  // its box is also its source
+    const bool ri = resizes_a_box(w.si), rj = resizes_a_box(w.sj);
+    if (ri && (rj || w.sj.op != Op::Keep)) return 0;  // j changes before i's box is written
+    if (rj && w.si.op != Op::Keep) return 1;          // i changes (its own op; not ResizeMix here)
+    return -1;
+}
+
+// In place, the pair's ResizeMix boxes after the vector pass: the boxes not held pasted straight from
+// the live partner (unchanged so far: see held_sample), then the held box stored. The pair must be
+// this thread's whole (the Rust side never splits an in-place ResizeMix pair between threads).
+template <typename T, int V>
+void finish_resizes_in_place(const PairWork<T, V>& w, int held, HeldBox<T>* box) {
+    for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
+        const MixSample& s = k == 0 ? w.si : w.sj;
+        if (k == held || !resizes_a_box(s)) continue;
+        const T* partner = reinterpret_cast<const T*>(k == 0 ? w.dst_j : w.dst_i);
+        paste_resized_box<T>(s, w.g, partner, reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j), 0, INT64_MAX);
+    }
+    if (held >= 0) box->store_into(reinterpret_cast<T*>(held == 0 ? w.dst_i : w.dst_j));
+}
+
 // The pair as the host's vector pass takes it: a ResizeMix sample kept (its own pixels out of place,
-// nothing in place), its box written afterwards by run_resizes.
+// nothing in place), its box written by run_resizes (or in place held_sample and finish_resizes_in_place).
 template <typename T, int V>
 PairWork<T, V> resizes_kept(PairWork<T, V> w) {
     if (resizes_partner(w.si.op)) w.si.op = Op::Keep;

@@ -240,6 +240,7 @@ fn the_mix_family_hand_plans_and_segmentation_match() {
     on_every_level(|| {
         equivalence::family_hand_plans(Device::Cpu);
         equivalence::family_wide_resizes(Device::Cpu);
+        equivalence::family_threaded_resizes(Device::Cpu);
         equivalence::family_segmentation(Device::Cpu);
     });
 }

@@ -12,8 +12,9 @@ use crate::error::Result;
 use crate::job::params::SampleParams;
 use crate::job::{Buffers, Job};
 
-/// A host entry point: `(args, vector bytes, pair range, vector range)`.
-type HostEntry = unsafe extern "C" fn(*const MixArgs, i32, i64, i64, i64, i64);
+/// A host entry point: `(args, held, vector bytes, pair range, vector range)`. `held` is room for one
+/// sample, for in-place ResizeMix (null otherwise; kernels/host_resize.h, `HeldBox`).
+type HostEntry = unsafe extern "C" fn(*const MixArgs, *mut u8, i32, i64, i64, i64, i64);
 
 /// Declares the entry points `mixcut_host_<level>_<name>` of one level, each as `name`.
 macro_rules! host_entries {
@@ -21,7 +22,15 @@ macro_rules! host_entries {
         extern "C" {
             $(
                 #[link_name = concat!("mixcut_host_", $level, "_", stringify!($name))]
-                fn $name(a: *const MixArgs, vector_bytes: i32, pair_lo: i64, pair_hi: i64, vec_lo: i64, vec_hi: i64);
+                fn $name(
+                    a: *const MixArgs,
+                    held: *mut u8,
+                    vector_bytes: i32,
+                    pair_lo: i64,
+                    pair_hi: i64,
+                    vec_lo: i64,
+                    vec_hi: i64,
+                );
             )*
         }
     };
@@ -299,8 +308,9 @@ pub(crate) fn split(pairs: i64, vecs: i64, threads: usize, cost: &[u64]) -> Vec<
 }
 
 /// Bytes a pair's work reads and writes, roughly: the kernels' cost model for splitting. In place, a pair
-/// of kept and CutMix samples touches only its boxes (kernels/host.cpp, run_boxes); everything else passes the whole
-/// samples. Each pair also writes its two target rows.
+/// of kept, CutMix and ResizeMix samples touches only its boxes (kernels/host.cpp, run_boxes; a ResizeMix
+/// box reads as many partner elements as it writes); everything else passes the whole samples. Each pair
+/// also writes its two target rows.
 fn pair_cost(
     first: &SampleParams,
     second: &SampleParams,
@@ -310,7 +320,7 @@ fn pair_cost(
     classes: u64,
 ) -> u64 {
     let targets = 8 * classes;
-    let boxes_only = in_place && first.op.copies_box_rows() && second.op.copies_box_rows();
+    let boxes_only = in_place && [first, second].iter().all(|p| p.op.copies_box_rows() || p.op.resizes_partner());
     if !boxes_only {
         return 4 * sample_bytes + targets;
     }
@@ -360,11 +370,18 @@ struct ArgsPtr(*const MixArgs);
 // disjoint parts of the outputs (see `split`).
 unsafe impl Send for ArgsPtr {}
 
+/// A task's own room for one sample's elements (in-place ResizeMix), or null.
+#[derive(Clone, Copy)]
+struct HeldPtr(*mut u8);
+// SAFETY: each task gets a disjoint part of a buffer that outlives Pool::run, and only that task uses it.
+unsafe impl Send for HeldPtr {}
+
 /// One share of one launch: what a thread runs.
 #[derive(Clone, Copy)]
 struct ShareTask {
     entry: HostEntry,
     args: ArgsPtr,
+    held: HeldPtr,
     vector_bytes: i32,
     share: Share,
     /// The baseline level's SSE code: clear the AVX upper halves first.
@@ -379,8 +396,9 @@ impl Task for ShareTask {
         let Share { pairs, vecs } = self.share;
         // SAFETY: the argument block and every buffer it points to outlive the task (see ArgsPtr); `entry`
         // matches the dtype the block was built for and a level this CPU runs; shares are disjoint
-        // rectangles of the grid, and a grid cell writes only its own pair's elements.
-        unsafe { (self.entry)(self.args.0, self.vector_bytes, pairs.0, pairs.1, vecs.0, vecs.1) }
+        // rectangles of the grid, a grid cell writes only its own pair's elements, and `held` is this task's own
+        // (room for one sample, or null).
+        unsafe { (self.entry)(self.args.0, self.held.0, self.vector_bytes, pairs.0, pairs.1, vecs.0, vecs.1) }
     }
 }
 
@@ -433,6 +451,13 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     let flag = std::sync::atomic::AtomicI32::new(0);
     let launch = kernel_args::build(job, bufs, kernel_args::Widths::HOST, flag.as_ptr(), 1)?;
     let extent = job.batch.extent.unwrap_or((1, 1));
+    // In place, ResizeMix reads its partner's whole image: a pair is never split between threads, and each
+    // thread has room to hold one sample's box (kernels/host_resize.h, held_sample).
+    let resizes_in_place = job.in_place && job.params.iter().any(|p| p.op.resizes_partner());
+    // Rounded up to whole cache lines, so no two tasks' parts share one.
+    let held_bytes =
+        if resizes_in_place { (job.batch.sample_numel * job.batch.dtype.size()).next_multiple_of(64) } else { 0 };
+    let mut held: Vec<u64> = Vec::new();
     launch.each_block(|a| {
         let h = &a.head;
         // A class mask pasted in the same pass (segmentation) has the images' boxes: its bytes count alike.
@@ -441,12 +466,23 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
         let cost: Vec<u64> = (0..h.pair_count as usize)
             .map(|k| pair_cost(&a.first[k], &a.second[k], job.in_place, sample_bytes, extent, job.num_classes as u64))
             .collect();
-        let threads = threads_for(cost.iter().sum()).min(pool().workers() + 1);
+        let mut threads = threads_for(cost.iter().sum()).min(pool().workers() + 1);
+        if resizes_in_place {
+            threads = threads.min(h.pair_count.max(1) as usize);
+            // Uninitialised: the kernels write a held box before reading it.
+            held.reserve_exact(threads * held_bytes / 8);
+        }
+        let base = held.as_mut_ptr().cast::<u8>();
+        // Task t's part (t < threads: within the reserved capacity), or null where nothing is held.
+        let held_part =
+            |t: usize| if resizes_in_place { base.wrapping_add(t * held_bytes) } else { std::ptr::null_mut() };
         let tasks: Vec<ShareTask> = split(h.pair_count as i64, h.vecs_per_sample, threads, &cost)
             .into_iter()
-            .map(|share| ShareTask {
+            .enumerate()
+            .map(|(t, share)| ShareTask {
                 entry,
                 args: ArgsPtr(a),
+                held: HeldPtr(held_part(t)),
                 vector_bytes: launch.width as i32,
                 share,
                 baseline: isa == CpuIsa::Baseline,

@@ -184,9 +184,11 @@ fn run_fused(
         None => fresh_like(images)?,
     };
     let targets = poisoned(Tensor::f_empty([job.batch.n as i64, job.num_classes], (Kind::Float, job.batch.device))?)?;
-    // In place, ResizeMix reads its partner's whole image while the partner's box is written: it reads a
-    // copy of the batch instead.
-    let snapshot = if job.in_place && job.params.iter().any(|p| p.op.resizes_partner()) {
+    // In place, ResizeMix reads its partner's whole image while the partner's box is written. The CUDA
+    // kernels, whose threads cover a pair's elements in any order, read a copy of the batch instead; the
+    // CPU's threads take whole pairs and hold one box aside (kernels/host_resize.h, held_sample).
+    let cuda_side = matches!(job.batch.device, Device::Cuda(_)) || host_side::cuda();
+    let snapshot = if cuda_side && job.in_place && job.params.iter().any(|p| p.op.resizes_partner()) {
         let mut copy = fresh_like(images)?;
         copy.f_copy_(images)?;
         Some(copy)

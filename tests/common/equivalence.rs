@@ -500,6 +500,17 @@ pub fn family_hand_plans(device: Device) {
             MixOp::CutMix { bbox: CutBox { y0: 0, y1: 6, x0: 4, x1: 5 }, lam: 0.9 },
             resize(2, 5, 1, 8),
         ],
+        // In place, each way a ResizeMix box meets its partner: beside a kept sample (pasted straight in),
+        // beside Mixup and FMix (held while the partner changes), and pasted into itself whole.
+        vec![
+            MixOp::Keep,
+            resize(1, 4, 1, 5),
+            fmix(7, 0.4),
+            resize(0, h, 0, w),
+            resize(2, 6, 3, 9),
+            MixOp::Mixup { lam: 0.6 },
+            resize(0, 3, 2, 9),
+        ],
     ];
     let cfg = config(MixMode::Elem, 4, 4);
     for (p, ops) in plans.into_iter().enumerate() {
@@ -520,6 +531,28 @@ pub fn family_hand_plans(device: Device) {
                 let what = format!("family hand plan {p} normalised from {input_name}, channels_last {channels_last}");
                 compare_normalized(&plan, &cfg, x, &labels(n as i64, 4), &norm, &what);
             }
+        }
+    }
+}
+
+/// ResizeMix batches large enough that the fused CPU executor splits them between threads (in place, by
+/// whole pairs, each thread holding a box of its own), and one pair large enough that out of place its
+/// vectors are split (in place it stays whole), f32 and u8, both layouts.
+pub fn family_threaded_resizes(device: Device) {
+    let cfg = family_configs(MixMode::Elem, 10)[0].1.clone();
+    let resize = |y0, y1, x0, x1| MixOp::ResizeMix { bbox: CutBox { y0, y1, x0, x1 }, lam: 0.5 };
+    let one_pair = MixPlan { ops: vec![resize(10, 240, 20, 250), resize(0, 200, 56, 256)], extent: Some((256, 256)) };
+    let cases = [
+        ([64i64, 3, 96, 96], Mixer::new(cfg.clone(), 43).unwrap().sample_plan(&[64, 3, 96, 96]).unwrap()),
+        ([2, 3, 256, 256], one_pair),
+    ];
+    for (full, plan) in &cases {
+        for kind in [Kind::Float, Kind::Uint8] {
+            let x = images(full, kind).to_device(device);
+            let n = full[0];
+            compare(plan, &cfg, &x, &labels(n, 10), &format!("threaded resizes {full:?} {kind:?}"));
+            let what = format!("threaded resizes {full:?} channels_last {kind:?}");
+            compare(plan, &cfg, &channels_last(&x), &labels(n, 10), &what);
         }
     }
 }
