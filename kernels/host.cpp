@@ -170,7 +170,8 @@ void run_tail(int64_t from, int64_t to, Step step) {
 }
 
 // Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi) (with the last slice,
-// its tail), the same share of its ResizeMix boxes' rows, of its class mask's vectors (segmentation), then
+// its tail), the same share of its ResizeMix boxes' rows (in place, where the pair comes whole, the whole
+// boxes: finish_resizes_in_place), of its class mask's vectors (segmentation), then
 // (with the last slice) its targets. `held` has room for a sample's elements: in place, a ResizeMix box
 // waits there while the vector pass changes its partner (held_sample); such pairs come whole.
 template <typename T, int V>
@@ -179,7 +180,7 @@ void run_pairs(const MixArgs& a, T* held, int64_t pair_lo, int64_t pair_hi, int6
     const int64_t whole = vec_hi * V, end = last ? whole + a.tail : whole;  // the share's elements end at `end`
     for (int64_t k = pair_lo; k < pair_hi; ++k) {
         const PairWork<T, V> pair = pair_work<T, V>(a, k);
-        const PairWork<T, V> w = resizes_kept(pair);  // ResizeMix's boxes come after, from run_resizes
+        const PairWork<T, V> w = resizes_kept(pair);  // ResizeMix's boxes come after (or are held first)
         const bool resizes = resizes_partner(pair.si.op) || resizes_partner(pair.sj.op);
         const int hold = resizes && pair.in_place ? held_sample(pair) : -1;
         HeldBox<T> box{hold == 1 ? pair.sj : pair.si, pair.g, held};

@@ -198,8 +198,8 @@ struct HeldBox {
 // Whether a ResizeMix sample has a box to write.
 inline bool resizes_a_box(const MixSample& s) { return resizes_partner(s.op) && s.x0 < s.x1 && s.y0 < s.y1; }
 
-// The pair's ResizeMix boxes, read from the partner where the vector pass reads it (`src`: the input, or
-// for CUDA's host side a copy of it); writes only elements in [lo, hi), this thread's share. Out of place.
+// Out of place, the pair's ResizeMix boxes, read from the partner in the input (`src`); writes only
+// elements in [lo, hi), this thread's share.
 template <typename T, int V>
 void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
     for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
@@ -219,8 +219,10 @@ template <typename T, int V>
 int held_sample(const PairWork<T, V>& w) {
     if (w.self_paired) return resizes_a_box(w.si) ? 0 : -1;  // its box is also its source
     const bool ri = resizes_a_box(w.si), rj = resizes_a_box(w.sj);
+    // A partner whose op is not Keep is taken to change: one with an empty box (CutMix, or ResizeMix
+    // that resizes_a_box skips) does not, and holding for it costs a copy but changes no result.
     if (ri && (rj || w.sj.op != Op::Keep)) return 0;  // j changes before i's box is written
-    if (rj && w.si.op != Op::Keep) return 1;          // i changes (its own op; not ResizeMix here)
+    if (rj && w.si.op != Op::Keep) return 1;          // i changes by its own op
     return -1;
 }
 
