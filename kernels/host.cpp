@@ -170,10 +170,10 @@ void run_tail(int64_t from, int64_t to, Step step) {
 }
 
 // Runs grid rows [pair_lo, pair_hi): for each pair, its vectors in [vec_lo, vec_hi) (with the last slice,
-// its tail), the same share of its ResizeMix boxes' rows (in place, where the pair comes whole, the whole
-// boxes: finish_resizes_in_place), of its class mask's vectors (segmentation), then
+// its tail), the same share of its ResizeMix boxes' rows, of its class mask's vectors (segmentation), then
 // (with the last slice) its targets. `held` has room for a sample's elements: in place, a ResizeMix box
-// waits there while the vector pass changes its partner (held_sample); such pairs come whole.
+// waits there while its partner changes (held_sample), and is stored after the other boxes; such pairs
+// come whole (the Rust side never splits an in-place ResizeMix pair between threads).
 template <typename T, int V>
 void run_pairs(const MixArgs& a, T* held, int64_t pair_lo, int64_t pair_hi, int64_t vec_lo, int64_t vec_hi) {
     const bool last = vec_hi == a.vecs_per_sample;
@@ -197,10 +197,8 @@ void run_pairs(const MixArgs& a, T* held, int64_t pair_lo, int64_t pair_hi, int6
                 mix_vector<T, W, true>(resizes_kept(pair_work<T, W>(a, k)), first / W);
             });
         }
-        if (resizes && pair.in_place)
-            finish_resizes_in_place<T, V>(pair, hold, &box);
-        else if (resizes)
-            run_resizes<T, V>(pair, vec_lo * V, end);
+        if (resizes) run_resizes<T, V>(pair, vec_lo * V, end, hold);
+        if (hold >= 0) box.store_into(reinterpret_cast<T*>(hold == 0 ? pair.dst_i : pair.dst_j));
         if (a.mask_bytes) {
             const int64_t lo = vec_lo * a.mask_vecs / a.vecs_per_sample, hi = vec_hi * a.mask_vecs / a.vecs_per_sample;
             a.mask_vector == 16 ? run_mask<16>(a, k, lo, hi) : run_mask<1>(a, k, lo, hi);

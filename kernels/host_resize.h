@@ -198,13 +198,14 @@ struct HeldBox {
 // Whether a ResizeMix sample has a box to write.
 inline bool resizes_a_box(const MixSample& s) { return resizes_partner(s.op) && s.x0 < s.x1 && s.y0 < s.y1; }
 
-// Out of place, the pair's ResizeMix boxes, read from the partner in the input (`src`); writes only
-// elements in [lo, hi), this thread's share.
+// The pair's ResizeMix boxes but sample `skip`'s (0: i, 1: j, -1: none), read from the partner in `src`;
+// writes only elements in [lo, hi), this thread's share. In place `src` is the image being written: each
+// box then reads a partner that has not changed yet (see held_sample, which picks `skip`).
 template <typename T, int V>
-void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi) {
+void run_resizes(const PairWork<T, V>& w, int64_t lo, int64_t hi, int skip) {
     for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
         const MixSample& s = k == 0 ? w.si : w.sj;
-        if (!resizes_a_box(s)) continue;
+        if (k == skip || !resizes_a_box(s)) continue;
         const T* partner = reinterpret_cast<const T*>(k == 0 ? w.src_j : w.src_i);
         paste_resized_box<T>(s, w.g, partner, reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j), lo, hi);
     }
@@ -226,22 +227,8 @@ int held_sample(const PairWork<T, V>& w) {
     return -1;
 }
 
-// In place, the pair's ResizeMix boxes after the vector pass: the boxes not held pasted straight from
-// the live partner (unchanged so far: see held_sample), then the held box stored. The pair must be
-// this thread's whole (the Rust side never splits an in-place ResizeMix pair between threads).
-template <typename T, int V>
-void finish_resizes_in_place(const PairWork<T, V>& w, int held, HeldBox<T>* box) {
-    for (int k = 0; k < (w.self_paired ? 1 : 2); ++k) {
-        const MixSample& s = k == 0 ? w.si : w.sj;
-        if (k == held || !resizes_a_box(s)) continue;
-        const T* partner = reinterpret_cast<const T*>(k == 0 ? w.dst_j : w.dst_i);
-        paste_resized_box<T>(s, w.g, partner, reinterpret_cast<T*>(k == 0 ? w.dst_i : w.dst_j), 0, INT64_MAX);
-    }
-    if (held >= 0) box->store_into(reinterpret_cast<T*>(held == 0 ? w.dst_i : w.dst_j));
-}
-
 // The pair as the host's vector pass takes it: a ResizeMix sample kept (its own pixels out of place,
-// nothing in place), its box written by run_resizes (or in place held_sample and finish_resizes_in_place).
+// nothing in place), its box written afterwards by run_resizes (in place, or held first: held_sample).
 template <typename T, int V>
 PairWork<T, V> resizes_kept(PairWork<T, V> w) {
     if (resizes_partner(w.si.op)) w.si.op = Op::Keep;

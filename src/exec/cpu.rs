@@ -453,7 +453,7 @@ pub(crate) fn run(job: &Job, bufs: &Buffers) -> Result<()> {
     let extent = job.batch.extent.unwrap_or((1, 1));
     // In place, ResizeMix reads its partner's whole image: a pair is never split between threads, and each
     // thread has room to hold one sample's box (kernels/host_resize.h, held_sample).
-    let resizes_in_place = job.in_place && job.params.iter().any(|p| p.op.resizes_partner());
+    let resizes_in_place = job.resizes_in_place();
     // A multiple of 64 bytes: each part starts as aligned as the buffer (8 bytes, enough for every dtype).
     let held_bytes =
         if resizes_in_place { (job.batch.sample_numel * job.batch.dtype.size()).next_multiple_of(64) } else { 0 };

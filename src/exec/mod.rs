@@ -188,7 +188,7 @@ fn run_fused(
     // kernels, whose threads cover a pair's elements in any order, read a copy of the batch instead; the
     // CPU's threads take whole pairs and hold one box aside (kernels/host_resize.h, held_sample).
     let cuda_side = matches!(job.batch.device, Device::Cuda(_)) || host_side::cuda();
-    let snapshot = if cuda_side && job.in_place && job.params.iter().any(|p| p.op.resizes_partner()) {
+    let snapshot = if cuda_side && job.resizes_in_place() {
         let mut copy = fresh_like(images)?;
         copy.f_copy_(images)?;
         Some(copy)

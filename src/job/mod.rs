@@ -114,6 +114,12 @@ impl Job {
         self.params.iter().any(|p| p.op.blends())
     }
 
+    /// Whether the job writes its images in place and some sample resizes its partner (ResizeMix), whose
+    /// whole image it then reads while the partner may change.
+    pub(crate) fn resizes_in_place(&self) -> bool {
+        self.in_place && self.params.iter().any(|p| p.op.resizes_partner())
+    }
+
     /// Whether some sample pastes by a mask or resizes its partner (FMix, ResizeMix): the fused kernels'
     /// extended operations.
     pub(crate) fn extended(&self) -> bool {
